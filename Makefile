@@ -1,0 +1,71 @@
+# The two README commands: `make run` and `make test`. Everything they need is installed here.
+JOBS        ?= 2
+BUILD       ?= build
+ASAN_BUILD  ?= build-asan
+FUZZ_BUILD  ?= build-fuzz
+FUZZ_SECONDS ?= 30
+SEGMENT     ?= progressista
+
+# Debian 12 packages the build and the tests need (libboost1.81-dev, never libboost-all-dev:
+# that one is 1.74 and would remove 1.81).
+APT_PACKAGES := g++ make cmake pkgconf clang libclang-rt-14-dev \
+  libboost1.81-dev libsimdjson-dev libfmt-dev libcli11-dev libsystemd-dev \
+  libgtest-dev libgmock-dev libbenchmark-dev
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CTEST_FLAGS := --output-on-failure --timeout 600
+
+.PHONY: deps build build-asan build-fuzz run test test-release test-asan test-fuzz bench clean
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "all build packages present"; fi
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+$(ASAN_BUILD)/CMakeCache.txt:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPROGRESSISTA_SANITIZE=ON -DPROGRESSISTA_BENCH=OFF
+
+build-asan: deps $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+$(FUZZ_BUILD)/CMakeCache.txt:
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DPROGRESSISTA_FUZZ=ON -DPROGRESSISTA_TESTS=OFF -DPROGRESSISTA_BENCH=OFF \
+	  -DPROGRESSISTA_FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+build-fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_codec
+
+# The main job. Until `progressista serve` lands (issue 4) this creates the segment and
+# shows it with `progressista inspect`.
+run: build
+	./$(BUILD)/daemon/progressista inspect --segment $(SEGMENT) --create
+
+test-release: build
+	cd $(BUILD) && ctest $(CTEST_FLAGS)
+
+test-asan: build-asan
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS)
+
+test-fuzz: build-fuzz
+	cd $(FUZZ_BUILD) && ctest $(CTEST_FLAGS)
+
+# Every test: release build, sanitizer build, bounded fuzzing.
+test: test-release test-asan test-fuzz
+
+bench: build
+	$(BUILD)/bench/store_bench --benchmark_counters_tabular=true
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,124 @@
+// The task as stored in a shared-memory slot: a fixed-size, trivially copyable record.
+// Byte limits per field are part of the wire contract and documented in store/README.md.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <type_traits>
+
+#include "progressista/status.hpp"
+
+namespace progressista {
+
+namespace limits {
+inline constexpr std::size_t kTaskId = 256;   // over the limit: rejected
+inline constexpr std::size_t kDesc = 512;     // over the limit: truncated at a UTF-8 boundary
+inline constexpr std::size_t kUnit = 32;      // rejected
+inline constexpr std::size_t kProject = 128;  // rejected
+inline constexpr std::size_t kPhase = 128;    // rejected
+inline constexpr std::size_t kMessage = 512;  // truncated at a UTF-8 boundary
+inline constexpr std::size_t kError = 512;    // truncated at a UTF-8 boundary
+inline constexpr std::size_t kMeta = 2048;    // minified JSON text; rejected
+}  // namespace limits
+
+// A string of at most N bytes stored inline. `size()` is clamped on read so that a
+// record copied while a writer was busy (and then discarded by the seqlock) never
+// makes anyone read past the buffer.
+template <std::size_t N>
+struct FixedString {
+  std::uint16_t len = 0;
+  char data[N];
+
+  static constexpr std::size_t capacity() noexcept { return N; }
+  [[nodiscard]] std::size_t size() const noexcept { return std::min<std::size_t>(len, N); }
+  [[nodiscard]] std::string_view view() const noexcept { return {data, size()}; }
+  // Caller guarantees s.size() <= N (the codec enforces the limits).
+  void assign(std::string_view s) noexcept {
+    const std::size_t n = std::min(s.size(), N);
+    std::memcpy(data, s.data(), n);
+    len = static_cast<std::uint16_t>(n);
+  }
+  // Copies only the used bytes: records are copied on every update and every read.
+  void copy_from(const FixedString& other) noexcept {
+    const std::size_t n = other.size();
+    std::memcpy(data, other.data, n);
+    len = static_cast<std::uint16_t>(n);
+  }
+};
+
+// Which optional fields a record carries (a field absent on the wire stays absent when served).
+enum Field : std::uint32_t {
+  kHasDesc = 1u << 0,
+  kHasUnit = 1u << 1,
+  kHasTotal = 1u << 2,
+  kHasMeta = 1u << 3,
+  kHasProject = 1u << 4,
+  kHasPhase = 1u << 5,
+  kHasMessage = 1u << 6,
+  kHasError = 1u << 7,
+  kHasDoneAt = 1u << 8,
+  kHasStaleAt = 1u << 9,
+  kHasRecovered = 1u << 10,  // restored from persistence and not updated since
+  kHasRate = 1u << 11,
+  kHasTimestamp = 1u << 12,
+  kHasRatePoint = 1u << 13,  // rate_n/rate_t hold the last sample used for the rate
+};
+
+// Times are Unix epoch seconds (doubles), as Progressista serves them.
+struct TaskRecord {
+  std::uint32_t fields = 0;  // bitmask of Field
+  Status status = Status::kStart;
+  std::uint8_t live = 0;  // 0: the slot is free
+  std::uint16_t reserved = 0;
+  std::uint64_t change_seq = 0;  // change-feed sequence of the last change to this task
+
+  double n = 0;
+  double total = 0;
+  double timestamp = 0;  // client's timestamp of the last applied event (or server time)
+  double created_at = 0;
+  double updated_at = 0;
+  double done_at = 0;
+  double stale_at = 0;
+  double recovered_at = 0;
+  double rate = 0;    // smoothed units per second
+  double rate_n = 0;  // last (n, time) sample feeding the rate
+  double rate_t = 0;
+
+  FixedString<limits::kTaskId> task_id;
+  FixedString<limits::kDesc> desc;
+  FixedString<limits::kUnit> unit;
+  FixedString<limits::kProject> project;
+  FixedString<limits::kPhase> phase;
+  FixedString<limits::kMessage> message;
+  FixedString<limits::kError> error;
+  FixedString<limits::kMeta> meta;
+
+  [[nodiscard]] bool has(Field f) const noexcept { return (fields & f) != 0; }
+  void set(Field f, bool on = true) noexcept { fields = on ? (fields | f) : (fields & ~f); }
+
+  // Copies the record touching only the used bytes of each string.
+  void copy_from(const TaskRecord& o) noexcept {
+    std::memcpy(static_cast<void*>(this), &o, offsetof(TaskRecord, task_id));
+    task_id.copy_from(o.task_id);
+    desc.copy_from(o.desc);
+    unit.copy_from(o.unit);
+    project.copy_from(o.project);
+    phase.copy_from(o.phase);
+    message.copy_from(o.message);
+    error.copy_from(o.error);
+    meta.copy_from(o.meta);
+  }
+
+  // Estimated seconds to completion, or a negative value when it cannot be estimated.
+  [[nodiscard]] double eta() const noexcept {
+    if (!has(kHasTotal) || !has(kHasRate) || rate <= 0 || total <= 0 || n >= total) return -1;
+    return (total - n) / rate;
+  }
+};
+
+static_assert(std::is_trivially_copyable_v<TaskRecord>);
+
+}  // namespace progressista

@@ -1,0 +1,111 @@
+#include "event_rules.hpp"
+
+namespace progressista::detail {
+
+namespace {
+// Weight of the newest sample in the exponential moving average (tqdm's default smoothing).
+constexpr double kRateSmoothing = 0.3;
+
+void set_string(TaskRecord& rec, Field f, auto& dst, const std::optional<std::string_view>& v) {
+  if (!v) return;
+  dst.assign(*v);
+  rec.set(f);
+}
+}  // namespace
+
+Verdict judge(const TaskRecord& current, const Event& event) noexcept {
+  const Status next = event.status.value_or(Status::kUpdate);
+  if (is_terminal(current.status) && next != Status::kStart) return Verdict::kIgnoredClosed;
+  // Ties are applied: a client may send several events within one clock tick.
+  if (event.timestamp && current.has(kHasTimestamp) && *event.timestamp < current.timestamp) {
+    return Verdict::kIgnoredOutOfOrder;
+  }
+  return Verdict::kApply;
+}
+
+void init_record(TaskRecord& rec, std::string_view task_id, double now) noexcept {
+  rec = TaskRecord{};
+  rec.live = 1;
+  rec.status = Status::kStart;
+  rec.task_id.assign(task_id);
+  rec.created_at = now;
+  rec.updated_at = now;
+}
+
+void apply_event(TaskRecord& rec, const Event& e, double now) noexcept {
+  const Status prev = rec.status;
+  const Status next = e.status.value_or(Status::kUpdate);
+
+  if (is_terminal(prev) && next == Status::kStart) {
+    // Reopened: a new run of the same task.
+    rec.set(kHasDoneAt, false);
+    rec.set(kHasRate, false);
+    rec.set(kHasRatePoint, false);
+    rec.set(kHasError, false);
+  }
+
+  set_string(rec, kHasDesc, rec.desc, e.desc);
+  set_string(rec, kHasUnit, rec.unit, e.unit);
+  set_string(rec, kHasProject, rec.project, e.project);
+  set_string(rec, kHasPhase, rec.phase, e.phase);
+  set_string(rec, kHasMessage, rec.message, e.message);
+  set_string(rec, kHasError, rec.error, e.error);
+  set_string(rec, kHasMeta, rec.meta, e.meta);
+
+  if (e.total) {
+    rec.total = *e.total;
+    rec.set(kHasTotal);
+  }
+  std::optional<double> n = e.n;
+  if (!n && e.progress) {
+    // `progress` is a percentage: of the known total, or of 100 when there is none.
+    if (!rec.has(kHasTotal)) {
+      rec.total = 100;
+      rec.set(kHasTotal);
+    }
+    n = *e.progress / 100.0 * rec.total;
+  }
+
+  const double t = e.timestamp.value_or(now);
+  if (n) {
+    if (rec.has(kHasRatePoint) && *n >= rec.rate_n) {
+      const double dt = t - rec.rate_t;
+      // Samples in the same instant accumulate into the next one instead of dividing by 0.
+      if (dt > 0) {
+        const double inst = (*n - rec.rate_n) / dt;
+        rec.rate = rec.has(kHasRate) ? kRateSmoothing * inst + (1 - kRateSmoothing) * rec.rate : inst;
+        rec.set(kHasRate);
+        rec.rate_n = *n;
+        rec.rate_t = t;
+      }
+    } else {
+      // First sample, or n went backwards (a reset): start over.
+      rec.set(kHasRate, false);
+      rec.rate_n = *n;
+      rec.rate_t = t;
+      rec.set(kHasRatePoint);
+    }
+    rec.n = *n;
+  }
+
+  rec.status = next;
+  rec.updated_at = now;
+  rec.timestamp = t;
+  rec.set(kHasTimestamp);
+  if (is_terminal(next) && !rec.has(kHasDoneAt)) {
+    rec.done_at = now;
+    rec.set(kHasDoneAt);
+  }
+  if (next == Status::kStale) {
+    if (!rec.has(kHasStaleAt)) {
+      rec.stale_at = now;
+      rec.set(kHasStaleAt);
+    }
+  } else {
+    rec.set(kHasStaleAt, false);
+  }
+  // Any event after a restore means the task is live again (Progressista drops the flag).
+  if (next != Status::kRecovered) rec.set(kHasRecovered, false);
+}
+
+}  // namespace progressista::detail

@@ -1,0 +1,120 @@
+#include "progressista/ingest.hpp"
+
+#include <string>
+#include <vector>
+
+namespace progressista {
+
+void append_detail(fmt::memory_buffer& out, std::string_view detail) {
+  out.append(std::string_view{"{\"detail\":"});
+  append_json_string(out, detail);
+  out.push_back('}');
+}
+
+namespace {
+
+std::string_view ignored_reason(Upsert u) {
+  return u == Upsert::kIgnoredClosed ? "task is closed; only a start event reopens it"
+                                     : "older than the task's last applied event";
+}
+
+class ApplySink final : public EventSink {
+ public:
+  ApplySink(Store& store, double now) : store_(store), now_(now) {}
+
+  void on_event(std::size_t index, const Event& event) override {
+    last_ = store_.table().upsert(event, now_);
+    switch (last_) {
+      case Upsert::kCreated:
+      case Upsert::kUpdated:
+        ++accepted_;
+        break;
+      case Upsert::kIgnoredOutOfOrder:
+      case Upsert::kIgnoredClosed:
+        ++accepted_;
+        ++ignored_;
+        break;
+      case Upsert::kTableFull:
+        reject(index, table_full_detail());
+        break;
+    }
+  }
+
+  void on_invalid(std::size_t index, std::string_view detail) override {
+    store_.counters().add(Counter::kRejectedValidation);
+    last_invalid_ = true;
+    reject(index, detail);
+  }
+
+  std::string table_full_detail() const {
+    return fmt::format(
+        "task table is full: all {} slots hold tasks and none is closed, so none can be evicted. "
+        "Close or delete tasks, or restart with a larger --capacity.",
+        store_.table().capacity());
+  }
+
+  struct Rejection {
+    std::size_t index;
+    std::string detail;
+  };
+  void reject(std::size_t index, std::string_view detail) {
+    rejected_.push_back(Rejection{index, std::string(detail)});
+  }
+
+  Store& store_;
+  double now_;
+  std::size_t accepted_ = 0;
+  std::size_t ignored_ = 0;
+  Upsert last_ = Upsert::kUpdated;
+  bool last_invalid_ = false;
+  std::vector<Rejection> rejected_;
+};
+
+}  // namespace
+
+int Ingestor::apply(std::string_view body, std::size_t capacity, BodyFormat format, double now,
+                    fmt::memory_buffer& out) {
+  out.clear();
+  ApplySink sink(store_, now);
+  const BodyResult r = parser_.parse(body, capacity, format, sink);
+  switch (r.error) {
+    case BodyError::kNone:
+      break;
+    case BodyError::kMalformed:
+    case BodyError::kEmpty:
+      store_.counters().add(Counter::kRejectedMalformed);
+      append_detail(out, r.detail);
+      return 400;
+    case BodyError::kWrongType:
+      store_.counters().add(Counter::kRejectedValidation);
+      append_detail(out, r.detail);
+      return 422;
+  }
+
+  if (!r.batch) {
+    if (!sink.rejected_.empty()) {
+      append_detail(out, sink.rejected_.front().detail);
+      return sink.last_invalid_ ? 422 : 507;
+    }
+    out.append(std::string_view{"{\"ok\":true"});
+    if (sink.ignored_ > 0) {
+      out.append(std::string_view{",\"ignored\":"});
+      append_json_string(out, ignored_reason(sink.last_));
+    }
+    out.push_back('}');
+    return 200;
+  }
+
+  fmt::format_to(std::back_inserter(out), "{{\"ok\":true,\"accepted\":{},\"ignored\":{},\"rejected\":[",
+                 sink.accepted_, sink.ignored_);
+  for (std::size_t i = 0; i < sink.rejected_.size(); ++i) {
+    if (i) out.push_back(',');
+    fmt::format_to(std::back_inserter(out), "{{\"index\":{},\"detail\":", sink.rejected_[i].index);
+    append_json_string(out, sink.rejected_[i].detail);
+    out.push_back('}');
+  }
+  out.append(std::string_view{"]}"});
+  return 200;
+}
+
+}  // namespace progressista

@@ -1,0 +1,295 @@
+#include "progressista/segment.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <new>
+#include <random>
+#include <thread>
+
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+#include <fmt/format.h>
+
+#include "layout.hpp"
+#include "progressista/error.hpp"
+
+namespace progressista {
+
+namespace bip = boost::interprocess;
+using detail::Header;
+using detail::RingEntry;
+using detail::Slot;
+
+struct Segment::Mapping {
+  bip::shared_memory_object shm;
+  bip::mapped_region region;
+};
+
+namespace {
+
+constexpr const char* kShmDir = "/dev/shm";
+constexpr auto kInitWait = std::chrono::seconds(2);
+
+std::size_t align_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a; }
+
+std::uint32_t ring_size_for(std::uint32_t capacity, std::uint32_t requested) {
+  std::uint64_t n = requested ? requested : std::max<std::uint64_t>(4ull * capacity, 16384);
+  return static_cast<std::uint32_t>(std::bit_ceil(std::min<std::uint64_t>(n, 1ull << 30)));
+}
+
+struct Offsets {
+  std::size_t index, free, slots, ring, total;
+};
+
+Offsets offsets_for(std::uint32_t capacity, std::uint32_t index_size, std::uint32_t ring_size) {
+  Offsets o{};
+  o.index = align_up(sizeof(Header), 64);
+  o.free = align_up(o.index + std::size_t{index_size} * sizeof(std::uint64_t), 64);
+  o.slots = align_up(o.free + std::size_t{capacity} * sizeof(std::uint32_t), 64);
+  o.ring = align_up(o.slots + std::size_t{capacity} * sizeof(Slot), 64);
+  o.total = align_up(o.ring + std::size_t{ring_size} * sizeof(RingEntry), 4096);
+  return o;
+}
+
+std::string path_of(const std::string& name) { return fmt::format("{}/{}", kShmDir, name); }
+
+std::string mib(std::size_t bytes) { return fmt::format("{:.1f} MiB", bytes / (1024.0 * 1024.0)); }
+
+std::uint64_t random_generation() {
+  std::random_device rd;
+  std::uint64_t g = (std::uint64_t{rd()} << 32) ^ rd() ^
+                    static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  return g ? g : 1;
+}
+
+void validate_name(const std::string& name) {
+  if (name.empty() || name.size() > 200 || name.find('/') != std::string::npos || name == "." ||
+      name == "..") {
+    throw StoreError(StoreError::Code::kSystem,
+                     fmt::format("invalid segment name '{}': use 1-200 characters without '/'", name));
+  }
+}
+
+int fd_of(const bip::shared_memory_object& shm) { return shm.get_mapping_handle().handle; }
+
+}  // namespace
+
+Segment::Segment() = default;
+Segment::~Segment() = default;  // unmaps; the segment itself persists in /dev/shm
+
+std::size_t Segment::bytes_for(std::uint32_t capacity, std::uint32_t ring_size) {
+  const auto index_size = static_cast<std::uint32_t>(std::bit_ceil(2ull * capacity));
+  return offsets_for(capacity, index_size, ring_size_for(capacity, ring_size)).total;
+}
+
+bool Segment::remove(const std::string& name) noexcept {
+  return bip::shared_memory_object::remove(name.c_str());
+}
+
+std::uint32_t Segment::capacity() const noexcept { return header().capacity; }
+std::uint64_t Segment::generation() const noexcept { return header().generation; }
+
+bool Segment::replaced() const noexcept {
+  struct stat st {};
+  if (::stat(path_of(name_).c_str(), &st) != 0) return true;
+  return static_cast<std::uint64_t>(st.st_dev) != dev_ || static_cast<std::uint64_t>(st.st_ino) != ino_;
+}
+
+namespace {
+
+// Builds every object of the segment in place; `magic` is published last by the caller.
+void initialise(std::byte* base, std::uint32_t capacity, std::uint32_t ring_size, std::size_t total) {
+  const auto index_size = static_cast<std::uint32_t>(std::bit_ceil(2ull * capacity));
+  const Offsets o = offsets_for(capacity, index_size, ring_size);
+  auto* h = new (base) Header();
+  h->layout_version = detail::kLayoutVersion;
+  h->header_size = sizeof(Header);
+  h->record_size = sizeof(TaskRecord);
+  h->slot_size = sizeof(Slot);
+  h->ring_entry_size = sizeof(RingEntry);
+  h->capacity = capacity;
+  h->index_size = index_size;
+  h->ring_size = ring_size;
+  h->creator_pid = static_cast<std::uint32_t>(::getpid());
+  h->total_bytes = total;
+  h->generation = random_generation();
+  h->created_at = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  h->index_offset = o.index;
+  h->free_offset = o.free;
+  h->slots_offset = o.slots;
+  h->ring_offset = o.ring;
+
+  auto* index = reinterpret_cast<std::atomic<std::uint64_t>*>(base + o.index);
+  for (std::uint32_t i = 0; i < index_size; ++i) new (&index[i]) std::atomic<std::uint64_t>(0);
+  auto* free_stack = reinterpret_cast<std::uint32_t*>(base + o.free);
+  // Slot 0 on top: a fresh table fills from the front.
+  for (std::uint32_t i = 0; i < capacity; ++i) free_stack[i] = capacity - 1 - i;
+  h->free_top = capacity;
+  auto* slots = reinterpret_cast<Slot*>(base + o.slots);
+  for (std::uint32_t i = 0; i < capacity; ++i) new (&slots[i]) Slot();
+  auto* ring = reinterpret_cast<RingEntry*>(base + o.ring);
+  for (std::uint32_t i = 0; i < ring_size; ++i) new (&ring[i]) RingEntry();
+}
+
+}  // namespace
+
+std::unique_ptr<Segment> Segment::open(const SegmentOptions& opt) {
+  validate_name(opt.name);
+  if (opt.capacity && (*opt.capacity == 0 || *opt.capacity > kMaxCapacity)) {
+    throw StoreError(StoreError::Code::kCapacityMismatch,
+                     fmt::format("capacity {} is out of range: use 1 to {}", *opt.capacity, kMaxCapacity));
+  }
+  std::unique_ptr<Segment> seg(new Segment());
+  seg->name_ = opt.name;
+  seg->read_only_ = opt.read_only;
+  const std::string path = path_of(opt.name);
+
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    // 1. Attach to an existing segment.
+    try {
+      bip::shared_memory_object shm(bip::open_only, opt.name.c_str(),
+                                    opt.read_only ? bip::read_only : bip::read_write);
+      struct stat st {};
+      const auto deadline = std::chrono::steady_clock::now() + kInitWait;
+      // The creator sizes the file right after creating it; wait out that window.
+      while (::fstat(fd_of(shm), &st) == 0 && static_cast<std::size_t>(st.st_size) < sizeof(Header) &&
+             std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      if (static_cast<std::size_t>(st.st_size) < sizeof(Header)) {
+        throw StoreError(StoreError::Code::kNotReady,
+                         fmt::format("{} exists but is only {} bytes: its creator died before sizing it. "
+                                     "Remove it (rm {}) and start again.",
+                                     path, st.st_size, path));
+      }
+      bip::mapped_region region(shm, opt.read_only ? bip::read_only : bip::read_write);
+      auto* h = static_cast<Header*>(region.get_address());
+      while (h->magic.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      const std::uint64_t magic = h->magic.load(std::memory_order_acquire);
+      if (magic == 0) {
+        throw StoreError(StoreError::Code::kNotReady,
+                         fmt::format("segment '{}' was never finished by its creator (pid {}, {}). "
+                                     "Remove it (rm {}) and start again.",
+                                     opt.name, h->creator_pid,
+                                     process_alive(h->creator_pid) ? "still running" : "dead", path));
+      }
+      if (magic != detail::kMagic) {
+        throw StoreError(StoreError::Code::kLayoutMismatch,
+                         fmt::format("{} is not a Progressista segment (magic {:#x}). Choose another "
+                                     "name with --segment, or remove it if it is stale.",
+                                     path, magic));
+      }
+      if (h->layout_version != detail::kLayoutVersion || h->header_size != sizeof(Header) ||
+          h->record_size != sizeof(TaskRecord) || h->slot_size != sizeof(Slot) ||
+          h->ring_entry_size != sizeof(RingEntry)) {
+        throw StoreError(
+            StoreError::Code::kLayoutMismatch,
+            fmt::format("segment '{}' has layout version {} (header {} B, task record {} B, slot {} B, "
+                        "feed entry {} B) but this build expects version {} ({} B, {} B, {} B, {} B). "
+                        "A process from another Progressista build created it: stop every process "
+                        "attached to it, remove it (rm {}) and start again; tasks are restored only "
+                        "from PROGRESSISTA_STORAGE_PATH.",
+                        opt.name, h->layout_version, h->header_size, h->record_size, h->slot_size,
+                        h->ring_entry_size, detail::kLayoutVersion, sizeof(Header), sizeof(TaskRecord),
+                        sizeof(Slot), sizeof(RingEntry), path));
+      }
+      if (opt.capacity && *opt.capacity != h->capacity) {
+        throw StoreError(StoreError::Code::kCapacityMismatch,
+                         fmt::format("segment '{}' holds {} tasks but capacity {} was requested. Start "
+                                     "with --capacity {} (or leave it unset to attach as it is), or stop "
+                                     "every process attached to it and remove it (rm {}) to re-create "
+                                     "it at the new size.",
+                                     opt.name, h->capacity, *opt.capacity, h->capacity, path));
+      }
+      if (static_cast<std::size_t>(st.st_size) < h->total_bytes || region.get_size() < h->total_bytes) {
+        throw StoreError(StoreError::Code::kLayoutMismatch,
+                         fmt::format("{} is {} bytes but its header says {}: it was truncated. Remove "
+                                     "it (rm {}) and start again.",
+                                     path, st.st_size, h->total_bytes, path));
+      }
+      seg->dev_ = st.st_dev;
+      seg->ino_ = st.st_ino;
+      seg->map_ = std::make_unique<Mapping>(Mapping{std::move(shm), std::move(region)});
+      seg->base_ = static_cast<std::byte*>(seg->map_->region.get_address());
+      seg->size_ = seg->map_->region.get_size();
+      seg->created_ = false;
+      return seg;
+    } catch (const bip::interprocess_exception& e) {
+      if (e.get_error_code() == bip::security_error) {
+        throw StoreError(StoreError::Code::kPermission,
+                         fmt::format("cannot open {}: permission denied. Run as its owner, or re-create "
+                                     "it with mode 0660 and a group this user is in.",
+                                     path));
+      }
+      if (e.get_error_code() != bip::not_found_error) {
+        throw StoreError(StoreError::Code::kSystem, fmt::format("cannot open {}: {}", path, e.what()));
+      }
+    }
+    if (!opt.create || opt.read_only) {
+      throw StoreError(StoreError::Code::kNotFound,
+                       fmt::format("no segment '{}' ({} does not exist). Start `progressista ingest` or "
+                                   "`progressista serve` with the same --segment first.",
+                                   opt.name, path));
+    }
+
+    // 2. Create it. Check the space first so a small /dev/shm fails now, not with SIGBUS later.
+    const std::uint32_t capacity = opt.capacity.value_or(kDefaultCapacity);
+    const std::uint32_t ring_size = ring_size_for(capacity, opt.ring_size);
+    const std::size_t total = bytes_for(capacity, opt.ring_size);
+    struct statvfs vfs {};
+    if (::statvfs(kShmDir, &vfs) == 0) {
+      const std::size_t avail = static_cast<std::size_t>(vfs.f_bavail) * vfs.f_frsize;
+      if (avail < total) {
+        throw StoreError(StoreError::Code::kNoSpace,
+                         fmt::format("segment '{}' needs {} for {} tasks but {} has only {} free. "
+                                     "Lower --capacity, or give {} more room (Docker: --shm-size).",
+                                     opt.name, mib(total), capacity, kShmDir, mib(avail), kShmDir));
+      }
+    }
+    try {
+      bip::permissions perms;
+      perms.set_permissions(opt.mode);
+      bip::shared_memory_object shm(bip::create_only, opt.name.c_str(), bip::read_write, perms);
+      // Reserve every page now: tmpfs reports ENOSPC here instead of SIGBUS on first touch.
+      if (const int rc = ::posix_fallocate(fd_of(shm), 0, static_cast<off_t>(total)); rc != 0) {
+        bip::shared_memory_object::remove(opt.name.c_str());
+        throw StoreError(rc == ENOSPC ? StoreError::Code::kNoSpace : StoreError::Code::kSystem,
+                         fmt::format("cannot reserve {} in {} for segment '{}': {}. Lower --capacity, "
+                                     "or give {} more room (Docker: --shm-size).",
+                                     mib(total), kShmDir, opt.name, std::strerror(rc), kShmDir));
+      }
+      bip::mapped_region region(shm, bip::read_write);
+      auto* base = static_cast<std::byte*>(region.get_address());
+      initialise(base, capacity, ring_size, total);
+      reinterpret_cast<Header*>(base)->magic.store(detail::kMagic, std::memory_order_release);
+      struct stat st {};
+      ::fstat(fd_of(shm), &st);
+      seg->dev_ = st.st_dev;
+      seg->ino_ = st.st_ino;
+      seg->map_ = std::make_unique<Mapping>(Mapping{std::move(shm), std::move(region)});
+      seg->base_ = base;
+      seg->size_ = seg->map_->region.get_size();
+      seg->created_ = true;
+      return seg;
+    } catch (const bip::interprocess_exception& e) {
+      // Someone else created it between our attach and create attempts: attach to theirs.
+      if (e.get_error_code() != bip::already_exists_error) {
+        throw StoreError(StoreError::Code::kSystem, fmt::format("cannot create {}: {}", path, e.what()));
+      }
+    }
+  }
+  throw StoreError(StoreError::Code::kSystem,
+                   fmt::format("cannot open or create {}: it keeps appearing and disappearing", path));
+}
+
+}  // namespace progressista

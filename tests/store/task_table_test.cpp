@@ -1,0 +1,231 @@
+// The task table's rules: partial updates, ordering, lifecycle, eviction, limits of capacity.
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "progressista/store.hpp"
+#include "support/segment_fixture.hpp"
+
+namespace progressista {
+namespace {
+
+using testing::ev;
+using testing::options;
+using testing::ScopedSegmentName;
+
+class TaskTableTest : public ::testing::Test {
+ protected:
+  TaskRecord get(std::string_view id) {
+    TaskRecord t;
+    EXPECT_TRUE(table().lookup(id, t)) << id;
+    return t;
+  }
+  TaskTable& table() { return store->table(); }
+  std::uint64_t count(Counter c) { return store->counters().get(c); }
+
+  ScopedSegmentName name;
+  std::unique_ptr<Store> store = Store::open(options(name, 8));
+};
+
+TEST_F(TaskTableTest, NewTaskGetsProgressistaDefaults) {
+  ASSERT_EQ(table().upsert(ev("a"), 100.0), Upsert::kCreated);
+  const TaskRecord t = get("a");
+  EXPECT_EQ(t.n, 0);
+  EXPECT_FALSE(t.has(kHasTotal));
+  EXPECT_EQ(t.status, Status::kUpdate) << "an event without status is an update";
+  EXPECT_EQ(t.created_at, 100.0);
+  EXPECT_EQ(t.updated_at, 100.0);
+  EXPECT_EQ(t.timestamp, 100.0) << "timestamp defaults to server time";
+  EXPECT_EQ(table().size(), 1u);
+  EXPECT_EQ(count(Counter::kTasksCreated), 1u);
+}
+
+TEST_F(TaskTableTest, AbsentFieldsKeepTheirValues) {
+  ASSERT_EQ(table().upsert(ev("a").desc("copy").unit("B").total(10).n(1).meta(R"({"k":1})")
+                               .project("p").phase("load").message("m").status(Status::kStart), 1.0),
+            Upsert::kCreated);
+  ASSERT_EQ(table().upsert(ev("a").n(5), 2.0), Upsert::kUpdated);
+  const TaskRecord t = get("a");
+  EXPECT_EQ(t.n, 5);
+  EXPECT_EQ(t.total, 10);
+  EXPECT_EQ(t.desc.view(), "copy");
+  EXPECT_EQ(t.unit.view(), "B");
+  EXPECT_EQ(t.meta.view(), R"({"k":1})");
+  EXPECT_EQ(t.project.view(), "p");
+  EXPECT_EQ(t.phase.view(), "load");
+  EXPECT_EQ(t.message.view(), "m");
+  EXPECT_EQ(t.created_at, 1.0);
+  EXPECT_EQ(t.updated_at, 2.0);
+}
+
+TEST_F(TaskTableTest, PresentFieldsReplaceIncludingEmptyStrings) {
+  ASSERT_EQ(table().upsert(ev("a").desc("x").meta(R"({"a":1})"), 1.0), Upsert::kCreated);
+  ASSERT_EQ(table().upsert(ev("a").desc("").meta("{}"), 2.0), Upsert::kUpdated);
+  const TaskRecord t = get("a");
+  EXPECT_TRUE(t.has(kHasDesc));
+  EXPECT_EQ(t.desc.view(), "");
+  EXPECT_EQ(t.meta.view(), "{}") << "meta is replaced, not merged, as in Progressista";
+}
+
+TEST_F(TaskTableTest, OlderClientTimestampIsIgnoredAndCounted) {
+  ASSERT_EQ(table().upsert(ev("a").n(5).ts(50), 1.0), Upsert::kCreated);
+  EXPECT_EQ(table().upsert(ev("a").n(3).ts(40), 2.0), Upsert::kIgnoredOutOfOrder);
+  EXPECT_EQ(get("a").n, 5);
+  EXPECT_EQ(count(Counter::kEventsIgnoredOutOfOrder), 1u);
+  EXPECT_EQ(table().upsert(ev("a").n(6).ts(50), 3.0), Upsert::kUpdated) << "equal timestamps apply";
+  EXPECT_EQ(table().upsert(ev("a").n(7), 4.0), Upsert::kUpdated) << "no timestamp: applied";
+}
+
+TEST_F(TaskTableTest, ClosedTaskReopensOnlyWithStart) {
+  ASSERT_EQ(table().upsert(ev("a").n(10).total(10).status(Status::kClose), 5.0), Upsert::kCreated);
+  TaskRecord t = get("a");
+  EXPECT_EQ(t.status, Status::kClose);
+  ASSERT_TRUE(t.has(kHasDoneAt));
+  EXPECT_EQ(t.done_at, 5.0);
+  EXPECT_EQ(table().upsert(ev("a").n(3), 6.0), Upsert::kIgnoredClosed);
+  EXPECT_EQ(table().upsert(ev("a").status(Status::kClose), 6.0), Upsert::kIgnoredClosed);
+  EXPECT_EQ(count(Counter::kEventsIgnoredClosed), 2u);
+  EXPECT_EQ(table().upsert(ev("a").n(0).status(Status::kStart), 7.0), Upsert::kUpdated);
+  t = get("a");
+  EXPECT_EQ(t.status, Status::kStart);
+  EXPECT_FALSE(t.has(kHasDoneAt));
+  EXPECT_EQ(t.n, 0);
+}
+
+TEST_F(TaskTableTest, FailedTaskIsTerminalToo) {
+  ASSERT_EQ(table().upsert(ev("a").status(Status::kError).error("disk full"), 1.0), Upsert::kCreated);
+  EXPECT_EQ(get("a").error.view(), "disk full");
+  EXPECT_EQ(table().upsert(ev("a").n(1), 2.0), Upsert::kIgnoredClosed);
+}
+
+TEST_F(TaskTableTest, StaleAtIsSetOnceAndClearedWhenActiveAgain) {
+  ASSERT_EQ(table().upsert(ev("a"), 1.0), Upsert::kCreated);
+  ASSERT_EQ(table().upsert(ev("a").status(Status::kStale), 2.0), Upsert::kUpdated);
+  ASSERT_EQ(table().upsert(ev("a").status(Status::kStale), 3.0), Upsert::kUpdated);
+  EXPECT_EQ(get("a").stale_at, 2.0);
+  ASSERT_EQ(table().upsert(ev("a").n(1), 4.0), Upsert::kUpdated);
+  EXPECT_FALSE(get("a").has(kHasStaleAt));
+}
+
+TEST_F(TaskTableTest, RateIsSmoothedFromSuccessiveSamples) {
+  ASSERT_EQ(table().upsert(ev("a").n(0).total(100).ts(10), 10.0), Upsert::kCreated);
+  EXPECT_FALSE(get("a").has(kHasRate));
+  ASSERT_EQ(table().upsert(ev("a").n(10).ts(11), 11.0), Upsert::kUpdated);
+  TaskRecord t = get("a");
+  ASSERT_TRUE(t.has(kHasRate));
+  EXPECT_DOUBLE_EQ(t.rate, 10.0);
+  EXPECT_DOUBLE_EQ(t.eta(), 9.0);
+  ASSERT_EQ(table().upsert(ev("a").n(30).ts(12), 12.0), Upsert::kUpdated);
+  EXPECT_DOUBLE_EQ(get("a").rate, 0.3 * 20 + 0.7 * 10);
+  // Same instant: no division by zero; the sample folds into the next one.
+  ASSERT_EQ(table().upsert(ev("a").n(35).ts(12), 12.0), Upsert::kUpdated);
+  EXPECT_DOUBLE_EQ(get("a").rate, 13.0);
+  ASSERT_EQ(table().upsert(ev("a").n(5).ts(13), 13.0), Upsert::kUpdated);
+  EXPECT_FALSE(get("a").has(kHasRate)) << "n went backwards: the rate starts over";
+}
+
+TEST_F(TaskTableTest, ProgressPercentStandsInForN) {
+  ASSERT_EQ(table().upsert(ev("a").progress(40), 1.0), Upsert::kCreated);
+  TaskRecord t = get("a");
+  EXPECT_EQ(t.total, 100);
+  EXPECT_EQ(t.n, 40);
+  ASSERT_EQ(table().upsert(ev("b").total(200).progress(25), 1.0), Upsert::kCreated);
+  EXPECT_EQ(get("b").n, 50);
+  ASSERT_EQ(table().upsert(ev("b").n(7).progress(90), 1.0), Upsert::kUpdated);
+  EXPECT_EQ(get("b").n, 7) << "an explicit n wins over progress";
+}
+
+TEST_F(TaskTableTest, FullTableEvictsTheLeastRecentlyUpdatedClosedTask) {
+  for (int i = 0; i < 8; ++i) {
+    const std::string id = fmt::format("t{}", i);
+    ASSERT_EQ(table().upsert(ev(id), 1.0 + i), Upsert::kCreated);
+  }
+  ASSERT_EQ(table().upsert(ev("t5").status(Status::kClose), 20.0), Upsert::kUpdated);
+  ASSERT_EQ(table().upsert(ev("t2").status(Status::kClose), 21.0), Upsert::kUpdated);
+  ASSERT_EQ(table().upsert(ev("new"), 30.0), Upsert::kCreated);
+  TaskRecord t;
+  EXPECT_FALSE(table().lookup("t5", t)) << "t5 was closed first";
+  EXPECT_TRUE(table().lookup("t2", t));
+  EXPECT_TRUE(table().lookup("new", t));
+  EXPECT_EQ(count(Counter::kEvictions), 1u);
+  EXPECT_EQ(table().check(), "");
+}
+
+TEST_F(TaskTableTest, FullTableWithoutClosedTasksRejectsNewTasks) {
+  for (int i = 0; i < 8; ++i) {
+    const std::string id = fmt::format("t{}", i);
+    ASSERT_EQ(table().upsert(ev(id).status(i == 0 ? Status::kError : Status::kUpdate), 1.0), Upsert::kCreated);
+  }
+  EXPECT_EQ(table().upsert(ev("new"), 2.0), Upsert::kTableFull);
+  EXPECT_EQ(count(Counter::kRejectedTableFull), 1u);
+  EXPECT_EQ(table().upsert(ev("t3").n(4), 2.0), Upsert::kUpdated) << "existing tasks still update";
+  EXPECT_EQ(table().size(), 8u);
+}
+
+TEST_F(TaskTableTest, RemoveFreesTheSlotForReuse) {
+  for (int i = 0; i < 8; ++i) ASSERT_EQ(table().upsert(ev(fmt::format("t{}", i)), 1.0), Upsert::kCreated);
+  EXPECT_TRUE(table().remove("t3"));
+  EXPECT_FALSE(table().remove("t3"));
+  EXPECT_FALSE(table().remove("never"));
+  EXPECT_EQ(table().size(), 7u);
+  ASSERT_EQ(table().upsert(ev("t8"), 2.0), Upsert::kCreated);
+  TaskRecord t;
+  EXPECT_FALSE(table().lookup("t3", t));
+  for (int i = 0; i <= 8; ++i) {
+    EXPECT_EQ(table().lookup(fmt::format("t{}", i), t), i != 3) << i;
+  }
+  EXPECT_EQ(count(Counter::kTasksRemoved), 1u);
+  EXPECT_EQ(table().check(), "");
+}
+
+TEST_F(TaskTableTest, ChurnKeepsIndexConsistent) {
+  // Many inserts and removals through a small index exercise backward-shift deletion.
+  for (int round = 0; round < 500; ++round) {
+    const std::string id = fmt::format("churn-{}", round);
+    ASSERT_EQ(table().upsert(ev(id), 1.0), Upsert::kCreated);
+    if (round % 3 != 0) {
+      ASSERT_TRUE(table().remove(id));
+    }
+    if (table().size() == 8) {
+      table().for_each([&](const TaskRecord& r) { (void)table().remove(r.task_id.view()); });
+    }
+  }
+  ASSERT_EQ(table().check(), "");
+}
+
+TEST_F(TaskTableTest, ForEachVisitsEveryLiveTask) {
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(table().upsert(ev(fmt::format("t{}", i)), 1.0), Upsert::kCreated);
+  ASSERT_TRUE(table().remove("t1"));
+  std::set<std::string> seen;
+  table().for_each([&](const TaskRecord& r) { seen.insert(std::string(r.task_id.view())); });
+  EXPECT_EQ(seen, (std::set<std::string>{"t0", "t2", "t3", "t4"}));
+}
+
+TEST_F(TaskTableTest, PutReplacesWholeRecords) {
+  TaskRecord r;
+  r.task_id.assign("restored");
+  r.status = Status::kRecovered;
+  r.n = 3;
+  r.set(kHasRecovered);
+  ASSERT_EQ(table().put(r), Upsert::kCreated);
+  TaskRecord t = get("restored");
+  EXPECT_EQ(t.status, Status::kRecovered);
+  EXPECT_TRUE(t.has(kHasRecovered));
+  ASSERT_EQ(table().upsert(ev("restored").n(4), 2.0), Upsert::kUpdated);
+  EXPECT_FALSE(get("restored").has(kHasRecovered)) << "an update clears recovered, as in Progressista";
+}
+
+TEST_F(TaskTableTest, LongestTaskIdsWork) {
+  const std::string id(limits::kTaskId, 'x');
+  ASSERT_EQ(table().upsert(ev(id).n(1), 1.0), Upsert::kCreated);
+  EXPECT_EQ(get(id).task_id.view(), id);
+}
+
+TEST(TaskIdHash, SpreadsSimilarIds) {
+  std::set<std::uint64_t> low_bits;
+  for (int i = 0; i < 1024; ++i) low_bits.insert(hash_task_id(fmt::format("host:1732000000:{}", i)) & 4095);
+  EXPECT_GT(low_bits.size(), 800u);
+}
+
+}  // namespace
+}  // namespace progressista
