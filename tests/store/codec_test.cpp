@@ -88,6 +88,37 @@ TEST_F(CodecTest, ParsesEveryFieldOfOneEvent) {
   EXPECT_EQ(s.message, "hi");
 }
 
+// The bodies Progressista's RemoteTqdm posts (requests' json=, i.e. Python's json.dumps with
+// its default separators and ASCII escapes), in the order one bar sends them.
+TEST_F(CodecTest, AcceptsWhatRemoteTqdmSends) {
+  const char* bodies[] = {
+      R"({"status": "start", "n": 0, "total": null, "desc": "", "unit": "it", "task_id": "host:1763887000:140234", "timestamp": 1763887000.123456})",
+      R"({"status": "start", "n": 0, "total": 250, "desc": "Copying", "unit": "files", "task_id": "copy-1", "timestamp": 1763887000.5, "meta": {"host": "w1", "pid": 4242}})",
+      R"({"status": "update", "n": 17, "total": 250, "desc": "Copying \u00e9t\u00e9", "task_id": "copy-1", "timestamp": 1763887001.25, "meta": {"host": "w1", "pid": 4242}})",
+      R"({"status": "update", "n": 3.5, "total": 10.0, "desc": null, "task_id": "float-1", "timestamp": 1763887002})",
+      R"({"status": "close", "n": 250, "total": 250, "desc": "Copying", "task_id": "copy-1", "timestamp": 1763887009.75, "meta": {"_token": "s3cret", "host": "w1"}})",
+  };
+  for (const char* text : bodies) {
+    const BodyResult r = parse(text);
+    ASSERT_EQ(r.error, BodyError::kNone) << text << ": " << r.detail;
+    ASSERT_EQ(sink.seen.size(), 1u);
+    ASSERT_TRUE(sink.seen[0].valid) << text << ": " << sink.seen[0].detail;
+  }
+  EXPECT_EQ(sink.seen[0].status, Status::kClose);
+  EXPECT_EQ(sink.seen[0].n, 250);
+  EXPECT_EQ(sink.seen[0].meta, R"({"host":"w1"})");
+  EXPECT_EQ(sink.seen[0].token, "s3cret");
+  parse(bodies[0]);
+  EXPECT_FALSE(sink.seen.at(0).total);
+  EXPECT_EQ(sink.seen[0].desc, "");
+  EXPECT_EQ(sink.seen[0].timestamp, 1763887000.123456);
+  parse(bodies[2]);
+  EXPECT_EQ(sink.seen.at(0).desc, "Copying \xC3\xA9t\xC3\xA9");
+  parse(bodies[3]);
+  EXPECT_EQ(sink.seen.at(0).n, 3.5);
+  EXPECT_EQ(sink.seen[0].total, 10);
+}
+
 TEST_F(CodecTest, NullMeansAbsent) {
   const BodyResult r = parse(R"({"task_id":"a","desc":null,"n":null,"total":null,"status":null,"meta":null})");
   ASSERT_EQ(r.error, BodyError::kNone);
