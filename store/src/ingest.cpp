@@ -13,6 +13,8 @@ void append_detail(fmt::memory_buffer& out, std::string_view detail) {
 
 namespace {
 
+constexpr std::string_view kInvalidToken = "Invalid API token";
+
 std::string_view ignored_reason(Upsert u) {
   return u == Upsert::kIgnoredClosed ? "task is closed; only a start event reopens it"
                                      : "older than the task's last applied event";
@@ -20,9 +22,17 @@ std::string_view ignored_reason(Upsert u) {
 
 class ApplySink final : public EventSink {
  public:
-  ApplySink(Store& store, double now) : store_(store), now_(now) {}
+  ApplySink(Store& store, double now, const Access& access) : store_(store), now_(now), access_(access) {}
 
   void on_event(std::size_t index, const Event& event) override {
+    if (!access_.open()) {
+      if (!event.meta_token || !access_.tokens->contains(*event.meta_token)) {
+        store_.counters().add(Counter::kRejectedAuth);
+        ++unauthorized_;
+        reject(index, kInvalidToken);
+        return;
+      }
+    }
     last_ = store_.table().upsert(event, now_);
     switch (last_) {
       case Upsert::kCreated:
@@ -63,6 +73,8 @@ class ApplySink final : public EventSink {
 
   Store& store_;
   double now_;
+  const Access& access_;
+  std::size_t unauthorized_ = 0;
   std::size_t accepted_ = 0;
   std::size_t ignored_ = 0;
   Upsert last_ = Upsert::kUpdated;
@@ -73,9 +85,9 @@ class ApplySink final : public EventSink {
 }  // namespace
 
 int Ingestor::apply(std::string_view body, std::size_t capacity, BodyFormat format, double now,
-                    fmt::memory_buffer& out) {
+                    fmt::memory_buffer& out, const Access& access) {
   out.clear();
-  ApplySink sink(store_, now);
+  ApplySink sink(store_, now, access);
   const BodyResult r = parser_.parse(body, capacity, format, sink);
   switch (r.error) {
     case BodyError::kNone:
@@ -91,6 +103,10 @@ int Ingestor::apply(std::string_view body, std::size_t capacity, BodyFormat form
       return 422;
   }
 
+  if (sink.unauthorized_ > 0 && sink.unauthorized_ == r.count) {
+    append_detail(out, kInvalidToken);
+    return 401;
+  }
   if (!r.batch) {
     if (!sink.rejected_.empty()) {
       append_detail(out, sink.rejected_.front().detail);

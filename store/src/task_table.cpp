@@ -234,12 +234,13 @@ void TaskTable::rebuild_locked() {
   h_->index_version.store((iv | 1) + 1, std::memory_order_release);
 }
 
-void TaskTable::free_slot_locked(std::uint32_t slot, std::uint32_t pos) {
+bool TaskTable::free_slot_locked(std::uint32_t slot, std::uint32_t pos, const RecordPredicate* only_if) {
   FixedString<limits::kTaskId> id;
   std::uint64_t seq = 0;
   {
     RobustLock l(slots_[slot].lock);
     if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
+    if (only_if && !(*only_if)(current(slots_[slot]))) return false;
     id.copy_from(current(slots_[slot]).task_id);
     seq = feed_.reserve();
     publish(slot, [&](TaskRecord& shadow, const TaskRecord& cur) {
@@ -252,6 +253,7 @@ void TaskTable::free_slot_locked(std::uint32_t slot, std::uint32_t pos) {
   free_stack_[h_->free_top++] = slot;
   h_->live_count.fetch_sub(1, std::memory_order_relaxed);
   feed_.commit(seq, slot, true, id.view());
+  return true;
 }
 
 bool TaskTable::evict_locked() {
@@ -378,14 +380,40 @@ Upsert TaskTable::put(const TaskRecord& record) {
   return exists ? Upsert::kUpdated : Upsert::kCreated;
 }
 
-bool TaskTable::remove(std::string_view task_id) {
+bool TaskTable::remove(std::string_view task_id) { return remove_if(task_id, nullptr); }
+
+bool TaskTable::remove_if(std::string_view task_id, const RecordPredicate& only_if) {
   const std::uint64_t hash = hash_task_id(task_id);
   RobustLock sl(h_->structure_lock);
   if (sl.owner_died()) rebuild_locked();
   Found f{};
   if (!find_locked(hash, task_id, f)) return false;
-  free_slot_locked(f.slot, f.pos);
+  if (!free_slot_locked(f.slot, f.pos, only_if ? &only_if : nullptr)) return false;
   counters_.add(Counter::kTasksRemoved);
+  return true;
+}
+
+bool TaskTable::modify(std::string_view task_id, const RecordChange& change) {
+  Found f{};
+  if (!find(hash_task_id(task_id), task_id, f)) return false;
+  std::uint64_t seq = 0;
+  {
+    RobustLock l(slots_[f.slot].lock);
+    if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
+    const TaskRecord& cur = current(slots_[f.slot]);
+    if (!cur.live || cur.task_id.view() != task_id) return false;  // removed meanwhile
+    TaskRecord next;
+    next.copy_from(cur);
+    if (!change(next)) return false;
+    seq = feed_.reserve();
+    publish(f.slot, [&](TaskRecord& shadow, const TaskRecord&) {
+      shadow.copy_from(next);
+      shadow.live = 1;
+      shadow.task_id.copy_from(cur.task_id);
+      shadow.change_seq = seq;
+    });
+  }
+  feed_.commit(seq, f.slot, false, {});
   return true;
 }
 

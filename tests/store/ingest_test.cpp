@@ -143,3 +143,79 @@ TEST(StoreCAbi, AttachFailureExplainsItself) {
 
 }  // namespace
 }  // namespace progressista
+
+namespace progressista {
+namespace {
+
+TEST(Tokens, ListWinsOverSingleAndBlanksAreDropped) {
+  EXPECT_TRUE(TokenSet::from_settings("", "").empty());
+  const TokenSet single = TokenSet::from_settings(" one ", "");
+  EXPECT_EQ(single.size(), 1u);
+  EXPECT_TRUE(single.contains("one"));
+  const TokenSet list = TokenSet::from_settings("one", "a, b,,c ,");
+  EXPECT_EQ(list.size(), 3u);
+  EXPECT_FALSE(list.contains("one"));
+  EXPECT_TRUE(list.contains("b"));
+  EXPECT_TRUE(list.contains("c"));
+  EXPECT_FALSE(list.contains(""));
+  EXPECT_FALSE(list.contains("bb"));
+  EXPECT_FALSE(list.contains("a "));
+}
+
+TEST(Tokens, BearerHeaderIsParsedLikeProgressista) {
+  EXPECT_EQ(bearer_token("Bearer abc"), "abc");
+  EXPECT_EQ(bearer_token("  bearer   abc  "), "abc");
+  EXPECT_EQ(bearer_token("Basic abc"), "");
+  EXPECT_EQ(bearer_token("Bearer "), "");
+  EXPECT_EQ(bearer_token(""), "");
+}
+
+class IngestAuth : public ::testing::Test {
+ protected:
+  int apply(std::string_view text, bool authenticated, BodyFormat format = BodyFormat::kJson) {
+    body_.assign(text);
+    const Access access{&tokens_, authenticated};
+    const int status = ingestor_.apply(body_.view(), body_.capacity(), format, 1000.0, out_, access);
+    answer = fmt::to_string(out_);
+    return status;
+  }
+  testing::ScopedSegmentName name_;
+  std::unique_ptr<Store> store_ = Store::open(testing::options(name_, 16));
+  Ingestor ingestor_{*store_};
+  TokenSet tokens_ = TokenSet::from_settings("s3cret", "");
+  PaddedBody body_;
+  fmt::memory_buffer out_;
+  std::string answer;
+};
+
+TEST_F(IngestAuth, HeaderOrQueryTokenOpensTheDoor) {
+  EXPECT_EQ(apply(R"({"task_id":"a"})", true), 200);
+  EXPECT_EQ(store_->table().size(), 1u);
+}
+
+TEST_F(IngestAuth, WithoutATokenNothingIsWrittenAnd401IsCounted) {
+  EXPECT_EQ(apply(R"({"task_id":"a"})", false), 401);
+  EXPECT_EQ(answer, R"({"detail":"Invalid API token"})");
+  EXPECT_EQ(apply(R"({"task_id":"a","meta":{"_token":"wrong"}})", false), 401);
+  EXPECT_EQ(apply(R"([{"task_id":"a"},{"task_id":"b"}])", false), 401);
+  EXPECT_EQ(store_->table().size(), 0u);
+  EXPECT_EQ(store_->counters().get(Counter::kRejectedAuth), 4u);
+}
+
+TEST_F(IngestAuth, MetaTokenAuthenticatesItsEventAndIsNotStored) {
+  EXPECT_EQ(apply(R"({"task_id":"a","meta":{"_token":"s3cret","k":1}})", false), 200);
+  TaskRecord rec;
+  ASSERT_TRUE(store_->table().lookup("a", rec));
+  EXPECT_EQ(rec.meta.view(), R"({"k":1})");
+  EXPECT_EQ(apply(R"([{"task_id":"b","meta":{"_token":"s3cret"}},{"task_id":"c"}])", false), 200);
+  EXPECT_EQ(answer, R"({"ok":true,"accepted":1,"ignored":0,"rejected":[{"index":1,"detail":"Invalid API token"}]})");
+  EXPECT_FALSE(store_->table().lookup("c", rec));
+}
+
+TEST_F(IngestAuth, MalformedBodiesAreReportedBeforeAuthAsProgressistaDoes) {
+  EXPECT_EQ(apply(R"({"task_id":)", false), 400);
+  EXPECT_EQ(apply(R"({"task_id":5})", false), 422);
+}
+
+}  // namespace
+}  // namespace progressista

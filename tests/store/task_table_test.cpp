@@ -229,3 +229,48 @@ TEST(TaskIdHash, SpreadsSimilarIds) {
 
 }  // namespace
 }  // namespace progressista
+
+namespace progressista {
+namespace {
+
+class TableEdits : public ::testing::Test {
+ protected:
+  testing::ScopedSegmentName name_;
+  std::unique_ptr<Store> store_ = Store::open(testing::options(name_, 16));
+  TaskTable& table() { return store_->table(); }
+};
+
+TEST_F(TableEdits, RemoveIfChecksTheCurrentRecord) {
+  ASSERT_EQ(table().upsert(testing::ev("a").status(Status::kClose), 10.0), Upsert::kCreated);
+  const auto closed = [](const TaskRecord& r) { return r.status == Status::kClose; };
+  ASSERT_EQ(table().upsert(testing::ev("a").status(Status::kStart), 11.0), Upsert::kUpdated);
+  EXPECT_FALSE(table().remove_if("a", closed)) << "reopened meanwhile: must stay";
+  ASSERT_EQ(table().upsert(testing::ev("a").status(Status::kClose), 12.0), Upsert::kUpdated);
+  EXPECT_TRUE(table().remove_if("a", closed));
+  EXPECT_FALSE(table().remove_if("missing", closed));
+  EXPECT_EQ(table().size(), 0u);
+  EXPECT_EQ(table().check(), "");
+}
+
+TEST_F(TableEdits, ModifyChangesInPlaceAndShowsInTheFeed) {
+  ASSERT_EQ(table().upsert(testing::ev("a").n(3), 10.0), Upsert::kCreated);
+  const std::uint64_t before = store_->feed().head();
+  EXPECT_TRUE(table().modify("a", [](TaskRecord& r) {
+    r.status = Status::kStale;
+    r.stale_at = 20;
+    r.set(kHasStaleAt);
+    return true;
+  }));
+  TaskRecord rec;
+  ASSERT_TRUE(table().lookup("a", rec));
+  EXPECT_EQ(rec.status, Status::kStale);
+  EXPECT_EQ(rec.updated_at, 10.0) << "stale marking is not activity";
+  EXPECT_EQ(rec.n, 3);
+  EXPECT_EQ(store_->feed().head(), before + 1);
+  EXPECT_FALSE(table().modify("a", [](TaskRecord&) { return false; }));
+  EXPECT_EQ(store_->feed().head(), before + 1);
+  EXPECT_FALSE(table().modify("missing", [](TaskRecord&) { return true; }));
+}
+
+}  // namespace
+}  // namespace progressista

@@ -9,6 +9,7 @@
 
 #include "progressista/codec.hpp"
 #include "progressista/store.hpp"
+#include "progressista/tokens.hpp"
 
 namespace progressista {
 
@@ -17,14 +18,24 @@ namespace progressista {
 //   array/NDJSON  -> 200 {"ok":true,"accepted":N,"ignored":M,"rejected":[{"index":i,"detail":...}]}
 // Events ignored by the ordering rules are acknowledged (the client did nothing wrong) and
 // counted in the segment; every rejection increments its counter there too.
+// Who is writing. With tokens configured, a request that presented no valid token in its
+// header or query string may still authenticate event by event with `meta._token`.
+struct Access {
+  const TokenSet* tokens = nullptr;  // null or empty: the API is open
+  bool authenticated = false;        // a valid Authorization: Bearer or ?token= was presented
+  [[nodiscard]] bool open() const noexcept { return authenticated || tokens == nullptr || tokens->empty(); }
+};
+
 class Ingestor {
  public:
   explicit Ingestor(Store& store) : store_(store) {}
 
   // `capacity` readable bytes at body.data() (>= size + kParsePadding); `now` in Unix seconds.
-  // Returns the HTTP status and leaves the JSON answer in `out` (cleared first).
+  // Returns the HTTP status and leaves the JSON answer in `out` (cleared first). Without
+  // access, a single event answers 401 {"detail":"Invalid API token"}; in a batch each such
+  // event is rejected, and a batch in which no event authenticated answers 401.
   [[nodiscard]] int apply(std::string_view body, std::size_t capacity, BodyFormat format, double now,
-                          fmt::memory_buffer& out);
+                          fmt::memory_buffer& out, const Access& access = {});
 
  private:
   Store& store_;

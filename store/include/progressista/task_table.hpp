@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -40,8 +41,18 @@ class TaskTable {
   // Inserts or replaces a whole record (restoring persisted state). kTableFull or kCreated/kUpdated.
   [[nodiscard]] Upsert put(const TaskRecord& record);
 
+  using RecordPredicate = std::function<bool(const TaskRecord&)>;
+  using RecordChange = std::function<bool(TaskRecord&)>;
+
   // Removes a task; false when there was none. Recorded in the change feed.
   bool remove(std::string_view task_id);
+  // Removes the task only if `only_if` holds for it at that instant (checked under the
+  // task's lock, so a concurrent update cannot slip in between); null removes unconditionally.
+  bool remove_if(std::string_view task_id, const RecordPredicate& only_if);
+  // Changes a task in place (the janitor's stale marking): `change` gets a copy of the
+  // current record under the task's lock and returns false to leave it untouched. The
+  // task_id and liveness cannot be changed. False when there is no such task or no change.
+  bool modify(std::string_view task_id, const RecordChange& change);
 
   // Reader side: never blocks writers, never returns a torn record.
   [[nodiscard]] bool lookup(std::string_view task_id, TaskRecord& out) const;
@@ -75,7 +86,7 @@ class TaskTable {
   void index_insert(std::uint64_t hash, std::uint32_t slot);
   void index_erase(std::uint32_t pos);
   void rebuild_locked();
-  void free_slot_locked(std::uint32_t slot, std::uint32_t pos);
+  bool free_slot_locked(std::uint32_t slot, std::uint32_t pos, const RecordPredicate* only_if = nullptr);
   [[nodiscard]] bool evict_locked();
   template <class Fill>
   void publish(std::uint32_t slot, Fill&& fill);

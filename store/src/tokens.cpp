@@ -1,0 +1,59 @@
+#include "progressista/tokens.hpp"
+
+#include <cctype>
+
+namespace progressista {
+
+namespace {
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+}  // namespace
+
+TokenSet::TokenSet(std::vector<std::string> tokens) {
+  for (auto& t : tokens) {
+    if (!t.empty()) tokens_.push_back(std::move(t));
+  }
+}
+
+TokenSet TokenSet::from_settings(std::string_view single, std::string_view list) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= list.size()) {
+    std::size_t comma = list.find(',', pos);
+    if (comma == std::string_view::npos) comma = list.size();
+    if (const auto t = trim(list.substr(pos, comma - pos)); !t.empty()) out.emplace_back(t);
+    pos = comma + 1;
+  }
+  if (out.empty() && !trim(single).empty()) out.emplace_back(trim(single));
+  return TokenSet(std::move(out));
+}
+
+bool TokenSet::contains(std::string_view candidate) const noexcept {
+  if (candidate.empty()) return false;
+  unsigned found = 0;
+  for (const std::string& token : tokens_) {
+    // Walk the whole token whatever the candidate is; a short candidate reads zeros.
+    unsigned diff = static_cast<unsigned>(token.size() ^ candidate.size());
+    for (std::size_t i = 0; i < token.size(); ++i) {
+      const unsigned char c = i < candidate.size() ? static_cast<unsigned char>(candidate[i]) : 0;
+      diff |= static_cast<unsigned char>(token[i]) ^ c;
+    }
+    found |= static_cast<unsigned>(diff == 0);
+  }
+  return found != 0;
+}
+
+std::string_view bearer_token(std::string_view authorization) noexcept {
+  authorization = trim(authorization);
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size()) return {};
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return {};
+  }
+  return trim(authorization.substr(kScheme.size()));
+}
+
+}  // namespace progressista
