@@ -28,6 +28,8 @@ std::string_view counter_name(Counter c) noexcept {
     case Counter::kRejectedMethod: return "rejected_method";
     case Counter::kRejectedTimeout: return "rejected_timeout";
     case Counter::kLockRecoveries: return "lock_recoveries";
+    case Counter::kRejectedBadRequest: return "rejected_bad_request";
+    case Counter::kRejectedOverload: return "rejected_overload";
     case Counter::kCount: break;
   }
   return "unknown";

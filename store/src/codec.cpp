@@ -35,15 +35,6 @@ std::string_view type_name(od::json_type t) {
   return "unknown";
 }
 
-// Longest prefix of `s` of at most `limit` bytes that ends on a UTF-8 character boundary.
-// `s` is valid UTF-8 (simdjson validated it), so backing off continuation bytes suffices.
-std::string_view utf8_prefix(std::string_view s, std::size_t limit) {
-  if (s.size() <= limit) return s;
-  std::size_t cut = limit;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0u) == 0x80u) --cut;
-  return s.substr(0, cut);
-}
-
 std::string_view trim(std::string_view s) {
   const auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
   while (!s.empty() && ws(s.front())) s.remove_prefix(1);
@@ -456,6 +447,14 @@ struct EventParser::Impl {
     return r;
   }
 };
+
+// `s` is valid UTF-8 (simdjson validated it), so backing off continuation bytes suffices.
+std::string_view utf8_prefix(std::string_view s, std::size_t limit) noexcept {
+  if (s.size() <= limit) return s;
+  std::size_t cut = limit;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0u) == 0x80u) --cut;
+  return s.substr(0, cut);
+}
 
 EventParser::EventParser() : impl_(std::make_unique<Impl>()) {}
 EventParser::~EventParser() = default;

@@ -45,18 +45,54 @@ inline SegmentOptions options(const ScopedSegmentName& name, std::uint32_t capac
 class EventBuilder {
  public:
   explicit EventBuilder(std::string_view id) { e_.task_id = id; }
-  EventBuilder& n(double v) { e_.n = v; return *this; }
-  EventBuilder& total(double v) { e_.total = v; return *this; }
-  EventBuilder& progress(double v) { e_.progress = v; return *this; }
-  EventBuilder& ts(double v) { e_.timestamp = v; return *this; }
-  EventBuilder& status(Status s) { e_.status = s; return *this; }
-  EventBuilder& desc(std::string_view v) { e_.desc = v; return *this; }
-  EventBuilder& unit(std::string_view v) { e_.unit = v; return *this; }
-  EventBuilder& meta(std::string_view v) { e_.meta = v; return *this; }
-  EventBuilder& message(std::string_view v) { e_.message = v; return *this; }
-  EventBuilder& error(std::string_view v) { e_.error = v; return *this; }
-  EventBuilder& project(std::string_view v) { e_.project = v; return *this; }
-  EventBuilder& phase(std::string_view v) { e_.phase = v; return *this; }
+  EventBuilder& n(double v) {
+    e_.n = v;
+    return *this;
+  }
+  EventBuilder& total(double v) {
+    e_.total = v;
+    return *this;
+  }
+  EventBuilder& progress(double v) {
+    e_.progress = v;
+    return *this;
+  }
+  EventBuilder& ts(double v) {
+    e_.timestamp = v;
+    return *this;
+  }
+  EventBuilder& status(Status s) {
+    e_.status = s;
+    return *this;
+  }
+  EventBuilder& desc(std::string_view v) {
+    e_.desc = v;
+    return *this;
+  }
+  EventBuilder& unit(std::string_view v) {
+    e_.unit = v;
+    return *this;
+  }
+  EventBuilder& meta(std::string_view v) {
+    e_.meta = v;
+    return *this;
+  }
+  EventBuilder& message(std::string_view v) {
+    e_.message = v;
+    return *this;
+  }
+  EventBuilder& error(std::string_view v) {
+    e_.error = v;
+    return *this;
+  }
+  EventBuilder& project(std::string_view v) {
+    e_.project = v;
+    return *this;
+  }
+  EventBuilder& phase(std::string_view v) {
+    e_.phase = v;
+    return *this;
+  }
   operator const Event&() const { return e_; }  // NOLINT(google-explicit-constructor)
   [[nodiscard]] const Event& get() const { return e_; }
 
@@ -64,6 +100,8 @@ class EventBuilder {
   Event e_;
 };
 
-inline EventBuilder ev(std::string_view id) { return EventBuilder(id); }
+inline EventBuilder ev(std::string_view id) {
+  return EventBuilder(id);
+}
 
 }  // namespace progressista::testing

@@ -33,6 +33,8 @@ enum class Counter : std::uint32_t {
   kRejectedMethod,
   kRejectedTimeout,          // slow or idle clients cut off
   kLockRecoveries,           // locks taken over from a dead owner
+  kRejectedBadRequest,       // not HTTP, or a request line/header Beast refused (400)
+  kRejectedOverload,         // over --max-connections (503)
   kCount,
 };
 static_assert(static_cast<std::size_t>(Counter::kCount) <= kCounterSlots);

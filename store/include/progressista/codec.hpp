@@ -77,6 +77,10 @@ class EventParser {
   std::unique_ptr<Impl> impl_;
 };
 
+// The longest prefix of valid UTF-8 `s` of at most `limit` bytes that ends on a character
+// boundary (how desc, message and error are truncated).
+[[nodiscard]] std::string_view utf8_prefix(std::string_view s, std::size_t limit) noexcept;
+
 // Appends `s` as a JSON string literal (quotes included); control characters, quotes and
 // backslashes are escaped, valid UTF-8 passes through unchanged.
 void append_json_string(fmt::memory_buffer& out, std::string_view s);

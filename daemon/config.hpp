@@ -1,0 +1,70 @@
+// The daemons' configuration: every flag with its PROGRESSISTA_* variable and default, in one
+// place, so `ingest`, `broadcast`, `serve` and `show-config` agree on names and meanings.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "progressista/tokens.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace progressista::daemon {
+
+struct ServerConfig {
+  // Network. Progressista binds 0.0.0.0; we bind loopback unless told otherwise, because the
+  // write API is unauthenticated by default.
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8000;
+  unsigned threads = 0;       // 0: one per core
+  std::string allow_origins;  // comma-separated; "*" allows any origin
+
+  // Store.
+  std::string segment = "progressista";
+  std::uint32_t capacity = 4096;
+  std::string shm_mode = "0600";
+
+  // Janitor and persistence (Progressista's settings and defaults).
+  std::string storage_path;
+  double cleanup_interval = 5.0;
+  double retention_seconds = 120.0;
+  double stale_seconds = 0.0;
+  double max_task_age = 0.0;
+
+  // Limits.
+  std::size_t body_limit = 1 << 20;
+  double header_timeout = 10.0;  // a request must arrive in full within this
+  double idle_timeout = 60.0;    // a keep-alive connection with no request is closed after this
+  std::size_t max_connections = 10000;
+
+  // Logs.
+  std::string log_level = "info";
+  bool access_log = false;  // one line per request would dominate the journal at fleet rates
+
+  // From the environment only (a token on a command line is visible to every local user).
+  std::string api_token;   // PROGRESSISTA_API_TOKEN
+  std::string api_tokens;  // PROGRESSISTA_API_TOKENS
+
+  [[nodiscard]] std::vector<std::string> origins() const;
+  [[nodiscard]] TokenSet tokens() const { return TokenSet::from_settings(api_token, api_tokens); }
+  [[nodiscard]] unsigned mode() const;  // shm_mode as a number
+  [[nodiscard]] unsigned io_threads() const;
+};
+
+// Registers every server option on `cmd`, bound to `cfg`, and a final callback that reads the
+// token variables and checks the values together (throws CLI::ValidationError with a message
+// that names the flag and its variable).
+void add_server_options(CLI::App& cmd, ServerConfig& cfg);
+
+// The effective configuration as JSON (tokens masked), for `show-config` and the start-up log.
+void append_config_json(fmt::memory_buffer& out, const ServerConfig& cfg);
+
+// `progressista show-config`.
+void add_show_config_command(CLI::App& app);
+
+}  // namespace progressista::daemon

@@ -1,0 +1,58 @@
+// A request and a response as the route handlers see them: plain types, so that only
+// http_server.cpp pays Beast's compile cost.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace progressista::daemon {
+
+struct HttpRequest {
+  std::string_view method;  // "GET", "POST", ...
+  std::string_view target;  // as sent: path and query, still percent-encoded
+  std::string_view path;    // target before '?'
+  std::string_view query;   // target after '?', or empty
+  std::string_view remote;  // peer address, for logs
+  // The body, with at least kParsePadding spare bytes of capacity (for the JSON parser).
+  std::string* body = nullptr;
+
+  // Header value by case-insensitive name, or empty.
+  [[nodiscard]] std::string_view header(std::string_view name) const;
+
+  // Opaque access to the server's own header container.
+  const void* fields = nullptr;
+  std::string_view (*lookup)(const void* fields, std::string_view name) = nullptr;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool close = false;  // close the connection after this response
+
+  void set_header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+  }
+};
+
+// Handles requests on one I/O thread (one instance per thread, so it may keep per-thread
+// state such as a JSON parser without locks).
+class HttpHandler {
+ public:
+  virtual ~HttpHandler() = default;
+  virtual void handle(const HttpRequest& request, HttpResponse& response) = 0;
+};
+
+// Query-string helpers shared by the routes.
+// Percent-decodes `s` ('+' as space when `form` is true); nullopt-like empty bool on bad escapes.
+[[nodiscard]] bool url_decode(std::string_view s, std::string& out, bool form = true);
+// The decoded value of `name` in `query`; false when the parameter is absent.
+[[nodiscard]] bool query_param(std::string_view query, std::string_view name, std::string& value);
+
+// Progressista's (FastAPI's) error body, {"detail": "..."}, with the status.
+void set_error(HttpResponse& response, int status, std::string_view detail);
+
+}  // namespace progressista::daemon
