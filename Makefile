@@ -46,10 +46,9 @@ $(FUZZ_BUILD)/CMakeCache.txt:
 build-fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_codec
 
-# The main job. Until `progressista serve` lands (issue 4) this creates the segment and
-# shows it with `progressista inspect`.
+# The main job. Until `progressista serve` lands (issue 4) this runs the write API alone.
 run: build
-	./$(BUILD)/daemon/progressista inspect --segment $(SEGMENT) --create
+	./$(BUILD)/daemon/progressista ingest --segment $(SEGMENT)
 
 test-release: build
 	cd $(BUILD) && ctest $(CTEST_FLAGS)

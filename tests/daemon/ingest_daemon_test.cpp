@@ -4,12 +4,15 @@
 #include <sys/un.h>
 
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
+#include "progressista/codec.hpp"
 #include "progressista/store.hpp"
 #include "support/daemon_process.hpp"
 #include "support/http_client.hpp"
@@ -76,6 +79,56 @@ TEST_F(IngestDaemon, OneEventIsWrittenIntoTheSegment) {
   EXPECT_EQ(rec.n, 3);
   EXPECT_EQ(rec.desc.view(), "Copy");
   EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
+}
+
+// The requests RemoteTqdm makes for `for x in RemoteTqdm(range(3), desc="Resize", unit="img")`:
+// python-requests headers, json.dumps spacing, float timestamps, total known from the start.
+// The task that results must carry every key, with the same values, that Progressista would
+// serve for it; our only additions are the derived `rate` and `eta`.
+TEST_F(IngestDaemon, RemoteTqdmSequenceYieldsProgressistasTask) {
+  start();
+  const std::string_view requests_headers =
+      "User-Agent: python-requests/2.31.0\r\nAccept-Encoding: gzip, deflate\r\nAccept: */*\r\n"
+      "Connection: keep-alive\r\n";
+  const std::vector<std::string> bodies = {
+      R"({"status": "start", "n": 0, "total": 3, "desc": "Resize", "unit": "img", "task_id": "host:1700000000:140230", "timestamp": 1700000000.25})",
+      R"({"status": "update", "n": 1, "total": 3, "desc": "Resize", "task_id": "host:1700000000:140230", "timestamp": 1700000000.5, "unit": "img"})",
+      R"({"status": "update", "n": 3, "total": 3, "desc": "Resize", "task_id": "host:1700000000:140230", "timestamp": 1700000001.0, "unit": "img"})",
+      R"({"status": "close", "n": 3, "total": 3, "desc": "Resize", "task_id": "host:1700000000:140230", "timestamp": 1700000001.125, "unit": "img"})",
+  };
+  for (const auto& body : bodies) {
+    // requests.post opens a new connection for every event.
+    const auto r = http(port(), "POST", "/progress", body, requests_headers);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body, R"({"ok":true})");
+  }
+  TaskRecord rec;
+  ASSERT_TRUE(store_->table().lookup("host:1700000000:140230", rec));
+  fmt::memory_buffer out;
+  append_task_json(out, rec);
+  simdjson::dom::parser parser;
+  simdjson::dom::object task;
+  ASSERT_EQ(parser.parse(out.data(), out.size()).get(task), simdjson::SUCCESS) << fmt::to_string(out);
+
+  EXPECT_EQ(std::string_view(task["task_id"]), "host:1700000000:140230");
+  EXPECT_EQ(std::string_view(task["desc"]), "Resize");
+  EXPECT_EQ(std::string_view(task["unit"]), "img");
+  EXPECT_EQ(std::string_view(task["status"]), "close");
+  EXPECT_EQ(double(task["n"]), 3);
+  EXPECT_EQ(double(task["total"]), 3);
+  EXPECT_EQ(double(task["timestamp"]), 1700000001.125);
+  const double created = task["created_at"], updated = task["updated_at"], done = task["done_at"];
+  EXPECT_LE(created, updated);
+  EXPECT_LE(done, updated);
+  EXPECT_GT(created, 1.7e9);
+  std::set<std::string> keys;
+  for (auto [k, v] : task) keys.emplace(k);
+  const std::set<std::string> progressista_keys = {"task_id", "desc", "n", "total", "unit", "status",
+                                                   "timestamp", "created_at", "updated_at", "done_at"};
+  for (const auto& k : progressista_keys) EXPECT_TRUE(keys.count(k)) << "missing " << k;
+  for (const auto& k : keys) {
+    EXPECT_TRUE(progressista_keys.count(k) || k == "rate" || k == "eta") << "unexpected " << k;
+  }
 }
 
 TEST_F(IngestDaemon, BatchesAsArrayAndNdjson) {
