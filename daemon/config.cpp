@@ -109,6 +109,28 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
       ->envname("PROGRESSISTA_MAX_CONNECTIONS")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  cmd.add_option("--tick", cfg.tick,
+                 "Seconds between two reads of the change feed by the live clients' broadcaster")
+      ->envname("PROGRESSISTA_TICK")
+      ->capture_default_str()
+      ->check(CLI::Range(0.005, 10.0));
+  cmd.add_option("--ping-interval", cfg.ping_interval,
+                 "Seconds between WebSocket pings (and SSE keep-alive comments) on idle clients")
+      ->envname("PROGRESSISTA_PING_INTERVAL")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd.add_option("--client-timeout", cfg.client_timeout,
+                 "A live client that does not take a frame within this many seconds is dropped")
+      ->envname("PROGRESSISTA_CLIENT_TIMEOUT")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd.add_option("--max-clients", cfg.max_clients, "Live clients (WebSocket + SSE) at most (503 above)")
+      ->envname("PROGRESSISTA_MAX_CLIENTS")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  cmd.add_option("--static-dir", cfg.static_dir,
+                 "Folder served under /static (default: the dashboard shipped with this build)")
+      ->envname("PROGRESSISTA_STATIC_DIR");
   cmd.add_option("--log-level", cfg.log_level, "debug, info, warn or error")
       ->envname("PROGRESSISTA_LOG_LEVEL")
       ->capture_default_str()
@@ -165,6 +187,11 @@ void append_config_json(fmt::memory_buffer& out, const ServerConfig& c) {
   num("header_timeout", c.header_timeout);
   num("idle_timeout", c.idle_timeout);
   num("max_connections", static_cast<double>(c.max_connections));
+  num("tick", c.tick);
+  num("ping_interval", c.ping_interval);
+  num("client_timeout", c.client_timeout);
+  num("max_clients", static_cast<double>(c.max_clients));
+  str("static_dir", c.static_dir);
   str("log_level", c.log_level);
   fmt::format_to(std::back_inserter(out), "  \"access_log\": {},\n", c.access_log);
   // Never the tokens themselves: how many there are, masked.

@@ -42,6 +42,13 @@ struct ServerConfig {
   double idle_timeout = 60.0;    // a keep-alive connection with no request is closed after this
   std::size_t max_connections = 10000;
 
+  // Live clients (broadcast and serve).
+  double tick = 0.1;             // seconds between change-feed polls
+  double ping_interval = 30.0;   // WebSocket pings / SSE comments when idle
+  double client_timeout = 10.0;  // a client that takes no frame for this long is dropped
+  std::size_t max_clients = 10000;
+  std::string static_dir;  // empty: the build's static/ folder
+
   // Logs.
   std::string log_level = "info";
   bool access_log = false;  // one line per request would dominate the journal at fleet rates

@@ -1,7 +1,11 @@
 #include "daemon_runner.hpp"
 
+#include <filesystem>
+
 #include <CLI/CLI.hpp>
 
+#include "broadcast_api.hpp"
+#include "broadcaster.hpp"
 #include "http_server.hpp"
 #include "ingest_api.hpp"
 #include "janitor.hpp"
@@ -58,9 +62,22 @@ int run_role(const ServerConfig& cfg, Role role) {
     log(Level::kInfo, "{} segment '{}' ({} task slots)",
         store->segment().created() ? "created" : "attached to", cfg.segment,
         store->table().capacity());
-    restore(*store, cfg);
+    const bool writes = role != Role::kBroadcast;  // the broadcaster only reads the table
+    if (writes) restore(*store, cfg);
 
     ApiContext ctx{*store, cfg.tokens(), Cors(cfg.origins()), role};
+    BroadcastStats stats;
+    std::unique_ptr<Broadcaster> hub;
+    if (role != Role::kIngest) {
+      BroadcastOptions bo;
+      bo.tick = std::chrono::microseconds(static_cast<std::int64_t>(cfg.tick * 1e6));
+      bo.ping_interval = millis(cfg.ping_interval);
+      bo.client_timeout = millis(cfg.client_timeout);
+      bo.max_clients = cfg.max_clients;
+      hub = std::make_unique<Broadcaster>(*store, bo, stats);
+    }
+    const std::filesystem::path static_dir =
+        std::filesystem::path(cfg.static_dir.empty() ? PROGRESSISTA_STATIC_DIR : cfg.static_dir);
     HttpServerOptions http;
     http.host = cfg.host;
     http.port = cfg.port;
@@ -72,7 +89,10 @@ int run_role(const ServerConfig& cfg, Role role) {
     http.access_log = cfg.access_log;
     HttpServer server(
         http,
-        [&ctx]() -> std::unique_ptr<HttpHandler> { return std::make_unique<IngestHandler>(ctx); },
+        [&]() -> std::unique_ptr<HttpHandler> {
+          if (!hub) return std::make_unique<IngestHandler>(ctx);
+          return std::make_unique<BroadcastHandler>(ctx, *hub, static_dir, role == Role::kServe);
+        },
         store->counters());
 
     const int entry = store->processes().enroll(role);
@@ -84,8 +104,13 @@ int run_role(const ServerConfig& cfg, Role role) {
     Janitor janitor(*store,
                     JanitorOptions{cfg.cleanup_interval, cfg.retention_seconds, cfg.stale_seconds,
                                    cfg.max_task_age, cfg.storage_path, 1.0});
-    janitor.start();
-    server.on_shutdown([] { notify_stopping(); });
+    if (writes) janitor.start();
+    if (hub) hub->start();
+    server.on_shutdown([&hub] {
+      notify_stopping();
+      // Live clients are told to go away (1001) so that dashboards reconnect elsewhere.
+      if (hub) hub->stop();
+    });
 
     if (cfg.host != "127.0.0.1" && cfg.host != "localhost" && cfg.host != "::1" &&
         ctx.tokens.empty()) {
@@ -96,6 +121,7 @@ int run_role(const ServerConfig& cfg, Role role) {
         server.port(), http.threads);
     notify_ready(fmt::format("{} listening on {}:{}", role_name(role), cfg.host, server.port()));
     server.run();
+    if (hub) hub->stop();
     janitor.stop();
     store->processes().leave(entry);
     log(Level::kInfo, "{} stopped", role_name(role));
@@ -106,15 +132,36 @@ int run_role(const ServerConfig& cfg, Role role) {
   }
 }
 
-void add_ingest_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand(
-      "ingest", "Run the write API (POST /progress, DELETE /tasks) on the segment");
+namespace {
+void add_role_command(CLI::App& app, const std::string& name, const std::string& description,
+                      Role role) {
+  auto* cmd = app.add_subcommand(name, description);
   auto cfg = std::make_shared<ServerConfig>();
   add_server_options(*cmd, *cfg);
-  cmd->final_callback([cfg] {
-    const int code = run_role(*cfg, Role::kIngest);
+  cmd->final_callback([cfg, role] {
+    const int code = run_role(*cfg, role);
     if (code != 0) throw CLI::RuntimeError(code);
   });
+}
+}  // namespace
+
+void add_ingest_command(CLI::App& app) {
+  add_role_command(app, "ingest", "Run the write API (POST /progress, DELETE /tasks) on the segment",
+                   Role::kIngest);
+}
+
+void add_broadcast_command(CLI::App& app) {
+  add_role_command(app, "broadcast",
+                   "Serve the segment live to dashboards: GET /tasks, /projects, WebSocket /ws, "
+                   "SSE /events, /metrics, /static (reads the table, never writes it)",
+                   Role::kBroadcast);
+}
+
+void add_serve_command(CLI::App& app) {
+  add_role_command(app, "serve",
+                   "Ingest and broadcast in one process on one port, with the dashboard at "
+                   "/static/index.html: the all-in-one way to run Progressista",
+                   Role::kServe);
 }
 
 }  // namespace progressista::daemon

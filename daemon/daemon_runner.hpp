@@ -15,7 +15,9 @@ namespace progressista::daemon {
 // logged with what to do about them and return 1.
 int run_role(const ServerConfig& cfg, Role role);
 
-// `progressista ingest`.
+// `progressista ingest`, `progressista broadcast` and `progressista serve`.
 void add_ingest_command(CLI::App& app);
+void add_broadcast_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 
 }  // namespace progressista::daemon

@@ -15,6 +15,7 @@
 #include "log.hpp"
 #include "progressista/codec.hpp"
 #include "progressista/ingest.hpp"
+#include "stream.hpp"
 
 namespace progressista::daemon {
 
@@ -306,6 +307,14 @@ struct HttpServer::Impl {
       request.body = &body;
       request.fields = static_cast<const http::fields*>(&req);
       request.lookup = &lookup_header;
+
+      if (StreamTaker* taker = w.handler->streams(); taker != nullptr && taker->wants(request)) {
+        // The connection is the taker's from here on; the slot above still counts it.
+        std::string who = remote;
+        co_await taker->serve(std::move(stream), std::move(buffer), parser.release(),
+                              std::move(who));
+        co_return;
+      }
 
       HttpResponse response;
       try {

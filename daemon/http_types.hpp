@@ -38,12 +38,16 @@ struct HttpResponse {
   }
 };
 
+class StreamTaker;  // stream.hpp
+
 // Handles requests on one I/O thread (one instance per thread, so it may keep per-thread
 // state such as a JSON parser without locks).
 class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
   virtual void handle(const HttpRequest& request, HttpResponse& response) = 0;
+  // The taker of long-lived connections (WebSocket, SSE) on this thread, if the role has any.
+  virtual StreamTaker* streams() { return nullptr; }
 };
 
 // Query-string helpers shared by the routes.

@@ -9,7 +9,9 @@
 
 #include "config.hpp"
 #include "daemon_runner.hpp"
+#include "demo.hpp"
 #include "inspect.hpp"
+#include "post.hpp"
 
 #ifndef PROGRESSISTA_VERSION
 #error "PROGRESSISTA_VERSION must be defined by the build (daemon/CMakeLists.txt)"
@@ -55,9 +57,13 @@ int run(int argc, char** argv) {
       "--help; a flag on the command line overrides the environment.\n"
       "Run `progressista <verb> --help` for a verb's options.");
 
+  progressista::daemon::add_serve_command(app);
   progressista::daemon::add_ingest_command(app);
+  progressista::daemon::add_broadcast_command(app);
   progressista::daemon::add_inspect_command(app);
   progressista::daemon::add_show_config_command(app);
+  progressista::daemon::add_post_command(app);
+  progressista::daemon::add_demo_command(app);
 
   try {
     app.parse(argc, argv);

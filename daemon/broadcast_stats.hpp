@@ -1,0 +1,82 @@
+// The broadcaster's own counters (this process only, unlike the segment's Counters, which
+// every attached process shares): clients, frames, slow consumers and tick durations.
+// Every field is a relaxed atomic: written from I/O threads and the tick loop, read by
+// /metrics, which needs no cross-field consistency.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace progressista::daemon {
+
+// A fixed-bucket histogram of durations in seconds, updated lock-free.
+class DurationHistogram {
+ public:
+  // Upper bounds (inclusive, as Prometheus' `le`), in seconds: 0.5 ms .. 250 ms around the
+  // 100 ms default tick.
+  static constexpr std::array<double, 9> kBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                    0.025,  0.05,  0.1,    0.25};
+
+  void observe(double seconds) noexcept {
+    if (!(seconds >= 0)) seconds = 0;  // NaN and clock steps backwards count as 0
+    std::size_t i = 0;
+    while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+    counts_[i].fetch_add(1, std::memory_order_relaxed);
+    const double us = std::min(std::round(seconds * 1e6), 1e15);
+    sum_us_.fetch_add(static_cast<std::uint64_t>(us), std::memory_order_relaxed);
+  }
+
+  // Observations in bucket `i` alone (not cumulative); i == kBounds.size() is (last, +Inf).
+  [[nodiscard]] std::uint64_t bucket(std::size_t i) const noexcept {
+    return counts_[i].load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint64_t sum_microseconds() const noexcept {
+    return sum_us_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  std::array<std::atomic<std::uint64_t>, kBounds.size() + 1> counts_{};
+  std::atomic<std::uint64_t> sum_us_{0};
+};
+
+struct BroadcastStats {
+  enum class Protocol : std::uint8_t { kProgressista, kDelta, kSse };
+  static constexpr std::size_t kProtocols = 3;
+  [[nodiscard]] static constexpr std::string_view protocol_name(Protocol p) noexcept {
+    switch (p) {
+      case Protocol::kProgressista:
+        return "progressista";
+      case Protocol::kDelta:
+        return "delta";
+      case Protocol::kSse:
+        return "sse";
+    }
+    return "progressista";
+  }
+
+  void connected(Protocol p) noexcept {
+    clients[static_cast<std::size_t>(p)].fetch_add(1, std::memory_order_relaxed);
+  }
+  void disconnected(Protocol p) noexcept {
+    clients[static_cast<std::size_t>(p)].fetch_sub(1, std::memory_order_relaxed);
+  }
+  void sent(std::uint64_t bytes) noexcept {
+    frames_sent.fetch_add(1, std::memory_order_relaxed);
+    bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+  }
+
+  std::array<std::atomic<std::uint64_t>, kProtocols> clients{};  // connected now, by Protocol
+  std::atomic<std::uint64_t> frames_sent{0};
+  std::atomic<std::uint64_t> bytes_sent{0};
+  std::atomic<std::uint64_t> coalesced{0};         // queued frames replaced by newer state
+  std::atomic<std::uint64_t> slow_disconnects{0};  // clients closed for lagging too far
+  std::atomic<std::uint64_t> ws_rejected_auth{0};  // WebSocket/SSE upgrades refused for the token
+  DurationHistogram tick_duration;
+};
+
+}  // namespace progressista::daemon

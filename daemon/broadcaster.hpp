@@ -1,0 +1,113 @@
+// The broadcaster's engine: every tick it reads the change feed (never the writers' locks),
+// turns what changed into one Tick, and hands that Tick to each I/O thread, which fans it out
+// to its live clients (live_clients.hpp). Frames every client of a view shares are built once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "broadcast_stats.hpp"
+#include "progressista/change_feed.hpp"
+#include "progressista/store.hpp"
+#include "view.hpp"
+
+namespace progressista::daemon {
+
+struct BroadcastOptions {
+  std::chrono::microseconds tick{100'000};
+  std::chrono::milliseconds ping_interval{30'000};
+  std::chrono::milliseconds client_timeout{10'000};  // a frame blocked this long: disconnect
+  std::size_t max_clients = 10000;
+};
+
+// Reads the change feed and says what happened to each task since the last call.
+class FeedWatcher {
+ public:
+  explicit FeedWatcher(Store& store);
+  // What changed since the previous call (a reset Tick when the feed was lapped); null when
+  // nothing did.
+  [[nodiscard]] std::shared_ptr<const Tick> poll();
+  [[nodiscard]] std::uint64_t seq() const noexcept { return reader_.cursor(); }
+
+ private:
+  void rescan();
+  Store& store_;
+  FeedReader reader_;
+  std::unordered_map<std::string, Status> known_;  // last status seen per live task
+  std::vector<Change> changes_;
+};
+
+// One I/O thread's share of the clients; implemented in live_clients.cpp.
+class ClientGroup {
+ public:
+  virtual ~ClientGroup() = default;
+  // Called on the group's own thread.
+  virtual void deliver(const std::shared_ptr<const Tick>& tick, const Frame& plain) = 0;
+  virtual void go_away() = 0;
+};
+
+class Broadcaster {
+ public:
+  Broadcaster(Store& store, const BroadcastOptions& options, BroadcastStats& stats);
+  ~Broadcaster();
+  Broadcaster(const Broadcaster&) = delete;
+  Broadcaster& operator=(const Broadcaster&) = delete;
+
+  void start();  // the tick thread
+  // Stops ticking and tells every client to go away (WebSocket close 1001). Idempotent.
+  void stop();
+  [[nodiscard]] bool stopping() const noexcept { return stopping_.load(); }
+
+  // A group posts work to its own thread with `post`.
+  using Post = std::function<void(std::function<void()>)>;
+  void add_group(ClientGroup* group, Post post);
+
+  // The sequence number of the last Tick handed out: what a new client's snapshot is worth.
+  [[nodiscard]] std::uint64_t seq() const noexcept { return seq_.load(std::memory_order_acquire); }
+  // Shared frames of the whole table at the current seq, built at most once per tick.
+  [[nodiscard]] Frame plain_snapshot();  // Progressista's {"tasks": {...}}
+  [[nodiscard]] Frame delta_snapshot();  // {"type":"snapshot","seq":S,"tasks":{...}}
+
+  // Client admission against max_clients; release() when a client leaves.
+  [[nodiscard]] bool admit();
+  void release();
+
+  Store& store() noexcept { return store_; }
+  const BroadcastOptions& options() const noexcept { return opt_; }
+  BroadcastStats& stats() noexcept { return stats_; }
+
+ private:
+  void run();
+  void tick_once();
+
+  Store& store_;
+  BroadcastOptions opt_;
+  BroadcastStats& stats_;
+  FeedWatcher watcher_;
+  std::atomic<std::uint64_t> seq_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> clients_{0};
+  std::thread thread_;
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+
+  std::mutex groups_mutex_;
+  std::vector<std::pair<ClientGroup*, Post>> groups_;
+
+  std::mutex frames_mutex_;
+  Frame plain_;
+  std::uint64_t plain_seq_ = ~std::uint64_t{0};
+  Frame delta_;
+  std::uint64_t delta_seq_ = ~std::uint64_t{0};
+};
+
+}  // namespace progressista::daemon

@@ -1,0 +1,67 @@
+// What a live client watches (everything, one task, a task_id prefix or a project) and the
+// frames it is sent: Progressista's {"tasks": {...}} and the delta protocol's snapshot and
+// delta frames. The frame text is built here and nowhere else.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "progressista/status.hpp"
+#include "progressista/task_table.hpp"
+
+namespace progressista::daemon {
+
+struct View {
+  enum class Kind : std::uint8_t { kAll, kTask, kPrefix, kProject };
+  Kind kind = Kind::kAll;
+  std::string value;
+
+  [[nodiscard]] bool all() const noexcept { return kind == Kind::kAll; }
+  [[nodiscard]] bool matches(std::string_view task_id, std::string_view project,
+                             bool has_project) const noexcept;
+  [[nodiscard]] bool matches(const TaskRecord& task) const noexcept;
+  // A stable name for the view ("all", "task:ID", ...), used to share frames between clients.
+  [[nodiscard]] std::string key() const;
+  friend bool operator==(const View&, const View&) = default;
+};
+
+// Lifecycle events of the delta protocol.
+enum class TaskEvent : std::uint8_t { kCreated, kUpdated, kClosed, kFailed, kStale, kRemoved };
+[[nodiscard]] std::string_view task_event_name(TaskEvent e) noexcept;
+
+// One task's change within a tick: its JSON (or its removal) and what a view needs to filter.
+struct TickItem {
+  std::string task_id;
+  std::string project;
+  bool has_project = false;
+  bool removed = false;
+  TaskEvent event = TaskEvent::kUpdated;
+  std::string json;  // the task object; empty for removals
+};
+
+// What the broadcaster read from the change feed in one tick, shared read-only by every
+// I/O thread. `reset`: the feed was lapped, clients must be sent a new snapshot.
+using Frame = std::shared_ptr<const std::string>;
+
+struct Tick {
+  std::uint64_t seq = 0;
+  bool reset = false;
+  std::vector<TickItem> items;
+  Frame all_delta;  // delta_frame(*this, View{}), built once for every thread
+};
+
+// {"tasks": {...}} with the view's live tasks (Progressista's frame and GET /tasks body).
+void append_tasks_object(fmt::memory_buffer& out, const TaskTable& table, const View& view);
+// {"type":"snapshot","seq":S[,"reset":true],"tasks":{...}}
+[[nodiscard]] Frame snapshot_frame(const TaskTable& table, const View& view, std::uint64_t seq,
+                                   bool reset);
+// {"type":"delta","seq":S,"upserts":{...},"removed":[...],"events":[...]} for the items the
+// view matches; null when it matches none.
+[[nodiscard]] Frame delta_frame(const Tick& tick, const View& view);
+
+}  // namespace progressista::daemon
