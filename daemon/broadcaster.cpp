@@ -23,10 +23,14 @@ TaskEvent classify(const Status* before, Status now) {
   if (before == nullptr) return TaskEvent::kCreated;
   if (now == *before) return TaskEvent::kUpdated;
   switch (now) {
-    case Status::kClose: return TaskEvent::kClosed;
-    case Status::kError: return TaskEvent::kFailed;
-    case Status::kStale: return TaskEvent::kStale;
-    default: return TaskEvent::kUpdated;
+    case Status::kClose:
+      return TaskEvent::kClosed;
+    case Status::kError:
+      return TaskEvent::kFailed;
+    case Status::kStale:
+      return TaskEvent::kStale;
+    default:
+      return TaskEvent::kUpdated;
   }
 }
 }  // namespace
@@ -99,9 +103,7 @@ void Broadcaster::start() {
 
 void Broadcaster::stop() {
   if (stopping_.exchange(true)) return;
-  {
-    std::lock_guard lock(wake_mutex_);
-  }
+  { std::lock_guard lock(wake_mutex_); }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
   std::lock_guard lock(groups_mutex_);
@@ -156,7 +158,8 @@ void Broadcaster::tick_once() {
   // such clients exist, once for all of them.
   Frame plain;
   if (stats_.clients[static_cast<std::size_t>(BroadcastStats::Protocol::kProgressista)].load(
-                              std::memory_order_relaxed) > 0) plain = plain_snapshot();
+          std::memory_order_relaxed) > 0)
+    plain = plain_snapshot();
   {
     std::lock_guard lock(groups_mutex_);
     for (auto& [group, post] : groups_) {

@@ -5,11 +5,11 @@
 #include <deque>
 #include <limits>
 
+#include <simdjson.h>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <simdjson.h>
 
 #include "log.hpp"
 #include "progressista/change_feed.hpp"
@@ -27,7 +27,7 @@ namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::string_view kDeltaSubprotocol = "progressista.delta.v1";
-constexpr std::size_t kMaxControlFrames = 8;       // error frames waiting to be sent
+constexpr std::size_t kMaxControlFrames = 8;  // error frames waiting to be sent
 constexpr std::size_t kMaxClientMessage = 64 * 1024;
 
 using Protocol = BroadcastStats::Protocol;
@@ -56,9 +56,12 @@ HttpRequest plain_request(const StreamRequest& req) {
 View view_from_query(std::string_view query) {
   View v;
   std::string value;
-  if (query_param(query, "task_id", value)) v = {View::Kind::kTask, value};
-  else if (query_param(query, "prefix", value)) v = {View::Kind::kPrefix, value};
-  else if (query_param(query, "project", value)) v = {View::Kind::kProject, value};
+  if (query_param(query, "task_id", value))
+    v = {View::Kind::kTask, value};
+  else if (query_param(query, "prefix", value))
+    v = {View::Kind::kPrefix, value};
+  else if (query_param(query, "project", value))
+    v = {View::Kind::kProject, value};
   return v;
 }
 
@@ -274,8 +277,8 @@ class SseClient final : public LiveClient {
     co_return;
   }
   asio::awaitable<bool> send_comment() override {
-    auto [ec, n] = co_await asio::async_write(stream_.socket(), asio::buffer(": ping\n\n", 8),
-                                              kUseTuple);
+    auto [ec, n] =
+        co_await asio::async_write(stream_.socket(), asio::buffer(": ping\n\n", 8), kUseTuple);
     (void)n;
     co_return static_cast<bool>(ec);
   }
@@ -405,8 +408,8 @@ asio::awaitable<void> LiveClients::serve_ws(beast::tcp_stream stream, beast::fla
   std::string protocol_param;
   const bool asked_subprotocol =
       plain.header("sec-websocket-protocol").find(kDeltaSubprotocol) != std::string_view::npos;
-  const bool delta = asked_subprotocol ||
-                     (query_param(plain.query, "protocol", protocol_param) && protocol_param == "delta");
+  const bool delta = asked_subprotocol || (query_param(plain.query, "protocol", protocol_param) &&
+                                           protocol_param == "delta");
   const bool authorized = request_authenticated(plain, tokens_);
   View view = delta ? view_from_query(plain.query) : View{};
 
@@ -420,10 +423,11 @@ asio::awaitable<void> LiveClients::serve_ws(beast::tcp_stream stream, beast::fla
   timeouts.keep_alive_pings = true;
   ws.set_option(timeouts);
   ws.read_message_max(kMaxClientMessage);
-  ws.set_option(websocket::stream_base::decorator([asked_subprotocol](websocket::response_type& res) {
-    res.set(http::field::server, "progressista");
-    if (asked_subprotocol) res.set(http::field::sec_websocket_protocol, kDeltaSubprotocol);
-  }));
+  ws.set_option(
+      websocket::stream_base::decorator([asked_subprotocol](websocket::response_type& res) {
+        res.set(http::field::server, "progressista");
+        if (asked_subprotocol) res.set(http::field::sec_websocket_protocol, kDeltaSubprotocol);
+      }));
   // A client does not send frames before the handshake answer, so `buffer` holds nothing
   // the WebSocket needs.
   (void)buffer;
@@ -434,7 +438,9 @@ asio::awaitable<void> LiveClients::serve_ws(beast::tcp_stream stream, beast::fla
     // Progressista's code: the dashboard tells "wrong token" from "server down" by it.
     hub_.stats().ws_rejected_auth.fetch_add(1, std::memory_order_relaxed);
     hub_.store().counters().add(Counter::kRejectedAuth);
-    auto [cec] = co_await ws.async_close(websocket::close_reason(static_cast<websocket::close_code>(4401), "Unauthorized"), kUseTuple);
+    auto [cec] = co_await ws.async_close(
+        websocket::close_reason(static_cast<websocket::close_code>(4401), "Unauthorized"),
+        kUseTuple);
     (void)cec;
     co_return;
   }
@@ -460,7 +466,8 @@ asio::awaitable<void> LiveClients::serve_ws(beast::tcp_stream stream, beast::fla
       simdjson::dom::element msg;
       std::string_view op;
       if (parser.parse(text).get(msg) != simdjson::SUCCESS || !msg.is_object()) {
-        client->control(error_frame("messages must be JSON objects such as {\"op\":\"subscribe\",\"prefix\":\"job-\"}"));
+        client->control(error_frame(
+            "messages must be JSON objects such as {\"op\":\"subscribe\",\"prefix\":\"job-\"}"));
       } else if (msg["op"].get_string().get(op) != simdjson::SUCCESS) {
         client->control(error_frame("\"op\" is required: subscribe or unsubscribe"));
       } else if (op == "unsubscribe") {
@@ -476,15 +483,16 @@ asio::awaitable<void> LiveClients::serve_ws(beast::tcp_stream stream, beast::fla
         } else if (msg["project"].get_string().get(value) == simdjson::SUCCESS) {
           next = {View::Kind::kProject, std::string(value)};
         } else {
-          client->control(error_frame("subscribe needs a string \"task_id\", \"prefix\" or \"project\""));
+          client->control(
+              error_frame("subscribe needs a string \"task_id\", \"prefix\" or \"project\""));
           in.consume(in.size());
           continue;
         }
         client->view = std::move(next);
         client->replace(snapshot_frame(hub_.store().table(), client->view, hub_.seq(), false));
       } else {
-        client->control(error_frame(fmt::format("unknown op '{}': use subscribe or unsubscribe",
-                                                utf8_prefix(op, 64))));
+        client->control(error_frame(
+            fmt::format("unknown op '{}': use subscribe or unsubscribe", utf8_prefix(op, 64))));
       }
     }
     in.consume(in.size());

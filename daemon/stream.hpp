@@ -25,8 +25,8 @@ class StreamTaker {
   // Owns the connection until it ends. `buffer` may already hold bytes the client sent after
   // the request. Runs on the connection's I/O thread.
   virtual boost::asio::awaitable<void> serve(boost::beast::tcp_stream stream,
-                                             boost::beast::flat_buffer buffer, StreamRequest request,
-                                             std::string remote) = 0;
+                                             boost::beast::flat_buffer buffer,
+                                             StreamRequest request, std::string remote) = 0;
 };
 
 }  // namespace progressista::daemon

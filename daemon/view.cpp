@@ -8,10 +8,14 @@ namespace progressista::daemon {
 bool View::matches(std::string_view task_id, std::string_view project,
                    bool has_project) const noexcept {
   switch (kind) {
-    case Kind::kAll: return true;
-    case Kind::kTask: return task_id == value;
-    case Kind::kPrefix: return task_id.starts_with(value);
-    case Kind::kProject: return has_project && project == value;
+    case Kind::kAll:
+      return true;
+    case Kind::kTask:
+      return task_id == value;
+    case Kind::kPrefix:
+      return task_id.starts_with(value);
+    case Kind::kProject:
+      return has_project && project == value;
   }
   return false;
 }
@@ -22,22 +26,32 @@ bool View::matches(const TaskRecord& task) const noexcept {
 
 std::string View::key() const {
   switch (kind) {
-    case Kind::kAll: return "all";
-    case Kind::kTask: return "task:" + value;
-    case Kind::kPrefix: return "prefix:" + value;
-    case Kind::kProject: return "project:" + value;
+    case Kind::kAll:
+      return "all";
+    case Kind::kTask:
+      return "task:" + value;
+    case Kind::kPrefix:
+      return "prefix:" + value;
+    case Kind::kProject:
+      return "project:" + value;
   }
   return "all";
 }
 
 std::string_view task_event_name(TaskEvent e) noexcept {
   switch (e) {
-    case TaskEvent::kCreated: return "task.created";
-    case TaskEvent::kUpdated: return "task.updated";
-    case TaskEvent::kClosed: return "task.closed";
-    case TaskEvent::kFailed: return "task.failed";
-    case TaskEvent::kStale: return "task.stale";
-    case TaskEvent::kRemoved: return "task.removed";
+    case TaskEvent::kCreated:
+      return "task.created";
+    case TaskEvent::kUpdated:
+      return "task.updated";
+    case TaskEvent::kClosed:
+      return "task.closed";
+    case TaskEvent::kFailed:
+      return "task.failed";
+    case TaskEvent::kStale:
+      return "task.stale";
+    case TaskEvent::kRemoved:
+      return "task.removed";
   }
   return "task.updated";
 }
