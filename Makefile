@@ -15,7 +15,7 @@ APT_PACKAGES := g++ make cmake pkgconf clang libclang-rt-14-dev \
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CTEST_FLAGS := --output-on-failure --timeout 600
 
-.PHONY: deps build build-asan build-fuzz run test test-release test-asan test-fuzz bench clean
+.PHONY: deps build build-asan build-fuzz run test test-release test-asan test-fuzz bench bench-http clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -46,9 +46,9 @@ $(FUZZ_BUILD)/CMakeCache.txt:
 build-fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_codec
 
-# The main job. Until `progressista serve` lands (issue 4) this runs the write API alone.
+# The main job: ingest, live updates and the dashboard on http://127.0.0.1:8000/.
 run: build
-	./$(BUILD)/daemon/progressista ingest --segment $(SEGMENT)
+	./$(BUILD)/daemon/progressista serve --segment $(SEGMENT)
 
 test-release: build
 	cd $(BUILD) && ctest $(CTEST_FLAGS)
@@ -65,6 +65,11 @@ test: test-release test-asan test-fuzz
 
 bench: build
 	$(BUILD)/bench/store_bench --benchmark_counters_tabular=true
+
+# HTTP load on `progressista ingest` beside nginx's `return 204` (installs wrk and nginx when
+# absent); DURATION=, CONNECTIONS=, ... as in bench/http/run.sh. Figures: bench/http/README.md.
+bench-http: build
+	PROGRESSISTA=$(BUILD)/daemon/progressista bench/http/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

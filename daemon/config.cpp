@@ -23,6 +23,18 @@ CLI::Option* seconds(CLI::App& cmd, const std::string& flag, double& value, cons
       ->type_name("SECONDS");
 }
 
+// CLI11's NonNegativeNumber prints DBL_MAX in its message; this one says what is meant.
+const CLI::Validator kNonNegativeSeconds(
+    [](std::string& text) -> std::string {
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || *end != '\0' || !(v >= 0) || v > 1e9) {
+        return "must be a number of seconds, 0 or more (0 turns it off); got '" + text + "'";
+      }
+      return {};
+    },
+    "", "non-negative seconds");
+
 }  // namespace
 
 std::vector<std::string> ServerConfig::origins() const {
@@ -87,13 +99,13 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
       ->check(CLI::Range(0.01, 86400.0));
   seconds(cmd, "--retention-seconds", cfg.retention_seconds, "PROGRESSISTA_RETENTION_SECONDS",
           "Closed tasks are removed this long after their last update (0: never)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeSeconds);
   seconds(cmd, "--stale-seconds", cfg.stale_seconds, "PROGRESSISTA_STALE_SECONDS",
           "Active tasks idle this long are marked stale (0: never)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeSeconds);
   seconds(cmd, "--max-task-age", cfg.max_task_age, "PROGRESSISTA_MAX_TASK_AGE",
           "Any task idle this long is removed, whatever its status (0: never)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeSeconds);
   cmd.add_option("--body-limit", cfg.body_limit,
                  "Largest request body accepted, in bytes (413 above)")
       ->envname("PROGRESSISTA_BODY_LIMIT")

@@ -335,6 +335,11 @@ struct HttpServer::Impl {
       res.body() = std::move(response.body);
       res.prepare_payload();
       const std::size_t bytes = res.body().size();
+      if (req.method() == http::verb::head) {
+        // HEAD: the GET answer's headers, Content-Length included, and no body.
+        res.body().clear();
+        res.content_length(bytes);
+      }
       stream.expires_after(opt.header_timeout);
       auto [wec, wn] = co_await http::async_write(stream, res, kUseTuple);
       (void)wn;

@@ -1,6 +1,7 @@
 #include "read_api.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <optional>

@@ -418,6 +418,26 @@ TEST_F(Serve, DashboardRoutesAndHealth) {
   EXPECT_EQ(http(port(), "GET", "/static/../CMakeLists.txt").status, 404);
   const auto health = http(port(), "GET", "/health");
   EXPECT_THAT(health.body, HasSubstr(R"("role":"serve")"));
+  // HEAD: the headers of GET, its Content-Length, and not one byte of body, so the next
+  // answer on a keep-alive connection is not mistaken for one.
+  Connection c(port());
+  ASSERT_TRUE(c.send(http_request("HEAD", "/health") + http_request("GET", "/health")));
+  std::string raw;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         raw.find(R"("role":"serve"})") == std::string::npos) {
+    pollfd p{c.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char tmp[4096];
+    const ssize_t n = ::recv(c.fd(), tmp, sizeof tmp, 0);
+    if (n <= 0) break;
+    raw.append(tmp, static_cast<std::size_t>(n));
+  }
+  const std::size_t second = raw.find("HTTP/1.1 200", 1);
+  ASSERT_NE(second, std::string::npos) << raw;
+  const std::string head_answer = raw.substr(0, second);
+  EXPECT_THAT(head_answer, HasSubstr("Content-Length: "));
+  EXPECT_TRUE(head_answer.ends_with("\r\n\r\n")) << head_answer;
   EXPECT_EQ(http(port(), "GET", "/ws").status, 426);
   EXPECT_EQ(http(port(), "POST", "/ws").status, 405);
 }
