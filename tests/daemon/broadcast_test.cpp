@@ -410,6 +410,18 @@ TEST_F(Serve, AClientThatNeverReadsIsDroppedWhileOthersKeepReceiving) {
               HasSubstr("progressista_ws_clients{protocol=\"progressista\"} 0"));
 }
 
+TEST_F(Serve, LiveClientsOverTheLimitGet503) {
+  start({"--max-clients", "2"});
+  WsTestClient a(port(), "/ws"), b(port(), "/ws?protocol=delta");
+  ASSERT_TRUE(a.open() && b.open());
+  WsTestClient c(port(), "/ws");
+  EXPECT_FALSE(c.open());
+  EXPECT_EQ(c.response().result_int(), 503);
+  EXPECT_THAT(c.response().body(), HasSubstr("too many live clients (the limit is 2)"));
+  const auto sse = http(port(), "GET", "/events");
+  EXPECT_EQ(sse.status, 503);
+}
+
 TEST_F(Serve, DashboardRoutesAndHealth) {
   start();
   const auto root = http(port(), "GET", "/");
