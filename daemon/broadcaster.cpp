@@ -63,25 +63,14 @@ std::shared_ptr<const Tick> FeedWatcher::poll() {
       const auto it = known_.find(id);
       if (it == known_.end()) continue;  // created and removed between two ticks
       known_.erase(it);
-      TickItem item;
-      item.task_id = id;
-      item.removed = true;
-      item.event = TaskEvent::kRemoved;
-      tick->items.push_back(std::move(item));
+      tick->items.push_back(removed_item(id));
       continue;
     }
     if (last_upsert[c.slot] != i || !store_.table().read(c.slot, rec)) continue;
-    TickItem item;
-    item.task_id.assign(rec.task_id.view());
-    item.has_project = rec.has(kHasProject);
-    if (item.has_project) item.project.assign(rec.project.view());
-    auto [it, inserted] = known_.try_emplace(item.task_id, rec.status);
-    item.event = classify(inserted ? nullptr : &it->second, rec.status);
+    auto [it, inserted] = known_.try_emplace(std::string(rec.task_id.view()), rec.status);
+    const TaskEvent event = classify(inserted ? nullptr : &it->second, rec.status);
     it->second = rec.status;
-    json.clear();
-    append_task_json(json, rec);
-    item.json.assign(json.data(), json.size());
-    tick->items.push_back(std::move(item));
+    tick->items.push_back(upserted_item(rec, event, json));
   }
   if (tick->items.empty()) return nullptr;
   tick->all_delta = delta_frame(*tick, View{});

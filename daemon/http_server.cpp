@@ -33,12 +33,6 @@ constexpr std::size_t kHeaderLimit = 16 * 1024;
 constexpr std::size_t kDrainLimit = 8u << 20;
 constexpr auto kDrainTime = std::chrono::seconds(2);
 
-std::string_view lookup_header(const void* fields, std::string_view name) {
-  const auto& f = *static_cast<const http::fields*>(fields);
-  const auto v = f[beast::string_view(name.data(), name.size())];
-  return {v.data(), v.size()};
-}
-
 tcp::endpoint resolve(const std::string& host, std::uint16_t port) {
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(host, ec);
@@ -306,7 +300,7 @@ struct HttpServer::Impl {
       request.remote = remote;
       request.body = &body;
       request.fields = static_cast<const http::fields*>(&req);
-      request.lookup = &lookup_header;
+      request.lookup = &beast_header;
 
       if (StreamTaker* taker = w.handler->streams(); taker != nullptr && taker->wants(request)) {
         // The connection is the taker's from here on; the slot above still counts it.

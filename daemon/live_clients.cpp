@@ -32,12 +32,6 @@ constexpr std::size_t kMaxClientMessage = 64 * 1024;
 
 using Protocol = BroadcastStats::Protocol;
 
-std::string_view lookup_header(const void* fields, std::string_view name) {
-  const auto& f = *static_cast<const StreamRequest*>(fields);
-  const auto v = f[beast::string_view(name.data(), name.size())];
-  return {v.data(), v.size()};
-}
-
 // The request in the plain form the shared policy helpers take.
 HttpRequest plain_request(const StreamRequest& req) {
   HttpRequest r;
@@ -47,8 +41,8 @@ HttpRequest plain_request(const StreamRequest& req) {
   r.target = target;
   r.path = target.substr(0, q);
   r.query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
-  r.fields = &req;
-  r.lookup = &lookup_header;
+  r.fields = static_cast<const http::fields*>(&req);
+  r.lookup = &beast_header;
   return r;
 }
 
@@ -536,25 +530,16 @@ asio::awaitable<void> LiveClients::serve_sse(beast::tcp_stream stream, StreamReq
       fmt::memory_buffer json;
       for (const Change& c : changes) {
         tick.seq = c.seq;
-        TickItem item;
         if (c.removed) {
-          item.task_id.assign(c.task_id.view());
-          item.removed = true;
-          item.event = TaskEvent::kRemoved;
-        } else {
-          if (!hub_.store().table().read(c.slot, rec)) continue;
-          item.task_id.assign(rec.task_id.view());
-          item.has_project = rec.has(kHasProject);
-          if (item.has_project) item.project.assign(rec.project.view());
-          item.event = rec.status == Status::kClose   ? TaskEvent::kClosed
-                       : rec.status == Status::kError ? TaskEvent::kFailed
-                       : rec.status == Status::kStale ? TaskEvent::kStale
-                                                      : TaskEvent::kUpdated;
-          json.clear();
-          append_task_json(json, rec);
-          item.json.assign(json.data(), json.size());
+          tick.items.push_back(removed_item(std::string(c.task_id.view())));
+          continue;
         }
-        tick.items.push_back(std::move(item));
+        if (!hub_.store().table().read(c.slot, rec)) continue;
+        const TaskEvent event = rec.status == Status::kClose   ? TaskEvent::kClosed
+                                : rec.status == Status::kError ? TaskEvent::kFailed
+                                : rec.status == Status::kStale ? TaskEvent::kStale
+                                                               : TaskEvent::kUpdated;
+        tick.items.push_back(upserted_item(rec, event, json));
       }
       tick.seq = std::max(tick.seq, after);
       first = delta_frame(tick, view);

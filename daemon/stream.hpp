@@ -17,6 +17,14 @@ namespace progressista::daemon {
 
 using StreamRequest = boost::beast::http::request<boost::beast::http::string_body>;
 
+// HttpRequest::lookup over Beast's header container (`fields` points at a StreamRequest or any
+// other boost::beast::http::fields).
+inline std::string_view beast_header(const void* fields, std::string_view name) {
+  const auto& f = *static_cast<const boost::beast::http::fields*>(fields);
+  const auto v = f[boost::beast::string_view(name.data(), name.size())];
+  return {v.data(), v.size()};
+}
+
 class StreamTaker {
  public:
   virtual ~StreamTaker() = default;

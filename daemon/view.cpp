@@ -56,6 +56,26 @@ std::string_view task_event_name(TaskEvent e) noexcept {
   return "task.updated";
 }
 
+TickItem upserted_item(const TaskRecord& task, TaskEvent event, fmt::memory_buffer& scratch) {
+  TickItem item;
+  item.task_id.assign(task.task_id.view());
+  item.has_project = task.has(kHasProject);
+  if (item.has_project) item.project.assign(task.project.view());
+  item.event = event;
+  scratch.clear();
+  append_task_json(scratch, task);
+  item.json.assign(scratch.data(), scratch.size());
+  return item;
+}
+
+TickItem removed_item(std::string task_id) {
+  TickItem item;
+  item.task_id = std::move(task_id);
+  item.removed = true;
+  item.event = TaskEvent::kRemoved;
+  return item;
+}
+
 void append_tasks_object(fmt::memory_buffer& out, const TaskTable& table, const View& view) {
   if (view.all()) {
     append_snapshot(out, table);

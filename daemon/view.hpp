@@ -46,6 +46,11 @@ struct TickItem {
 
 // What the broadcaster read from the change feed in one tick, shared read-only by every
 // I/O thread. `reset`: the feed was lapped, clients must be sent a new snapshot.
+// The item for a task's new state (its JSON written through `scratch`) or for its removal.
+[[nodiscard]] TickItem upserted_item(const TaskRecord& task, TaskEvent event,
+                                     fmt::memory_buffer& scratch);
+[[nodiscard]] TickItem removed_item(std::string task_id);
+
 using Frame = std::shared_ptr<const std::string>;
 
 struct Tick {
