@@ -10,12 +10,16 @@ SEGMENT     ?= progressista
 # that one is 1.74 and would remove 1.81).
 APT_PACKAGES := g++ make cmake pkgconf clang libclang-rt-14-dev \
   libboost1.81-dev libsimdjson-dev libfmt-dev libcli11-dev libsystemd-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev \
+  chromium nodejs
+# The browser test also needs npm. It is not in the list above: the machines' Node.js (20, from
+# NodeSource) bundles npm and conflicts with Debian's `npm` package, so browser-deps installs
+# Debian's npm only where no `npm` command exists (a Debian-only Node.js).
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CTEST_FLAGS := --output-on-failure --timeout 600
 
-.PHONY: deps build build-asan build-fuzz run test test-release test-asan test-fuzz bench bench-http clean
+.PHONY: deps browser-deps build build-asan build-fuzz run test test-release test-asan test-fuzz bench bench-http clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -50,7 +54,18 @@ build-fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
 run: build
 	./$(BUILD)/daemon/progressista serve --segment $(SEGMENT)
 
-test-release: build
+# playwright-core for the browser test (tests/browser), pinned by its package-lock.json;
+# reinstalled only when node_modules is missing or older than the lock file.
+BROWSER_DIR := tests/browser
+browser-deps: deps
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	@if [ ! -d $(BROWSER_DIR)/node_modules ] || \
+	    [ $(BROWSER_DIR)/package-lock.json -nt $(BROWSER_DIR)/node_modules/.package-lock.json ]; then \
+	  npm ci --prefix $(BROWSER_DIR) --no-audit --no-fund; \
+	else echo "browser test packages present"; fi
+
+test-release: build browser-deps
 	cd $(BUILD) && ctest $(CTEST_FLAGS)
 
 test-asan: build-asan

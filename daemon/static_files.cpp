@@ -143,7 +143,10 @@ bool StaticFiles::handle(const HttpRequest& request, HttpResponse& response) {
     set_error(response, 405, "Method Not Allowed");
     response.set_header("Allow", "GET, HEAD");
   } else if (root) {
-    redirect(response, "/static/index.html");
+    // The query goes along: the dashboard reads its ?token= from the page URL.
+    std::string location = "/static/index.html";
+    if (!request.query.empty()) location.append("?").append(request.query);
+    redirect(response, location);
   } else {
     serve(request, path.substr(kStatic.size()), response);
   }

@@ -180,6 +180,9 @@ TEST_F(StaticFilesTest, RootPathRedirectsToTheDashboard) {
   EXPECT_EQ(response_header(a.response, "Location"), "/static/index.html");
   EXPECT_TRUE(a.response.body.empty());
   EXPECT_EQ(call("HEAD", "/").response.status, 307);
+  // The dashboard takes its token from its own URL: the query is kept.
+  EXPECT_EQ(response_header(get("/?token=abc").response, "Location"),
+            "/static/index.html?token=abc");
 }
 
 TEST_F(StaticFilesTest, DirectoriesServeTheirIndexOr404) {
