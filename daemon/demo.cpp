@@ -10,8 +10,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,8 +56,9 @@ class Interrupts {
     pthread_sigmask(SIG_BLOCK, &set_, &saved_);
   }
   ~Interrupts() {
+    // A signal still pending would act the moment it is unblocked: take it first.
     while (poll() != 0) {
-    }  // a signal still pending would act the moment it is unblocked
+    }
     pthread_sigmask(SIG_SETMASK, &saved_, nullptr);
   }
   Interrupts(const Interrupts&) = delete;
@@ -128,6 +131,7 @@ class Demo {
           bar.closed = true;
           clear_status();
           fmt::print("{} finished: {}/{} it in {}\n", bar.desc, bar.n, o_.total, elapsed(start_));
+          std::fflush(stdout);  // live through a pipe too (`demo | tee demo.log`)
         }
         if (const int sig = interrupts.poll()) return interrupted(sig, interrupts);
       }
@@ -183,13 +187,14 @@ class Demo {
       if (rc != kSent) break;  // already reported; the next bars would fare no better
       fmt::print("{} {} at {}/{} it\n", bar.desc, full ? "closed" : "stopped (status error)", bar.n,
                  o_.total);
+      std::fflush(stdout);
     }
     return 128 + sig;
   }
 
   // One line rewritten in place, on a terminal only.
   void show_status() {
-    if (!tty_) return;
+    if (!tty_ || open_bars() == 0) return;
     std::uint64_t done = 0, all = 0;
     for (const Bar& bar : bars_) {
       done += bar.n;

@@ -37,8 +37,10 @@ void explain_environment_value(const CLI::App& app, const CLI::Error& e, int arg
         }
       }
       if (!on_command_line) {
+        // Secrets are named, never shown.
+        const bool secret = env.find("TOKEN") != std::string::npos;
         (void)std::fprintf(stderr, "progressista: the value comes from the environment: %s=%s\n",
-                           env.c_str(), value);
+                           env.c_str(), secret ? "(hidden)" : value);
       }
     }
   }

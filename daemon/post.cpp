@@ -34,7 +34,7 @@ CLI::Validator finite_number() {
         if (ec == std::errc{} && stop == end && std::isfinite(value)) return {};
         return fmt::format("'{}' is not a finite number", text);
       },
-      "NUMBER");
+      "");
 }
 
 }  // namespace
@@ -84,7 +84,7 @@ void add_post_command(CLI::App& app) {
             value = *std::move(object);
             return {};
           },
-          "JSON object"));
+          ""));
   number("--timestamp", o->timestamp, "When the event happened, Unix seconds (default: now)");
   add_client_options(*cmd, o->client);
 

@@ -61,7 +61,7 @@ void add_client_options(CLI::App& cmd, ClientOptions& options) {
             std::string error;
             return parse_http_url(text, error) ? std::string() : error;
           },
-          "URL"));
+          ""));
   cmd.add_option("--token,--api-token", options.token,
                  "API token, sent as `Authorization: Bearer TOKEN`; prefer the variable, since "
                  "a command line is visible to other local users")
@@ -73,7 +73,7 @@ void add_client_options(CLI::App& cmd, ClientOptions& options) {
                                          [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
             return bad ? "a token cannot contain spaces or control characters" : "";
           },
-          "TOKEN"));
+          ""));
   cmd.add_option("--timeout", options.timeout,
                  "Seconds to wait for a connection, and for each answer")
       ->envname("PROGRESSISTA_REQUEST_TIMEOUT")
