@@ -19,7 +19,7 @@ APT_PACKAGES := g++ make cmake pkgconf clang libclang-rt-14-dev \
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CTEST_FLAGS := --output-on-failure --timeout 600
 
-.PHONY: deps browser-deps build build-asan build-fuzz run test test-release test-asan test-fuzz bench bench-http clean
+.PHONY: deps browser-deps build build-asan build-fuzz run test test-release test-asan test-fuzz bench bench-http bench-fanout clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -85,6 +85,12 @@ bench: build
 # absent); DURATION=, CONNECTIONS=, ... as in bench/http/run.sh. Figures: bench/http/README.md.
 bench-http: build
 	PROGRESSISTA=$(BUILD)/daemon/progressista bench/http/run.sh
+
+# The broadcaster's fan-out: WebSocket clients x events/s against `progressista serve`;
+# DURATION=, SCENARIOS=, ... as in bench/fanout/run.sh. Figures: bench/README.md.
+bench-fanout: build
+	PROGRESSISTA=$(BUILD)/daemon/progressista FANOUT_BENCH=$(BUILD)/bench/fanout_bench \
+	  bench/fanout/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

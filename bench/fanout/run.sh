@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Fan-out benchmark of the broadcaster: starts `progressista serve` on a fresh segment, then for
+# each scenario runs fanout_bench (N WebSocket clients of the delta protocol, events POSTed at a
+# steady rate) and prints one table row per scenario. See bench/README.md for the figures.
+#
+# Environment (defaults in brackets):
+#   DURATION [10]        seconds of posting per scenario (1-600)
+#   SCENARIOS ["100x1000 100x10000 1000x1000 1000x10000"]  CLIENTSxEVENTS_PER_S
+#   TASKS [10000]        tasks the events go to, round-robin, created before the clients connect
+#   TICK [0.1]           serve --tick
+#   CAPACITY [16384]     task slots of the benchmark's segment
+#   PLAIN_CLIENTS [0]    clients of Progressista's protocol (/ws) added to every scenario
+#   IO_THREADS [1]       fanout_bench's client threads (1 or 2)
+#   SERVER_THREADS [0]   serve --threads (0: one per core)
+#   PROGRESSISTA [build/daemon/progressista], FANOUT_BENCH [build/bench/fanout_bench]
+#   PERF_DIR []          when set, `perf record -g` the server while each scenario posts, into
+#                        PERF_DIR/fanout-<scenario>.data (perf costs CPU: those figures are not
+#                        comparable)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BIN=${PROGRESSISTA:-$ROOT/build/daemon/progressista}
+TOOL=${FANOUT_BENCH:-$ROOT/build/bench/fanout_bench}
+DURATION=${DURATION:-10}
+SCENARIOS=${SCENARIOS:-100x1000 100x10000 1000x1000 1000x10000}
+TASKS=${TASKS:-10000}
+TICK=${TICK:-0.1}
+CAPACITY=${CAPACITY:-16384}
+PLAIN_CLIENTS=${PLAIN_CLIENTS:-0}
+IO_THREADS=${IO_THREADS:-1}
+SERVER_THREADS=${SERVER_THREADS:-0}
+PERF_DIR=${PERF_DIR:-}
+SEGMENT=bench-fanout-$$
+
+die() {
+  echo "bench-fanout: error: $*" >&2
+  exit 1
+}
+
+is_count() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 >= $2 && 10#$1 <= $3)); }
+is_count "$DURATION" 1 600 || die "DURATION must be 1-600 seconds, not '$DURATION'"
+is_count "$TASKS" 1 99999 || die "TASKS must be 1-99999, not '$TASKS'"
+is_count "$CAPACITY" 1 10000000 || die "CAPACITY must be a number of task slots, not '$CAPACITY'"
+is_count "$PLAIN_CLIENTS" 0 10000 || die "PLAIN_CLIENTS must be 0-10000, not '$PLAIN_CLIENTS'"
+is_count "$IO_THREADS" 1 2 || die "IO_THREADS must be 1 or 2, not '$IO_THREADS'"
+is_count "$SERVER_THREADS" 0 256 || die "SERVER_THREADS must be 0-256, not '$SERVER_THREADS'"
+[[ $TICK =~ ^[0-9]*\.?[0-9]+$ ]] || die "TICK must be seconds, not '$TICK'"
+((CAPACITY >= TASKS)) || die "CAPACITY ($CAPACITY) must hold TASKS ($TASKS)"
+max_clients=0
+for s in $SCENARIOS; do
+  [[ $s =~ ^([0-9]+)x([0-9]+)$ ]] || die "a scenario is CLIENTSxEVENTS_PER_S, not '$s'"
+  c=${BASH_REMATCH[1]} r=${BASH_REMATCH[2]}
+  is_count "$c" 1 10000 || die "clients must be 1-10000 in '$s'"
+  is_count "$r" 1 1000000 || die "events/s must be 1-1000000 in '$s'"
+  ((10#$c > max_clients)) && max_clients=$((10#$c))
+done
+[ -x "$BIN" ] || die "$BIN not found: build it first (make build, or make bench-fanout)"
+[ -x "$TOOL" ] || die "$TOOL not found: build it first (make build, or make bench-fanout)"
+if [ -n "$PERF_DIR" ]; then
+  command -v perf >/dev/null || die "PERF_DIR is set but perf is not installed"
+  mkdir -p "$PERF_DIR"
+fi
+[ -e "/dev/shm/$SEGMENT" ] && die "/dev/shm/$SEGMENT already exists; not touching it"
+
+# Every client is a descriptor in the tool and one in the server (which has its own listeners).
+need=$((max_clients + PLAIN_CLIENTS + 256))
+if (($(ulimit -n) < need)); then
+  ulimit -n "$need" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  (($(ulimit -n) >= need)) || die "$need open files needed, the hard limit is $(ulimit -Hn)"
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-fanout.XXXXXX")
+PIDS=()
+
+# Stops what this script started, by PID, removes its segment and temp dir. Runs on every exit.
+cleanup() {
+  local rc=$? pid i
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  # Only this run's segment: other runs of this script may be going on beside it.
+  rm -f "/dev/shm/$SEGMENT"
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- the server, on its own segment; no PROGRESSISTA_* from the caller ---
+unset_env=()
+for v in $(compgen -e); do [[ $v == PROGRESSISTA_* ]] && unset_env+=(-u "$v"); done
+LOG=$TMP/serve.log
+env "${unset_env[@]}" "$BIN" serve --host 127.0.0.1 --port 0 --segment "$SEGMENT" \
+  --capacity "$CAPACITY" --tick "$TICK" --threads "$SERVER_THREADS" --storage-path "" \
+  --no-access-log >"$LOG" 2>&1 &
+SERVER_PID=$!
+PIDS+=("$SERVER_PID")
+PORT=""
+for i in $(seq 100); do
+  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$LOG" >&2; die "serve exited at start (log above)"; }
+  PORT=$(sed -nE 's|.*listening on http://127\.0\.0\.1:([0-9]+).*|\1|p' "$LOG" | head -1)
+  [ -n "$PORT" ] && break
+  sleep 0.1
+done
+[ -n "$PORT" ] || { cat "$LOG" >&2; die "serve logged no 'listening on' line within 10 s"; }
+
+# Other work on the machine makes every figure noisy: say so before measuring.
+cpu_busy_percent() {
+  local a b
+  read -r -a a < <(head -1 /proc/stat)
+  sleep 1
+  read -r -a b < <(head -1 /proc/stat)
+  local total=0 i
+  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+  echo $((total > 0 ? 100 - 100 * (b[4] - a[4] + b[5] - a[5]) / total : 0))
+}
+busy=$(cpu_busy_percent)
+if ((busy > 10)); then
+  echo "bench-fanout: WARNING: the CPUs were $busy% busy before the benchmark started;" \
+    "the figures will be noisy" >&2
+fi
+cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+echo "bench-fanout: $(nproc) cores ($cpu_model), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
+  "clients, poster and server share them"
+echo "bench-fanout: serve pid $SERVER_PID on :$PORT (segment $SEGMENT, $CAPACITY slots, tick ${TICK}s);" \
+  "$TASKS tasks, ${DURATION}s per scenario"
+
+# field KEY LINE: the value of KEY=... in a RESULT line.
+field() { sed -nE "s/.*(^| )$1=([^ ]*).*/\2/p" <<<"$2"; }
+
+declare -A RESULT
+for s in $SCENARIOS; do
+  clients=${s%x*} rate=${s#*x} out=$TMP/fanout-$s.log perf_pid=""
+  echo
+  echo "=== $clients clients x $rate events/s"
+  timeout $((DURATION + 600)) "$TOOL" --port "$PORT" --server-pid "$SERVER_PID" \
+    --clients "$clients" --plain-clients "$PLAIN_CLIENTS" --rate "$rate" --tasks "$TASKS" \
+    --duration "$DURATION" --tick "$TICK" --io-threads "$IO_THREADS" >"$out" 2>&1 &
+  tool_pid=$!
+  PIDS+=("$tool_pid")
+  if [ -n "$PERF_DIR" ]; then
+    # From the moment every client holds its snapshot: the posting, not the connecting.
+    until grep -q 'clients connected' "$out" 2>/dev/null || ! kill -0 "$tool_pid" 2>/dev/null; do
+      sleep 0.05
+    done
+    perf record -g -o "$PERF_DIR/fanout-$s.data" -p "$SERVER_PID" -- sleep "$DURATION" \
+      >"$TMP/perf-$s.log" 2>&1 &
+    perf_pid=$!
+    PIDS+=("$perf_pid")
+  fi
+  rc=0
+  wait "$tool_pid" || rc=$?
+  [ -n "$perf_pid" ] && { wait "$perf_pid" || true; }
+  cat "$out"
+  ((rc == 0)) || die "fanout_bench failed for $s (exit $rc)"
+  kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 30 "$LOG" >&2; die "serve died during $s"; }
+  RESULT[$s]=$(grep -m1 '^RESULT ' "$out") || die "fanout_bench printed no RESULT line for $s"
+done
+
+warnings=$(grep -cE '\b(warn|error)\b' "$LOG" || true)
+if ((warnings > 0)); then
+  echo
+  echo "bench-fanout: the server logged $warnings warnings/errors; the first ones:"
+  grep -E '\b(warn|error)\b' "$LOG" | head -n 5
+fi
+
+# --- the table ---
+echo
+echo "bench-fanout: $(nproc) cores shared by the clients, the poster and the server;" \
+  "tick ${TICK}s, $TASKS tasks, ${DURATION}s per scenario; latency = frame received - POST acknowledged"
+ROW='| %7s | %9s | %9s | %9s | %8s | %8s | %8s | %8s | %6s | %8s | %8s | %9s | %6s |\n'
+# shellcheck disable=SC2059
+printf "$ROW" clients 'ev/s off' 'ev/s got' frames/s MB/s 'p50 ms' 'p99 ms' 'max ms' 'CPU %' \
+  'RSS MiB' 'own MiB' delivered resets
+# shellcheck disable=SC2059
+printf "$ROW" ------: --------: --------: --------: -------: -------: -------: -------: -----: \
+  -------: -------: --------: -----:
+for s in $SCENARIOS; do
+  r=${RESULT[$s]}
+  # shellcheck disable=SC2059
+  printf "$ROW" "$(field clients "$r")" "$(field offered "$r")" "$(field achieved "$r")" \
+    "$(field frames_per_s "$r")" "$(field mb_per_s "$r")" "$(field p50_ms "$r")" \
+    "$(field p99_ms "$r")" "$(field max_ms "$r")" "$(field cpu_pct "$r")" \
+    "$(field rss_mib "$r")" "$(field anon_mib "$r")" "$(field delivered_pct "$r")%" \
+    "$(field resets "$r")"
+done
+echo
+echo "(CPU %: the server process, all threads, of one core. RSS: its peak VmRSS sampled during" \
+  "the scenario, the pages of the shared segment it touched included; own: its peak RssAnon," \
+  "the process's private memory. delivered: distinct (client, task, n) received / events" \
+  "acknowledged x clients; resets: snapshots with \"reset\" sent to lagging clients)"
+aim_ms=$(awk -v t="$TICK" 'BEGIN { printf "%.0f", t * 1000 + 25 }')
+for s in $SCENARIOS; do
+  [ "$s" = 1000x10000 ] || continue
+  r=${RESULT[$s]}
+  p99=$(field p99_ms "$r") rss=$(field rss_mib "$r") own=$(field anon_mib "$r")
+  le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b ? "met" : "NOT met") }'; }
+  echo "aim: 1000 clients x 10000 events/s: p99 <= $aim_ms ms: $(le "$p99" "$aim_ms") ($p99 ms);" \
+    "server RSS <= 100 MiB: $(le "$rss" 100) ($rss MiB with the segment's pages," \
+    "own memory $(le "$own" 100): $own MiB)"
+done
