@@ -1,5 +1,6 @@
 #include "live_clients.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <deque>
@@ -96,6 +97,9 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
   const Protocol protocol;
   View view;
   const std::string remote;
+  // The sequence number of the newest state queued for this client (delta protocol and
+  // SSE): a tick at or below it holds nothing the client has not got, and is skipped.
+  std::uint64_t seq = 0;
 
   // A newer state replaces the pending one. A delta cannot replace another (the changes of
   // the first would be lost), so the client is sent a fresh snapshot of its view instead.
@@ -117,6 +121,7 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
   void replace(const Frame& frame) {
     needs_reset_ = false;
     pending_ = frame;
+    if (frame) seq = std::max(seq, frame_seq(*frame));
     wake();
   }
   void control(const Frame& frame) {
@@ -152,7 +157,9 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
         control_.pop_front();
       } else if (needs_reset_) {
         needs_reset_ = false;
-        f = snapshot_frame(hub.store().table(), view, hub.seq(), true);
+        const std::uint64_t at = hub.seq();
+        f = snapshot_frame(hub.store().table(), view, at, true);
+        seq = std::max(seq, at);
       } else if (pending_) {
         f = std::move(pending_);
       } else {
@@ -353,8 +360,9 @@ void LiveClients::deliver(const std::shared_ptr<const Tick>& tick, const Frame& 
   for (auto& [ptr, client] : clients_) {
     if (client->protocol == Protocol::kProgressista) {
       client->offer(plain);
-    } else {
+    } else if (tick->seq > client->seq) {
       client->offer(frame_for(client->view));
+      client->seq = tick->seq;
     }
   }
   tick_.reset();
