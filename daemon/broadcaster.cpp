@@ -128,14 +128,20 @@ Frame Broadcaster::plain_snapshot() {
   return plain_;
 }
 
-Frame Broadcaster::delta_snapshot() {
+Frame Broadcaster::delta_snapshot(bool reset) {
   const std::uint64_t s = seq();
   std::lock_guard lock(frames_mutex_);
-  if (!delta_ || delta_seq_ != s) {
-    delta_ = snapshot_frame(store_.table(), View{}, s, false);
-    delta_seq_ = s;
+  Frame& f = delta_[reset ? 1 : 0];
+  std::uint64_t& at = delta_seq_[reset ? 1 : 0];
+  if (!f || at != s) {
+    f = snapshot_frame(store_.table(), View{}, s, reset);
+    at = s;
   }
-  return delta_;
+  return f;
+}
+
+Frame Broadcaster::snapshot_of(const View& view, bool reset) {
+  return view.all() ? delta_snapshot(reset) : snapshot_frame(store_.table(), view, seq(), reset);
 }
 
 void Broadcaster::tick_once() {

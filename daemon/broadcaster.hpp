@@ -75,7 +75,11 @@ class Broadcaster {
   [[nodiscard]] std::uint64_t seq() const noexcept { return seq_.load(std::memory_order_acquire); }
   // Shared frames of the whole table at the current seq, built at most once per tick.
   [[nodiscard]] Frame plain_snapshot();  // Progressista's {"tasks": {...}}
-  [[nodiscard]] Frame delta_snapshot();  // {"type":"snapshot","seq":S,"tasks":{...}}
+  // {"type":"snapshot","seq":S,"tasks":{...}}, with "reset":true for clients that lagged
+  // or whose resume point the change feed no longer covers.
+  [[nodiscard]] Frame delta_snapshot(bool reset = false);
+  // The whole table's shared snapshot, or a narrowed view's own.
+  [[nodiscard]] Frame snapshot_of(const View& view, bool reset);
 
   // Client admission against max_clients; release() when a client leaves.
   [[nodiscard]] bool admit();
@@ -106,8 +110,8 @@ class Broadcaster {
   std::mutex frames_mutex_;
   Frame plain_;
   std::uint64_t plain_seq_ = ~std::uint64_t{0};
-  Frame delta_;
-  std::uint64_t delta_seq_ = ~std::uint64_t{0};
+  Frame delta_[2];  // [reset]
+  std::uint64_t delta_seq_[2] = {~std::uint64_t{0}, ~std::uint64_t{0}};
 };
 
 }  // namespace progressista::daemon

@@ -243,6 +243,11 @@ struct HttpServer::Impl {
       }
       boost::system::error_code rec = hec;
       if (!rec && !parser.is_done()) {
+        // Room for the parser's padding from the start: Beast would otherwise reserve
+        // exactly Content-Length and the padding below would copy every body once more.
+        if (const auto length = parser.content_length(); length && *length <= opt.body_limit) {
+          parser.get().body().reserve(static_cast<std::size_t>(*length) + kParsePadding);
+        }
         auto [bec, bn] = co_await http::async_read(stream, buffer, parser, kUseTuple);
         (void)bn;
         rec = bec;
@@ -286,7 +291,7 @@ struct HttpServer::Impl {
       const auto started = std::chrono::steady_clock::now();
       http::request<http::string_body>& req = parser.get();
       std::string& body = req.body();
-      body.reserve(body.size() + kParsePadding);
+      body.reserve(body.size() + kParsePadding);  // chunked bodies; a no-op otherwise
       const beast::string_view target = req.target();
       const std::string_view tgt(target.data(), target.size());
       const std::size_t q = tgt.find('?');

@@ -86,12 +86,13 @@ void append_tasks_object(fmt::memory_buffer& out, const TaskTable& table, const 
 
 Frame snapshot_frame(const TaskTable& table, const View& view, std::uint64_t seq, bool reset) {
   fmt::memory_buffer out;
-  fmt::format_to(std::back_inserter(out), R"({{"type":"snapshot","seq":{},)", seq);
-  if (reset) out.append(std::string_view{"\"reset\":true,"});
-  // append_tasks_object writes {"tasks":{...}}: splice its inside into this object.
-  fmt::memory_buffer tasks;
-  append_tasks_object(tasks, table, view);
-  out.append(std::string_view(tasks.data() + 1, tasks.size() - 1));
+  fmt::format_to(std::back_inserter(out), R"({{"type":"snapshot","seq":{})", seq);
+  if (reset) out.append(std::string_view{",\"reset\":true"});
+  // append_tasks_object writes {"tasks":{...}}: its opening brace becomes the comma that
+  // joins it to this object.
+  const std::size_t brace = out.size();
+  append_tasks_object(out, table, view);
+  out[brace] = ',';
   return std::make_shared<const std::string>(out.data(), out.size());
 }
 
