@@ -5,10 +5,7 @@
 namespace progressista::daemon {
 
 bool request_authenticated(const HttpRequest& request, const TokenSet& tokens) {
-  if (tokens.empty()) return true;
-  if (tokens.contains(bearer_token(request.header("authorization")))) return true;
-  std::string token;
-  return query_param(request.query, "token", token) && tokens.contains(token);
+  return tokens.admits(request.header("authorization"), request.query);
 }
 
 bool Cors::allowed(std::string_view origin) const {

@@ -268,7 +268,7 @@ struct HttpServer::Impl {
           counters.add(Counter::kRejectedTooLarge);
           co_await refuse(
               stream, buffer, http::status::payload_too_large,
-              fmt::format("request body is larger than the limit of {} bytes", opt.body_limit),
+              body_too_large_detail(opt.body_limit),
               true);
           break;
         }

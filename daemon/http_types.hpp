@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "progressista/query.hpp"
+
 namespace progressista::daemon {
 
 struct HttpRequest {
@@ -50,11 +52,9 @@ class HttpHandler {
   virtual StreamTaker* streams() { return nullptr; }
 };
 
-// Query-string helpers shared by the routes.
-// Percent-decodes `s` ('+' as space when `form` is true); nullopt-like empty bool on bad escapes.
-[[nodiscard]] bool url_decode(std::string_view s, std::string& out, bool form = true);
-// The decoded value of `name` in `query`; false when the parameter is absent.
-[[nodiscard]] bool query_param(std::string_view query, std::string_view name, std::string& value);
+// Query-string helpers shared by the routes (the store's, shared with the nginx module).
+using progressista::query_param;
+using progressista::url_decode;
 
 // Progressista's (FastAPI's) error body, {"detail": "..."}, with the status.
 void set_error(HttpResponse& response, int status, std::string_view detail);

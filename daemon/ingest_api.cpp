@@ -1,6 +1,5 @@
 #include "ingest_api.hpp"
 
-#include <cctype>
 #include <cmath>
 #include <vector>
 
@@ -9,17 +8,6 @@
 namespace progressista::daemon {
 
 namespace {
-
-// The media type without parameters, lower-cased: "Application/JSON; charset=utf-8" ->
-// "application/json".
-std::string media_type(std::string_view content_type) {
-  std::string out;
-  for (char c : content_type.substr(0, content_type.find(';'))) {
-    if (c != ' ' && c != '\t')
-      out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  }
-  return out;
-}
 
 bool parse_seconds(const std::string& text, double& out) {
   char* end = nullptr;
@@ -80,26 +68,10 @@ bool IngestRoutes::handle(const HttpRequest& request, HttpResponse& response) {
 }
 
 void IngestRoutes::post_progress(const HttpRequest& request, HttpResponse& response) {
-  // Progressista (FastAPI) parses JSON whatever the declared type when there is none; any
-  // other declared type than JSON or NDJSON is refused rather than guessed at.
-  const std::string type = media_type(request.header("content-type"));
-  BodyFormat format = BodyFormat::kJson;
-  if (type == "application/x-ndjson" || type == "application/ndjson" ||
-      type == "application/jsonl") {
-    format = BodyFormat::kNdjson;
-  } else if (!type.empty() && type != "application/json" && type != "text/json" &&
-             !(type.starts_with("application/") && type.ends_with("+json"))) {
-    ctx_.store.counters().add(Counter::kRejectedUnsupportedMedia);
-    set_error(
-        response, 415,
-        fmt::format("unsupported media type '{}': send application/json (one event or an array) "
-                    "or application/x-ndjson (one event per line)",
-                    type));
-    return;
-  }
-  Access access{&ctx_.tokens, request_authenticated(request, ctx_.tokens)};
+  const PostRequest post{request.header("content-type"), request.header("authorization"),
+                         request.query, &ctx_.tokens};
   const std::string& body = *request.body;
-  response.status = ingestor_.apply(body, body.capacity(), format, now_seconds(), out_, access);
+  response.status = ingestor_.post(post, body, body.capacity(), now_seconds(), out_);
   response.body.assign(out_.data(), out_.size());
   if (response.status == 401) response.set_header("WWW-Authenticate", "Bearer");
 }

@@ -10,6 +10,7 @@
 
 #include "progressista/codec.hpp"
 #include "progressista/snapshot.hpp"
+#include "progressista/task_query.hpp"
 
 namespace progressista::daemon {
 
@@ -18,16 +19,6 @@ namespace {
 constexpr std::string_view kTaskPrefix = "/tasks/";
 constexpr std::string_view kProjectsPrefix = "/projects/";
 constexpr std::string_view kProgressSuffix = "/progress";
-
-// FastAPI's spellings of a boolean query parameter.
-std::optional<bool> parse_bool(std::string_view text) {
-  std::string folded;
-  for (char c : text)
-    folded.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  if (folded == "true" || folded == "1" || folded == "yes" || folded == "on") return true;
-  if (folded == "false" || folded == "0" || folded == "no" || folded == "off") return false;
-  return std::nullopt;
-}
 
 // The operations tracker's four states (see READ_API.md for the mapping).
 std::string_view operation_status(Status s) {
@@ -66,34 +57,14 @@ void append_time(fmt::memory_buffer& out, double seconds) {
   }
 }
 
-// Query filters of GET /tasks and GET /projects/.../progress, combined with AND.
-struct Filter {
-  std::optional<Status> status;
-  std::string project;  // empty: any
-  std::string prefix;   // empty: any
-  bool active = false;  // only tasks that are not closed or failed
-
-  [[nodiscard]] bool matches(const TaskRecord& t) const {
-    if (status && t.status != *status) return false;
-    if (active && is_terminal(t.status)) return false;
-    if (!project.empty() && (!t.has(kHasProject) || t.project.view() != project)) return false;
-    return t.task_id.view().starts_with(prefix);
-  }
-};
-
-// Reads ?active=; on a bad value answers 422 and returns false.
+// Reads ?active=; on a bad value answers 422 (counted) and returns false.
 bool read_active(ApiContext& ctx, const HttpRequest& request, HttpResponse& response,
-                 Filter& filter) {
-  std::string text;
-  if (!query_param(request.query, "active", text) || text.empty()) return true;
-  const std::optional<bool> active = parse_bool(text);
-  if (!active) {
-    ctx.store.counters().add(Counter::kRejectedValidation);
-    set_error(response, 422, fmt::format("active must be true or false, got '{}'", text));
-    return false;
-  }
-  filter.active = *active;
-  return true;
+                 TaskFilter& filter) {
+  std::string detail;
+  if (progressista::read_active(request.query, filter, detail)) return true;
+  ctx.store.counters().add(Counter::kRejectedValidation);
+  set_error(response, 422, detail);
+  return false;
 }
 
 }  // namespace
@@ -175,26 +146,9 @@ void ReadRoutes::finish(HttpResponse& response) {
 }
 
 void ReadRoutes::list_tasks(const HttpRequest& request, HttpResponse& response) {
-  Filter filter;
-  std::string text;
-  if (query_param(request.query, "status", text) && !text.empty()) {
-    filter.status = parse_status(text);
-    if (!filter.status) {
-      ctx_.store.counters().add(Counter::kRejectedValidation);
-      set_error(
-          response, 422,
-          fmt::format("status '{}' is not accepted; use one of: {}", text, accepted_statuses()));
-      return;
-    }
-  }
-  if (!read_active(ctx_, request, response, filter)) return;
-  (void)query_param(request.query, "project", filter.project);
-  (void)query_param(request.query, "prefix", filter.prefix);
-
-  out_.clear();
-  append_snapshot(out_, ctx_.store.table(),
-                  [&filter](const TaskRecord& t) { return filter.matches(t); });
+  const int status = answer_task_list(ctx_.store, request.query, out_);
   finish(response);
+  response.status = status;
 }
 
 void ReadRoutes::get_task(std::string_view encoded_id, HttpResponse& response) {
@@ -216,7 +170,7 @@ void ReadRoutes::get_task(std::string_view encoded_id, HttpResponse& response) {
 
 void ReadRoutes::progress(const HttpRequest& request, std::string_view encoded_project,
                           HttpResponse& response) {
-  Filter filter;
+  TaskFilter filter;
   if (!url_decode(encoded_project, filter.project, false)) {
     ctx_.store.counters().add(Counter::kRejectedValidation);
     set_error(response, 422, "project in the path has a malformed percent-escape");

@@ -874,14 +874,19 @@
       return;
     }
     ws = sock;
+    let sockSeq = 0;  // seq of the newest state this socket delivered
     renderConn();
     sock.onmessage = (ev) => {
       if (ws !== sock) return;
       let msg;
       try { msg = JSON.parse(ev.data); } catch (err) { return; }
       if (msg.type === 'delta') {
+        // A delta at or below the state already held repeats it: skip it.
+        if (typeof msg.seq === 'number' && msg.seq <= sockSeq) return;
+        if (typeof msg.seq === 'number') sockSeq = msg.seq;
         if (live) queueDelta(msg);
       } else if (msg.type === 'snapshot' || (msg.type === undefined && msg.tasks)) {
+        sockSeq = typeof msg.seq === 'number' ? msg.seq : 0;
         queueSnapshot(msg.tasks);
         if (!live) onLive();
       } else if (msg.type === 'error') {

@@ -1,5 +1,6 @@
 #include "progressista/ingest.hpp"
 
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -11,7 +12,22 @@ void append_detail(fmt::memory_buffer& out, std::string_view detail) {
   out.push_back('}');
 }
 
+std::string body_too_large_detail(std::size_t limit) {
+  return fmt::format("request body is larger than the limit of {} bytes", limit);
+}
+
 namespace {
+
+// The media type without parameters, lower-cased: "Application/JSON; charset=utf-8" ->
+// "application/json".
+std::string media_type(std::string_view content_type) {
+  std::string out;
+  for (char c : content_type.substr(0, content_type.find(';'))) {
+    if (c != ' ' && c != '\t')
+      out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return out;
+}
 
 constexpr std::string_view kInvalidToken = "Invalid API token";
 
@@ -131,6 +147,31 @@ int Ingestor::apply(std::string_view body, std::size_t capacity, BodyFormat form
   }
   out.append(std::string_view{"]}"});
   return 200;
+}
+
+int Ingestor::post(const PostRequest& request, std::string_view body, std::size_t capacity,
+                   double now, fmt::memory_buffer& out) {
+  // Progressista (FastAPI) parses JSON whatever the declared type when there is none; any
+  // other declared type than JSON or NDJSON is refused rather than guessed at.
+  const std::string type = media_type(request.content_type);
+  BodyFormat format = BodyFormat::kJson;
+  if (type == "application/x-ndjson" || type == "application/ndjson" ||
+      type == "application/jsonl") {
+    format = BodyFormat::kNdjson;
+  } else if (!type.empty() && type != "application/json" && type != "text/json" &&
+             !(type.starts_with("application/") && type.ends_with("+json"))) {
+    store_.counters().add(Counter::kRejectedUnsupportedMedia);
+    out.clear();
+    append_detail(
+        out, fmt::format("unsupported media type '{}': send application/json (one event or an "
+                         "array) or application/x-ndjson (one event per line)",
+                         type));
+    return 415;
+  }
+  const Access access{request.tokens,
+                      request.tokens != nullptr && request.tokens->admits(request.authorization,
+                                                                          request.query)};
+  return apply(body, capacity, format, now, out, access);
 }
 
 }  // namespace progressista

@@ -1,6 +1,13 @@
 #include "progressista/tokens.hpp"
 
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "progressista/query.hpp"
 
 namespace progressista {
 
@@ -29,6 +36,34 @@ TokenSet TokenSet::from_settings(std::string_view single, std::string_view list)
   }
   if (out.empty() && !trim(single).empty()) out.emplace_back(trim(single));
   return TokenSet(std::move(out));
+}
+
+void TokenSet::add(std::string_view token) {
+  if (const auto t = trim(token); !t.empty()) tokens_.emplace_back(t);
+}
+
+void TokenSet::add(const TokenSet& other) {
+  tokens_.insert(tokens_.end(), other.tokens_.begin(), other.tokens_.end());
+}
+
+TokenSet TokenSet::from_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read tokens file " + path + ": " + std::strerror(errno));
+  std::string list, line;
+  while (std::getline(in, line)) {
+    if (trim(line).starts_with('#')) continue;
+    list += line;
+    list += ',';
+  }
+  if (in.bad()) throw std::runtime_error("cannot read tokens file " + path + ": read error");
+  return from_settings({}, list);
+}
+
+bool TokenSet::admits(std::string_view authorization, std::string_view query) const {
+  if (empty()) return true;
+  if (contains(bearer_token(authorization))) return true;
+  std::string token;
+  return query_param(query, "token", token) && contains(token);
 }
 
 bool TokenSet::contains(std::string_view candidate) const noexcept {

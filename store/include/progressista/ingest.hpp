@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -26,6 +27,14 @@ struct Access {
   [[nodiscard]] bool open() const noexcept { return authenticated || tokens == nullptr || tokens->empty(); }
 };
 
+// What a POST of events carries besides its body (header values as sent, raw query string).
+struct PostRequest {
+  std::string_view content_type;   // empty: parsed as JSON, as FastAPI does
+  std::string_view authorization;  // for a Bearer token
+  std::string_view query;          // for ?token=
+  const TokenSet* tokens = nullptr;
+};
+
 class Ingestor {
  public:
   explicit Ingestor(Store& store) : store_(store) {}
@@ -37,6 +46,12 @@ class Ingestor {
   [[nodiscard]] int apply(std::string_view body, std::size_t capacity, BodyFormat format, double now,
                           fmt::memory_buffer& out, const Access& access = {});
 
+  // POST /progress as a whole: 415 (counted) for a declared media type other than JSON or
+  // NDJSON, else apply() with the request's access. The caller adds `WWW-Authenticate: Bearer`
+  // to a 401.
+  [[nodiscard]] int post(const PostRequest& request, std::string_view body, std::size_t capacity,
+                         double now, fmt::memory_buffer& out);
+
  private:
   Store& store_;
   EventParser parser_;
@@ -44,5 +59,8 @@ class Ingestor {
 
 // Appends {"detail":"..."}: FastAPI's (and so Progressista's) error body.
 void append_detail(fmt::memory_buffer& out, std::string_view detail);
+
+// The 413 detail for a body over `limit` bytes (the daemons' HTTP server and the module).
+[[nodiscard]] std::string body_too_large_detail(std::size_t limit);
 
 }  // namespace progressista

@@ -14,6 +14,13 @@ class TokenSet {
   explicit TokenSet(std::vector<std::string> tokens);
   // Progressista's rule: a non-empty comma-separated `list` wins over `single`; blanks dropped.
   [[nodiscard]] static TokenSet from_settings(std::string_view single, std::string_view list);
+  // A tokens file: tokens separated by newlines or commas, blanks trimmed, lines starting
+  // with '#' ignored. Throws std::runtime_error naming the file when it cannot be read.
+  [[nodiscard]] static TokenSet from_file(const std::string& path);
+
+  // Adds one token (blanks trimmed; an empty one is ignored), or every token of `other`.
+  void add(std::string_view token);
+  void add(const TokenSet& other);
 
   // No tokens configured: the API is open.
   [[nodiscard]] bool empty() const noexcept { return tokens_.empty(); }
@@ -21,6 +28,9 @@ class TokenSet {
   // Compares against every token without stopping early, each in time that depends only on
   // the token's length, so response times do not reveal how much of a guess was right.
   [[nodiscard]] bool contains(std::string_view candidate) const noexcept;
+  // Progressista's request rule: true when no tokens are configured, or the request presents
+  // a valid one as `Authorization: Bearer <t>` or as `?token=<t>` in its raw query string.
+  [[nodiscard]] bool admits(std::string_view authorization, std::string_view query) const;
 
  private:
   std::vector<std::string> tokens_;

@@ -1,0 +1,93 @@
+/* The segment as one nginx worker holds it: attached once when the worker starts, detached
+ * when it exits, re-attached when a daemon re-creates the segment. Workers share nothing
+ * here; each has its own handle (the store's handles are single-threaded). */
+#include "ngx_http_progressista.h"
+
+/* A worker that cannot attach (permissions, layout mismatch) retries on a request at most
+ * this often, so a broken setup costs one attempt a second, not one per request. */
+#define NGX_HTTP_PROGRESSISTA_RETRY_MSEC  1000
+
+static progressista_store                 *ngx_http_progressista_store;
+static ngx_http_progressista_main_conf_t  *ngx_http_progressista_conf;
+static ngx_msec_t                          ngx_http_progressista_next_try;
+
+
+static progressista_store *
+ngx_http_progressista_attach(ngx_log_t *log)
+{
+    char                                err[512];
+    progressista_store                 *store;
+    ngx_http_progressista_main_conf_t  *pmcf = ngx_http_progressista_conf;
+
+    err[0] = '\0';
+    store = progressista_attach((const char *) pmcf->segment.data,
+                                (uint32_t) pmcf->capacity, (unsigned) pmcf->mode,
+                                err, sizeof(err));
+    if (store == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "progressista: cannot attach segment \"%V\" "
+                      "(worker uid %d, gid %d): %s; requests get 503 until it can",
+                      &pmcf->segment, (int) geteuid(), (int) getegid(), err);
+        ngx_http_progressista_next_try = ngx_current_msec
+                                         + NGX_HTTP_PROGRESSISTA_RETRY_MSEC;
+        return NULL;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "progressista: attached segment \"%V\" (generation %uL)",
+                  &pmcf->segment, (uint64_t) progressista_generation(store));
+    return store;
+}
+
+
+void
+ngx_http_progressista_worker_attach(ngx_http_progressista_main_conf_t *pmcf,
+    ngx_log_t *log)
+{
+    ngx_http_progressista_conf = pmcf;
+    ngx_http_progressista_store = ngx_http_progressista_attach(log);
+}
+
+
+void
+ngx_http_progressista_worker_detach(ngx_log_t *log)
+{
+    if (ngx_http_progressista_store == NULL) {
+        return;
+    }
+
+    progressista_detach(ngx_http_progressista_store);
+    ngx_http_progressista_store = NULL;
+    ngx_log_error(NGX_LOG_INFO, log, 0, "progressista: detached segment \"%V\"",
+                  &ngx_http_progressista_conf->segment);
+}
+
+
+progressista_store *
+ngx_http_progressista_worker_store(ngx_log_t *log)
+{
+    if (ngx_http_progressista_conf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_progressista_store != NULL) {
+        if (!progressista_replaced(ngx_http_progressista_store)) {
+            return ngx_http_progressista_store;
+        }
+
+        /* Serving the old mapping would hide every write from the daemons. */
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "progressista: segment \"%V\" was re-created or removed; "
+                      "re-attaching", &ngx_http_progressista_conf->segment);
+        progressista_detach(ngx_http_progressista_store);
+        ngx_http_progressista_store = NULL;
+        ngx_http_progressista_next_try = ngx_current_msec;
+    }
+
+    if ((ngx_msec_int_t) (ngx_current_msec - ngx_http_progressista_next_try) < 0) {
+        return NULL;
+    }
+
+    ngx_http_progressista_store = ngx_http_progressista_attach(log);
+    return ngx_http_progressista_store;
+}
