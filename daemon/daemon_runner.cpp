@@ -53,6 +53,20 @@ void restore(Store& store, const ServerConfig& cfg) {
   }
 }
 
+// The dashboard when --static-dir is not given: the copy installed beside this binary
+// (<bindir>/PROGRESSISTA_STATIC_DIR_FROM_BINDIR, so an installed tree may be moved), else the
+// source tree's static/ for a binary run from its build tree.
+std::filesystem::path default_static_dir() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto installed =
+        (exe.parent_path() / PROGRESSISTA_STATIC_DIR_FROM_BINDIR).lexically_normal();
+    if (std::filesystem::is_directory(installed, ec)) return installed;
+  }
+  return PROGRESSISTA_STATIC_DIR;
+}
+
 }  // namespace
 
 int run_role(const ServerConfig& cfg, Role role) {
@@ -77,7 +91,7 @@ int run_role(const ServerConfig& cfg, Role role) {
       hub = std::make_unique<Broadcaster>(*store, bo, stats);
     }
     const std::filesystem::path static_dir =
-        std::filesystem::path(cfg.static_dir.empty() ? PROGRESSISTA_STATIC_DIR : cfg.static_dir);
+        cfg.static_dir.empty() ? default_static_dir() : std::filesystem::path(cfg.static_dir);
     HttpServerOptions http;
     http.host = cfg.host;
     http.port = cfg.port;
