@@ -40,7 +40,8 @@ void ngx_http_progressista_worker_attach(ngx_http_progressista_main_conf_t *pmcf
 void ngx_http_progressista_worker_detach(ngx_log_t *log);
 
 /* The worker's store for this request: re-attached first when the segment was re-created
- * or removed, retried at most once a second while it cannot be attached. NULL: answer 503. */
+ * or removed (looked at once per millisecond of nginx's cached clock at most), retried at
+ * most once a second while it cannot be attached. NULL: answer 503. */
 progressista_store *ngx_http_progressista_worker_store(ngx_log_t *log);
 
 /* The body limit of the request's location: client_max_body_size, or a cap of our own when

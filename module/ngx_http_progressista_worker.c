@@ -11,6 +11,13 @@ static progressista_store                 *ngx_http_progressista_store;
 static ngx_http_progressista_main_conf_t  *ngx_http_progressista_conf;
 static ngx_msec_t                          ngx_http_progressista_next_try;
 
+/* ngx_current_msec (nginx's cached clock, updated once per pass of the event loop) when the
+ * segment's path was last compared with the mapping. progressista_replaced() costs a stat(2)
+ * of /dev/shm/NAME; it runs at most once per millisecond of that clock, not on every request
+ * (at full load a worker serves tens of requests per millisecond), so a re-created or removed
+ * segment is still noticed by the first request once that clock has moved on. */
+static ngx_msec_t                          ngx_http_progressista_checked_at;
+
 
 static progressista_store *
 ngx_http_progressista_attach(ngx_log_t *log)
@@ -32,6 +39,9 @@ ngx_http_progressista_attach(ngx_log_t *log)
                                          + NGX_HTTP_PROGRESSISTA_RETRY_MSEC;
         return NULL;
     }
+
+    /* Just opened by its path: nothing to compare until the clock moves on. */
+    ngx_http_progressista_checked_at = ngx_current_msec;
 
     ngx_log_error(NGX_LOG_INFO, log, 0,
                   "progressista: attached segment \"%V\" (generation %uL)",
@@ -71,6 +81,12 @@ ngx_http_progressista_worker_store(ngx_log_t *log)
     }
 
     if (ngx_http_progressista_store != NULL) {
+        if (ngx_current_msec == ngx_http_progressista_checked_at) {
+            return ngx_http_progressista_store;
+        }
+
+        ngx_http_progressista_checked_at = ngx_current_msec;
+
         if (!progressista_replaced(ngx_http_progressista_store)) {
             return ngx_http_progressista_store;
         }
