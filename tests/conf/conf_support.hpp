@@ -30,6 +30,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "support/run_binary.hpp"
+#include "support/wait.hpp"
+
 extern char** environ;
 
 namespace progressista::testing {
@@ -70,104 +73,14 @@ inline void write_file(const fs::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary) << text;
 }
 
-struct ToolResult {
-  int code = -1;  // exit status, 128 + signal, or -1 when it could not start or timed out
-  std::string out;
-  std::string err;
-};
-
-// The environment of this process with `extra` set (replacing same-named variables) and every
-// PROGRESSISTA_* variable dropped, so a developer's settings never leak into a test.
-inline std::vector<std::string> child_environment(const std::map<std::string, std::string>& extra) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string_view kv = *e;
-    const std::string name(kv.substr(0, kv.find('=')));
-    if (name.rfind("PROGRESSISTA_", 0) == 0 || extra.count(name)) continue;
-    env.emplace_back(kv);
-  }
-  for (const auto& [k, v] : extra) env.push_back(k + "=" + v);
-  return env;
-}
-
-inline std::vector<char*> pointers(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  for (auto& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
+using ToolResult = RunResult;
 
 // Runs argv[0] (looked up in PATH) to completion, capturing stdout and stderr; a tool still
 // running after `timeout` is killed and the test fails.
 inline ToolResult run_tool(std::vector<std::string> argv,
                            const std::map<std::string, std::string>& env = {},
                            std::chrono::seconds timeout = std::chrono::seconds(60)) {
-  ToolResult r;
-  std::vector<std::string> env_strings = child_environment(env);
-  std::vector<char*> envp = pointers(env_strings);
-  std::vector<char*> args = pointers(argv);
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return r;
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    ::close(out_pipe[0]);
-    ::close(out_pipe[1]);
-    return r;
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  pid_t pid = -1;
-  const int rc = ::posix_spawnp(&pid, argv[0].c_str(), &actions, nullptr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (rc != 0) {
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    r.err = fmt::format("cannot start {}: {}", argv[0], std::strerror(rc));
-    return r;
-  }
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&r.out, &r.err};
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  int open_fds = 2;
-  bool timed_out = false;
-  while (open_fds > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      ADD_FAILURE() << argv[0] << " did not finish within " << timeout.count() << " s";
-      ::kill(pid, SIGKILL);
-      timed_out = true;
-      break;
-    }
-    const int n = ::poll(fds, 2, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buf[8192];
-      const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-      if (got > 0) {
-        sinks[i]->append(buf, static_cast<std::size_t>(got));
-      } else if (got == 0 || errno != EINTR) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  for (const auto& f : fds) {
-    if (f.fd >= 0) ::close(f.fd);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!timed_out && WIFEXITED(status)) r.code = WEXITSTATUS(status);
-  if (!timed_out && WIFSIGNALED(status)) r.code = 128 + WTERMSIG(status);
-  return r;
+  return run_program(std::move(argv), env, {}, timeout);
 }
 
 inline bool have_tool(const std::string& name) {
@@ -187,8 +100,8 @@ class BackgroundProcess {
                     fs::path log)
       : log_(std::move(log)) {
     std::vector<std::string> env_strings = child_environment(env);
-    std::vector<char*> envp = pointers(env_strings);
-    std::vector<char*> args = pointers(argv);
+    std::vector<char*> envp = c_strings(env_strings);
+    std::vector<char*> args = c_strings(argv);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
@@ -233,20 +146,6 @@ class BackgroundProcess {
   fs::path log_;
 };
 
-// A loopback port nobody listens on right now (the kernel's pick for port 0).
-inline std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  std::uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
-}
 
 // True once something accepts connections on 127.0.0.1:port, within `timeout`.
 inline bool wait_listening(std::uint16_t port, std::chrono::milliseconds timeout) {

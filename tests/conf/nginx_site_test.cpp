@@ -112,7 +112,8 @@ http {{
 TEST(NginxSite, PassesNginxTestWithItsOwnPrefix) {
   ASSERT_TRUE(have_tool("nginx")) << "nginx is missing (Debian package nginx)";
   ScratchDir dir;
-  Nginx nginx(dir.path(), site_for_test(free_port(), free_port(), free_port()));
+  Nginx nginx(dir.path(),
+              site_for_test(free_loopback_port(), free_loopback_port(), free_loopback_port()));
   const ToolResult r = nginx.test();
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("test is successful"));
@@ -259,7 +260,7 @@ class ThroughNginx : public ::testing::Test {
     ASSERT_TRUE(ingest_->running()) << ingest_->log();
     broadcast_ = start_service("progressista-broadcast.service");
     ASSERT_TRUE(broadcast_->running()) << broadcast_->log();
-    port_ = free_port();
+    port_ = free_loopback_port();
     std::string site = site_for_test(port_, ingest_->port(), broadcast_->port());
     if (with_module) site = module_variant(site, seg_.str());
     nginx_ = std::make_unique<Nginx>(dir_.path(), site, with_module ? kModule : fs::path());

@@ -17,6 +17,7 @@
 #include "support/daemon_process.hpp"
 #include "support/http_client.hpp"
 #include "support/segment_fixture.hpp"
+#include "support/wait.hpp"
 
 namespace progressista {
 namespace {
@@ -28,6 +29,7 @@ using testing::http;
 using testing::http_request;
 using ::testing::Not;
 using testing::ScopedSegmentName;
+using testing::eventually;
 
 std::vector<std::string> ingest_args(const ScopedSegmentName& seg,
                                      std::vector<std::string> extra = {}) {
@@ -37,16 +39,6 @@ std::vector<std::string> ingest_args(const ScopedSegmentName& seg,
   return a;
 }
 
-// Polls `pred` for up to `timeout`; integration tests wait on state, never on fixed sleeps.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return pred();
-}
 
 class IngestDaemon : public ::testing::Test {
  protected:

@@ -25,6 +25,7 @@
 #include "support/daemon_process.hpp"
 #include "support/run_binary.hpp"
 #include "support/segment_fixture.hpp"
+#include "support/wait.hpp"
 
 namespace progressista {
 namespace {
@@ -35,17 +36,8 @@ using ::testing::Not;
 using testing::run;
 using testing::RunResult;
 using testing::ScopedSegmentName;
+using testing::eventually;
 
-// Polls `pred` for up to `timeout`; integration tests wait on state, never on fixed sleeps.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
 
 // A loopback socket bound and listening but never accepting: the kernel completes the
 // handshake, and nothing ever answers.

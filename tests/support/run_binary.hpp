@@ -1,5 +1,5 @@
-// Runs the real `progressista` binary to completion, without a shell, capturing its output:
-// for tests of the CLI verbs.
+// Runs a program to completion without a shell, capturing its output: the real `progressista`
+// binary for tests of the CLI verbs, and external tools (nginx -t, systemd-analyze, cpack).
 #pragma once
 
 #include <fcntl.h>
@@ -26,7 +26,7 @@ extern char** environ;
 namespace progressista::testing {
 
 struct RunResult {
-  int code = -1;  // exit status, or 128 + signal
+  int code = -1;  // exit status, 128 + signal, or -1 when it could not start or timed out
   std::string out;
   std::string err;
 };
@@ -42,28 +42,37 @@ inline std::vector<char*> c_strings(std::vector<std::string>& strings) {
   return out;
 }
 
-// Runs the binary with `args`, without a shell. The child sees this process's environment
-// minus every PROGRESSISTA_* variable (so a developer's settings cannot leak in), plus `env`,
-// and starts with SIGINT and SIGTERM unblocked and at their default action. `started`, if
-// given, is told the child's PID as soon as it runs (e.g. to signal it from another thread).
-// A child still running after 60 s is killed and the test fails.
-inline RunResult run(const std::vector<std::string>& args,
-                     const std::map<std::string, std::string>& env = {},
-                     const std::function<void(pid_t)>& started = {}) {
-  std::vector<std::string> env_strings;
+// This process's environment with `extra` set (replacing same-named variables) and every
+// PROGRESSISTA_* variable dropped, so a developer's settings never leak into a test.
+inline std::vector<std::string> child_environment(const std::map<std::string, std::string>& extra) {
+  std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
-    if (std::string_view(*e).rfind("PROGRESSISTA_", 0) != 0) {
-      env_strings.emplace_back(*e);
+    const std::string_view kv = *e;
+    const std::string name(kv.substr(0, kv.find('=')));
+    if (name.rfind("PROGRESSISTA_", 0) == 0 || extra.count(name) != 0) {
+      continue;
     }
+    env.emplace_back(kv);
   }
-  for (const auto& [k, v] : env) {
-    env_strings.push_back(fmt::format("{}={}", k, v));
+  for (const auto& [k, v] : extra) {
+    env.push_back(fmt::format("{}={}", k, v));
   }
+  return env;
+}
+
+// Runs argv[0] (a path, or a name looked up in PATH) to completion without a shell, stdin
+// from /dev/null, capturing stdout and stderr. The child gets child_environment(env) and
+// starts with SIGINT and SIGTERM unblocked and at their default action. `started`, if given,
+// is told the child's PID as soon as it runs (e.g. to signal it from another thread). A child
+// still running after `timeout` is killed and the test fails.
+inline RunResult run_program(std::vector<std::string> argv_strings,
+                             const std::map<std::string, std::string>& env = {},
+                             const std::function<void(pid_t)>& started = {},
+                             std::chrono::seconds timeout = std::chrono::seconds(60)) {
+  std::vector<std::string> env_strings = child_environment(env);
   std::vector<char*> envp = c_strings(env_strings);
-  std::string bin = PROGRESSISTA_BIN;
-  std::vector<std::string> argv_strings{bin};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv = c_strings(argv_strings);
+  const std::string& bin = argv_strings.at(0);
 
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
@@ -80,6 +89,7 @@ inline RunResult run(const std::vector<std::string>& args,
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t signals;
@@ -90,7 +100,7 @@ inline RunResult run(const std::vector<std::string>& args,
   posix_spawnattr_setsigdefault(&attr, &signals);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, bin.c_str(), &actions, &attr, argv.data(), envp.data());
+  const int rc = ::posix_spawnp(&pid, bin.c_str(), &actions, &attr, argv.data(), envp.data());
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   ::close(out_pipe[1]);
@@ -109,14 +119,16 @@ inline RunResult run(const std::vector<std::string>& args,
   // Drain both pipes together so that neither can fill up and block the child.
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   std::string* sinks[2] = {&r.out, &r.err};
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   int open_fds = 2;
+  bool timed_out = false;
   while (open_fds > 0) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
-      ADD_FAILURE() << "progressista did not finish within 60 s; killing it";
+      ADD_FAILURE() << bin << " did not finish within " << timeout.count() << " s; killing it";
       ::kill(pid, SIGKILL);
+      timed_out = true;
       break;
     }
     const int n = ::poll(fds, 2, static_cast<int>(left.count()));
@@ -130,7 +142,7 @@ inline RunResult run(const std::vector<std::string>& args,
       if (fds[i].fd < 0 || fds[i].revents == 0) {
         continue;
       }
-      char buf[4096];
+      char buf[8192];
       const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
       if (got > 0) {
         sinks[i]->append(buf, static_cast<std::size_t>(got));
@@ -149,8 +161,21 @@ inline RunResult run(const std::vector<std::string>& args,
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (!timed_out) {
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
   return r;
 }
+
+#ifdef PROGRESSISTA_BIN
+// Runs the `progressista` binary under test with `args` (see run_program).
+inline RunResult run(const std::vector<std::string>& args,
+                     const std::map<std::string, std::string>& env = {},
+                     const std::function<void(pid_t)>& started = {}) {
+  std::vector<std::string> argv{PROGRESSISTA_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(std::move(argv), env, started);
+}
+#endif
 
 }  // namespace progressista::testing
