@@ -277,6 +277,35 @@ TEST(NginxModule, ReloadKeepsServing) {
   }));
 }
 
+// USR2 → new master and workers beside the old ones → WINCH → QUIT: writes keep landing in
+// the same segment through every step, and the old workers leave its process list.
+TEST(NginxModule, BinaryUpgradeKeepsTheSegmentAttached) {
+  ScopedSegmentName seg;
+  auto store = shared_segment(seg);
+  NginxConfig config = module_config(seg);
+  config.orphaned = true;
+  NginxProcess nginx(config);
+  ASSERT_TRUE(nginx.running()) << nginx.output() << nginx.error_log();
+  ASSERT_EQ(post(nginx.port(), R"({"task_id":"before-upgrade","n":1})").status, 200);
+  const pid_t old_master = nginx.master();
+
+  ASSERT_TRUE(nginx.upgrade_binary(2)) << nginx.output() << nginx.error_log();
+  EXPECT_NE(nginx.master(), old_master);
+  for (int i = 0; i < 8; ++i) {
+    const std::string id = fmt::format("after-upgrade-{}", i);
+    ASSERT_EQ(post(nginx.port(), fmt::format(R"({{"task_id":"{}","n":2}})", id)).status, 200);
+    EXPECT_TRUE(has_task(*store, id)) << id;
+  }
+  const HttpReply tasks = http(nginx.port(), "GET", "/tasks");
+  EXPECT_THAT(tasks.body, HasSubstr(R"("before-upgrade":)"));
+  EXPECT_THAT(tasks.body, HasSubstr(R"("after-upgrade-7":)"));
+  EXPECT_TRUE(eventually([&] {
+    int live_nginx = 0;
+    for (const auto& p : store->processes().list()) live_nginx += p.role == Role::kNginx && p.alive;
+    return live_nginx == 2;
+  })) << nginx.error_log();
+}
+
 TEST(NginxModule, SegmentRecreatedByADaemonIsReattached) {
   ScopedSegmentName seg;
   auto first = shared_segment(seg);

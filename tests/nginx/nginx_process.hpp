@@ -1,5 +1,6 @@
 // A real nginx for the module's tests: its own prefix in a temp dir, `daemon off` with a
-// master, the built module loaded, one loopback port; stopped (and its workers) by PID.
+// master (`daemon on` for the binary upgrade), the built module loaded, one loopback port;
+// stopped (and its workers) by PID.
 //
 // Workers run as `user nobody root`: not root, as in production, and in group root, the
 // group of every segment the tests and the root-run daemons create with mode 0660 — the
@@ -65,6 +66,9 @@ struct NginxConfig {
   std::string http;    // directives inside http{} (before the server)
   std::string server;  // directives inside server{}
   int workers = 2;
+  // `daemon on`: the master forks away from this test, which then holds it by the PID in its
+  // pid file. nginx 1.22 ignores a binary upgrade (SIGUSR2) under `daemon off`.
+  bool orphaned = false;
 };
 
 class NginxProcess {
@@ -77,6 +81,7 @@ class NginxProcess {
     std::filesystem::create_directories(dir_ + "/logs");
     port_ = free_loopback_port();
     write_config(config);
+    adopted_ = config.orphaned;
     start(static_cast<std::size_t>(config.workers));
   }
   ~NginxProcess() {
@@ -121,9 +126,70 @@ class NginxProcess {
         std::chrono::seconds(20));
   }
 
+  // True once `pid` has exited (reaped here when it is this process's child; a zombie
+  // another parent has not reaped yet counts as gone).
+  static bool gone(pid_t pid) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) return true;
+    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+    std::string text;
+    if (!std::getline(stat, text)) return true;
+    const auto close_paren = text.rfind(')');
+    return close_paren != std::string::npos && close_paren + 2 < text.size() &&
+           text[close_paren + 2] == 'Z';
+  }
+
+  // nginx's binary upgrade, as an operator runs it: SIGUSR2 starts a new master from the same
+  // binary (it inherits the listening socket), SIGWINCH retires the old workers, SIGQUIT the
+  // old master. On success the new master (not this process's child) is the one held.
+  bool upgrade_binary(std::size_t count) {
+    const pid_t old_master = master_;
+    const std::set<pid_t> old_workers = workers();
+    ::kill(old_master, SIGUSR2);
+    pid_t next = -1;
+    if (!eventually(
+            [&] {
+              const std::set<pid_t> kids = children_of(old_master);
+              for (pid_t p : kids) {
+                if (!old_workers.count(p) && children_of(p).size() == count) {
+                  next = p;
+                  return true;
+                }
+              }
+              return false;
+            },
+            std::chrono::seconds(20))) {
+      return false;
+    }
+    ::kill(old_master, SIGWINCH);
+    if (!eventually([&] { return children_of(old_master) == std::set<pid_t>{next}; },
+                    std::chrono::seconds(20))) {
+      return false;
+    }
+    ::kill(old_master, SIGQUIT);
+    const bool old_gone = eventually([&] { return gone(old_master); }, std::chrono::seconds(20));
+    master_ = next;
+    adopted_ = true;
+    return old_gone && !gone(next);
+  }
+
   // Graceful stop (SIGQUIT) bounded in time, then SIGKILL of the master and its workers.
   void stop() {
     if (master_ <= 0) return;
+    if (adopted_) {
+      // Not our child (started orphaned, or a binary upgrade's master): watch /proc instead.
+      const std::set<pid_t> kids = workers();
+      ::kill(master_, SIGQUIT);
+      if (!eventually([&] { return gone(master_); }, std::chrono::seconds(10))) {
+        ::kill(master_, SIGKILL);
+      }
+      for (pid_t p : kids) {
+        if (!gone(p)) ::kill(p, SIGKILL);
+      }
+      master_ = -1;
+      ready_ = false;
+      return;
+    }
     const std::set<pid_t> kids = workers();
     ::kill(master_, SIGQUIT);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -156,7 +222,7 @@ class NginxProcess {
   void write_config(const NginxConfig& c) {
     std::ofstream out(dir_ + "/nginx.conf");
     out << fmt::format(R"(# Written by tests/nginx: one test's nginx.
-daemon off;
+daemon {daemon};
 master_process on;
 worker_processes {workers};
 user nobody root;
@@ -180,6 +246,7 @@ http {{
     }}
 }}
 )",
+                       fmt::arg("daemon", c.orphaned ? "on" : "off"),
                        fmt::arg("workers", c.workers), fmt::arg("dir", dir_),
                        fmt::arg("module", PROGRESSISTA_NGINX_MODULE), fmt::arg("http", c.http),
                        fmt::arg("port", port_), fmt::arg("server", c.server));
@@ -201,10 +268,17 @@ http {{
     if (::posix_spawn(&master_, args[0].c_str(), &actions, nullptr, argv.data(), environ) != 0) master_ = -1;
     posix_spawn_file_actions_destroy(&actions);
     if (master_ <= 0) return;
+    if (adopted_) {
+      int status = 0;
+      ::waitpid(master_, &status, 0);  // the launcher, once the master has forked away
+      std::ifstream pid_file(dir_ + "/nginx.pid");
+      master_ = -1;
+      pid_file >> master_;
+      if (master_ <= 0) return;
+    }
     ready_ = eventually(
         [&] {
-          int status = 0;
-          if (::waitpid(master_, &status, WNOHANG) == master_) {
+          if (gone(master_)) {
             master_ = -1;
             return true;  // exited: not ready
           }
@@ -219,6 +293,7 @@ http {{
   std::string dir_;
   std::uint16_t port_ = 0;
   pid_t master_ = -1;
+  bool adopted_ = false;  // master_ came from a binary upgrade
   bool ready_ = false;
 };
 
