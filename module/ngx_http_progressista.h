@@ -34,7 +34,8 @@ typedef struct {
 
 extern ngx_module_t  ngx_http_progressista_module;
 
-/* Worker lifecycle: attach in init_process, detach in exit_process. */
+/* Worker lifecycle: attach (and start the heartbeat timer) in init_process, detach in
+ * exit_process. */
 void ngx_http_progressista_worker_attach(ngx_http_progressista_main_conf_t *pmcf,
     ngx_log_t *log);
 void ngx_http_progressista_worker_detach(ngx_log_t *log);

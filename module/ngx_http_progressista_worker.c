@@ -7,9 +7,34 @@
  * this often, so a broken setup costs one attempt a second, not one per request. */
 #define NGX_HTTP_PROGRESSISTA_RETRY_MSEC  1000
 
+/* The worker's heartbeat in the segment (and, for an idle worker, its look at a re-created
+ * segment and its attach retries) runs on a timer this often. */
+#define NGX_HTTP_PROGRESSISTA_BEAT_MSEC  1000
+
 static progressista_store                 *ngx_http_progressista_store;
 static ngx_http_progressista_main_conf_t  *ngx_http_progressista_conf;
 static ngx_msec_t                          ngx_http_progressista_next_try;
+static ngx_event_t                         ngx_http_progressista_beat_event;
+/* Only for the fd nginx's debug log reads through an event's data. */
+static ngx_connection_t                    ngx_http_progressista_beat_conn;
+
+
+static void
+ngx_http_progressista_beat(ngx_event_t *ev)
+{
+    progressista_store  *store;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    store = ngx_http_progressista_worker_store(ev->log);
+    if (store != NULL) {
+        progressista_heartbeat(store);
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_PROGRESSISTA_BEAT_MSEC);
+}
 
 /* ngx_current_msec (nginx's cached clock, updated once per pass of the event loop) when the
  * segment's path was last compared with the mapping. progressista_replaced() costs a stat(2)
@@ -54,14 +79,27 @@ void
 ngx_http_progressista_worker_attach(ngx_http_progressista_main_conf_t *pmcf,
     ngx_log_t *log)
 {
+    ngx_event_t  *ev = &ngx_http_progressista_beat_event;
+
     ngx_http_progressista_conf = pmcf;
     ngx_http_progressista_store = ngx_http_progressista_attach(log);
+
+    ngx_http_progressista_beat_conn.fd = (ngx_socket_t) -1;
+    ev->handler = ngx_http_progressista_beat;
+    ev->data = &ngx_http_progressista_beat_conn;
+    ev->log = log;
+    ev->cancelable = 1;  /* never holds up a graceful shutdown */
+    ngx_add_timer(ev, NGX_HTTP_PROGRESSISTA_BEAT_MSEC);
 }
 
 
 void
 ngx_http_progressista_worker_detach(ngx_log_t *log)
 {
+    if (ngx_http_progressista_beat_event.timer_set) {
+        ngx_del_timer(&ngx_http_progressista_beat_event);
+    }
+
     if (ngx_http_progressista_store == NULL) {
         return;
     }

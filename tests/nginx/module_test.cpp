@@ -306,6 +306,23 @@ TEST(NginxModule, BinaryUpgradeKeepsTheSegmentAttached) {
   })) << nginx.error_log();
 }
 
+// Workers beat on a timer, not only when they serve: an idle nginx does not look stale.
+TEST(NginxModule, IdleWorkersKeepTheirHeartbeatFresh) {
+  ScopedSegmentName seg;
+  auto store = shared_segment(seg);
+  NginxProcess nginx(module_config(seg));
+  ASSERT_TRUE(nginx.running()) << nginx.output() << nginx.error_log();
+  std::this_thread::sleep_for(2500ms);  // no request at all meanwhile
+  int fresh = 0;
+  for (const auto& p : store->processes().list()) {
+    if (p.role != Role::kNginx || !p.alive) continue;
+    const double age_s = static_cast<double>(now_ns() - p.beat_ns) / 1e9;
+    EXPECT_LT(age_s, 2.0) << "worker " << p.pid;
+    ++fresh;
+  }
+  EXPECT_EQ(fresh, 2) << nginx.error_log();
+}
+
 TEST(NginxModule, SegmentRecreatedByADaemonIsReattached) {
   ScopedSegmentName seg;
   auto first = shared_segment(seg);

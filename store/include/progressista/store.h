@@ -31,9 +31,13 @@ uint32_t progressista_max_capacity(void);
 /* Creates or attaches the segment `name` (capacity 0: attach as it is, or create with the
  * default; mode e.g. 0600 or 0660). NULL on failure, with a message in err (NUL-terminated,
  * truncated to err_len). The process is listed in the segment as an nginx worker until
- * progressista_detach; its heartbeat is renewed by its requests (at most once a second). */
+ * progressista_detach; progressista_heartbeat keeps its entry fresh. */
 progressista_store* progressista_attach(const char* name, uint32_t capacity, unsigned mode,
                                         char* err, size_t err_len);
+
+/* Renews the process's heartbeat in the segment (call about once a second, e.g. from a
+ * timer, so that an idle worker does not look stale). */
+void progressista_heartbeat(progressista_store* store);
 
 /* Applies a request body (one event object, an array of them, or NDJSON when ndjson != 0)
  * and writes the JSON answer into out (at most out_cap bytes; *out_len gets the full length,
