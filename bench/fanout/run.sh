@@ -19,6 +19,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib.sh
+. "$HERE/../lib.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 BIN=${PROGRESSISTA:-$ROOT/build/daemon/progressista}
 TOOL=${FANOUT_BENCH:-$ROOT/build/bench/fanout_bench}
@@ -110,21 +112,7 @@ for i in $(seq 100); do
 done
 [ -n "$PORT" ] || { cat "$LOG" >&2; die "serve logged no 'listening on' line within 10 s"; }
 
-# Other work on the machine makes every figure noisy: say so before measuring.
-cpu_busy_percent() {
-  local a b
-  read -r -a a < <(head -1 /proc/stat)
-  sleep 1
-  read -r -a b < <(head -1 /proc/stat)
-  local total=0 i
-  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
-  echo $((total > 0 ? 100 - 100 * (b[4] - a[4] + b[5] - a[5]) / total : 0))
-}
-busy=$(cpu_busy_percent)
-if ((busy > 10)); then
-  echo "bench-fanout: WARNING: the CPUs were $busy% busy before the benchmark started;" \
-    "the figures will be noisy" >&2
-fi
+warn_if_busy bench-fanout
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo "bench-fanout: $(nproc) cores ($cpu_model), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
   "clients, poster and server share them"

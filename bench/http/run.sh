@@ -32,6 +32,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib.sh
+. "$HERE/../lib.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 BIN=$(realpath -m "${PROGRESSISTA:-$ROOT/build/daemon/progressista}")
 NGINX_MODULE=$(realpath -m "${NGINX_MODULE:-$(dirname "$(dirname "$BIN")")/module/ngx_http_progressista_module.so}")
@@ -313,21 +315,7 @@ counter_sum() {
     grep -oE "\"($1)\":[0-9]+" | awk -F: '{ s += $2 } END { print s + 0 }'
 }
 
-# Other work on the machine makes every figure noisy: say so before measuring.
-cpu_busy_percent() {
-  local a b
-  read -r -a a < <(head -1 /proc/stat)
-  sleep 1
-  read -r -a b < <(head -1 /proc/stat)
-  local total=0 i
-  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
-  echo $((total > 0 ? 100 - 100 * (b[4] - a[4] + b[5] - a[5]) / total : 0))
-}
-busy=$(cpu_busy_percent)
-if ((busy > 10)); then
-  echo "bench-http: WARNING: the CPUs were $busy% busy before the benchmark started;" \
-    "the figures will be noisy" >&2
-fi
+warn_if_busy bench-http
 
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo "bench-http: $CORES cores ($cpu_model); wrk, nginx and ingest share them"
