@@ -205,9 +205,15 @@ ngx_http_progressista_build_tokens(ngx_conf_t *cf,
 
     /* Tokens asked for but none found would silently open the API. */
     if (progressista_tokens_count(plcf->token_set) == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "progressista_tokens_file \"%V\" holds no token",
-                           &plcf->tokens_file);
+        if (plcf->tokens_file.len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "progressista_tokens_file \"%V\" holds no token",
+                               &plcf->tokens_file);
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "progressista_token: every value is blank; "
+                               "a token needs at least one non-blank character");
+        }
         return NGX_CONF_ERROR;
     }
 

@@ -236,6 +236,17 @@ TEST(NginxModule, BadDirectivesFailTheConfigurationTest) {
   EXPECT_THAT(out, HasSubstr("invalid capacity \"capacity=lots\""));
 }
 
+TEST(NginxModule, ABlankTokenFailsTheConfigurationTestWithItsOwnReason) {
+  ScopedSegmentName seg;
+  NginxProcess nginx(module_config(
+      seg, "        location = /guarded { progressista_ingest; progressista_token \"  \"; }\n"));
+  EXPECT_FALSE(nginx.running());
+  std::string out;
+  EXPECT_NE(nginx.test_config(&out), 0);
+  EXPECT_THAT(out, HasSubstr("progressista_token: every value is blank"));
+  EXPECT_THAT(out, Not(HasSubstr("progressista_tokens_file")));
+}
+
 TEST(NginxModule, UnreadableSegmentGets503UntilItsModeIsFixed) {
   ScopedSegmentName seg;
   auto store = Store::open(testing::options(seg, kCapacity));  // 0600, root's: not the workers'
