@@ -8,7 +8,6 @@
 
 #include "progressista/codec.hpp"
 #include "progressista/ingest.hpp"
-#include "progressista/snapshot.hpp"
 #include "progressista/store.hpp"
 #include "progressista/task_query.hpp"
 #include "progressista/tokens.hpp"
@@ -82,24 +81,6 @@ extern "C" progressista_store* progressista_attach(const char* name, uint32_t ca
   return nullptr;
 }
 
-extern "C" int progressista_apply(progressista_store* s, const char* body, size_t len, int ndjson,
-                                  char* out, size_t out_cap, size_t* out_len) {
-  try {
-    s->body.assign(std::string_view(body, len));  // the parser needs padding past the end
-    const int status = s->ingestor->apply(
-        s->body.view(), s->body.capacity(),
-        ndjson ? progressista::BodyFormat::kNdjson : progressista::BodyFormat::kJson,
-        progressista::now_seconds(), s->answer);
-    if (out_len) *out_len = s->answer.size();
-    std::memcpy(out, s->answer.data(), std::min(out_cap, s->answer.size()));
-    return status;
-  } catch (...) {
-    if (out_len) *out_len = kInternal.size();
-    std::memcpy(out, kInternal.data(), std::min(out_cap, kInternal.size()));
-    return 500;
-  }
-}
-
 extern "C" void progressista_heartbeat(progressista_store* s) {
   s->beat();  // noexcept: atomics in the segment
 }
@@ -162,17 +143,6 @@ extern "C" int progressista_refuse(progressista_store* s, int status, uint64_t l
     return status;
   } catch (...) {
     return internal_error(answer, answer_len);
-  }
-}
-
-extern "C" size_t progressista_snapshot(progressista_store* s, char* buf, size_t cap) {
-  try {
-    s->answer.clear();
-    progressista::append_snapshot(s->answer, s->store->table());
-    if (s->answer.size() <= cap) std::memcpy(buf, s->answer.data(), s->answer.size());
-    return s->answer.size();
-  } catch (...) {
-    return 0;
   }
 }
 

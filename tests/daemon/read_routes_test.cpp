@@ -52,16 +52,10 @@ class ReadRoutesTest : public ::testing::Test {
         << fmt::to_string(out);
   }
 
-  struct Answer {
-    bool handled = false;
-    HttpResponse response;
-  };
+  using Answer = testing::RouteAnswer;
   Answer call(std::string method, std::string target,
               std::map<std::string, std::string> headers = {}) {
-    const RouteRequest request(std::move(method), std::move(target), std::move(headers));
-    Answer a;
-    a.handled = routes_->handle(request.get(), a.response);
-    return a;
+    return testing::call_route(*routes_, std::move(method), std::move(target), std::move(headers));
   }
   Answer get(std::string target) { return call("GET", std::move(target)); }
 

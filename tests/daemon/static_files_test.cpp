@@ -70,16 +70,10 @@ class StaticFilesTest : public ::testing::Test {
     fs::remove_all(base_, ec);
   }
 
-  struct Answer {
-    bool handled = false;
-    HttpResponse response;
-  };
+  using Answer = testing::RouteAnswer;
   Answer call(std::string method, std::string target,
               std::map<std::string, std::string> headers = {}) {
-    const RouteRequest request(std::move(method), std::move(target), std::move(headers));
-    Answer a;
-    a.handled = files_->handle(request.get(), a.response);
-    return a;
+    return testing::call_route(*files_, std::move(method), std::move(target), std::move(headers));
   }
   Answer get(std::string target, std::map<std::string, std::string> headers = {}) {
     return call("GET", std::move(target), std::move(headers));

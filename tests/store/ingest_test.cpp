@@ -102,26 +102,25 @@ TEST_F(Ingest, SnapshotIsProgressistasShape) {
   EXPECT_EQ(fmt::to_string(out), R"({"tasks":{}})");
 }
 
-TEST(StoreCAbi, AttachApplySnapshotDetach) {
+TEST(StoreCAbi, AttachPostTasksDetach) {
   ScopedSegmentName name;
   char err[256] = {0};
   progressista_store* s = progressista_attach(name.str().c_str(), 16, 0600, err, sizeof err);
   ASSERT_NE(s, nullptr) << err;
   const std::string body = R"([{"task_id":"x","n":2},{"task_id":7}])";
-  char out[512];
+  const std::string_view type = "application/json";
+  const progressista_request req{type.data(), type.size(), nullptr, 0, nullptr, 0};
+  const char* out = nullptr;
   size_t len = 0;
-  EXPECT_EQ(progressista_apply(s, body.data(), body.size(), 0, out, sizeof out, &len), 200);
+  EXPECT_EQ(progressista_post(s, nullptr, &req, body.data(), body.size(), &out, &len), 200);
   EXPECT_THAT(std::string(out, len), HasSubstr(R"({"ok":true,"accepted":1,"ignored":0,"rejected":[)"));
   EXPECT_THAT(std::string(out, len), HasSubstr(R"({"index":1,"detail":"task_id must be a string, got number"})"));
-  // A buffer too small: the full length is reported so the caller can retry.
-  char tiny[4];
-  size_t need = 0;
-  EXPECT_EQ(progressista_apply(s, "{", 1, 0, tiny, sizeof tiny, &need), 400);
-  EXPECT_GT(need, sizeof tiny);
-  const size_t snap_len = progressista_snapshot(s, nullptr, 0);
-  ASSERT_GT(snap_len, 0u);
-  std::string snap(snap_len, '\0');
-  EXPECT_EQ(progressista_snapshot(s, snap.data(), snap.size()), snap_len);
+  EXPECT_EQ(progressista_post(s, nullptr, &req, "{", 1, &out, &len), 400);
+  EXPECT_THAT(std::string(out, len), HasSubstr(R"({"detail":)"));
+  const progressista_request get{nullptr, 0, nullptr, 0, nullptr, 0};
+  ASSERT_EQ(progressista_tasks(s, nullptr, &get, &out, &len), 200);
+  const std::string snap(out, len);
+  EXPECT_EQ(snap.rfind(R"({"tasks":{)", 0), 0u) << snap;
   EXPECT_THAT(snap, HasSubstr(R"("x":{"task_id":"x")"));
   EXPECT_EQ(progressista_replaced(s), 0);
   Segment::remove(name.str());

@@ -55,6 +55,22 @@ class RouteRequest {
   mutable std::string body_;
 };
 
+// What a route class did with a request: whether it took it, and its answer.
+struct RouteAnswer {
+  bool handled = false;
+  daemon::HttpResponse response;
+};
+
+// Calls `routes.handle` (ReadRoutes, StaticFiles, ...) as http_server.cpp would.
+template <class Routes>
+RouteAnswer call_route(Routes& routes, std::string method, std::string target,
+                       std::map<std::string, std::string> headers = {}) {
+  const RouteRequest request(std::move(method), std::move(target), std::move(headers));
+  RouteAnswer a;
+  a.handled = routes.handle(request.get(), a.response);
+  return a;
+}
+
 // The value of the first response header called `name` (case-insensitive), or empty.
 inline std::string response_header(const daemon::HttpResponse& response, std::string_view name) {
   for (const auto& [n, v] : response.headers) {

@@ -39,13 +39,6 @@ progressista_store* progressista_attach(const char* name, uint32_t capacity, uns
  * timer, so that an idle worker does not look stale). */
 void progressista_heartbeat(progressista_store* store);
 
-/* Applies a request body (one event object, an array of them, or NDJSON when ndjson != 0)
- * and writes the JSON answer into out (at most out_cap bytes; *out_len gets the full length,
- * which may exceed out_cap if the buffer was too small). Returns the HTTP status (200, 400,
- * 422, 507), or 500 on an internal error. No token check: see progressista_post. */
-int progressista_apply(progressista_store* store, const char* body, size_t len, int ndjson,
-                       char* out, size_t out_cap, size_t* out_len);
-
 /* POST /progress exactly as the ingest daemon answers it: media type (415), tokens from
  * `tokens` (NULL or empty: open API) presented as Bearer, ?token= or meta._token (401), then
  * the body (200, 400, 422, 507). *answer points at the JSON answer, valid until the next call
@@ -66,10 +59,6 @@ int progressista_tasks(progressista_store* store, const progressista_tokens* tok
  * answers {"detail":"internal error"} and counts nothing. *answer as for progressista_post. */
 int progressista_refuse(progressista_store* store, int status, uint64_t limit,
                         const char** answer, size_t* answer_len);
-
-/* Writes {"tasks":{...}} into buf if it fits; returns the snapshot's length either way, so a
- * caller can retry with a larger buffer. Returns 0 on an internal error. */
-size_t progressista_snapshot(progressista_store* store, char* buf, size_t cap);
 
 /* Non-zero when the segment was removed or re-created since attaching: detach and attach. */
 int progressista_replaced(const progressista_store* store);
