@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 
 #include "layout.hpp"
 #include "progressista/segment.hpp"
@@ -16,57 +17,105 @@ ChangeFeed::ChangeFeed(const Segment& seg) noexcept
       ring_(reinterpret_cast<RingEntry*>(seg.base() + seg.header().ring_offset)),
       ring_size_(seg.header().ring_size) {}
 
-std::uint64_t ChangeFeed::reserve() noexcept {
-  return h_->head_seq.fetch_add(1, std::memory_order_acq_rel) + 1;
+std::uint64_t ChangeFeed::reserve(std::uint32_t n) noexcept {
+  return h_->head_seq.fetch_add(n, std::memory_order_acq_rel) + 1;
 }
 
 std::uint64_t ChangeFeed::head() const noexcept { return h_->head_seq.load(std::memory_order_acquire); }
 
-void ChangeFeed::commit(std::uint64_t seq, std::uint32_t slot, bool removed,
-                        std::string_view task_id) noexcept {
-  RingEntry& e = ring_[seq & (ring_size_ - 1)];
-  // Busy first, so a reader that copies this entry while we fill it sees `seq` change.
+std::uint32_t ChangeFeed::entries_for_removal(std::size_t id_size) noexcept {
+  if (id_size <= detail::kRingIdInline) return 1;
+  return 1 + static_cast<std::uint32_t>((id_size - detail::kRingIdInline + detail::kRingIdInline - 1) /
+                                        detail::kRingIdInline);
+}
+
+namespace {
+
+// Fills one entry; busy first, so a reader that copies it while we fill it sees `seq` change.
+void fill(RingEntry& e, std::uint64_t seq, std::uint32_t slot, detail::ChangeKind kind, std::uint16_t id_len,
+          std::string_view part) noexcept {
   e.seq.store(kRingBusy, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
   e.slot = slot;
-  e.kind = removed ? detail::ChangeKind::kRemove : detail::ChangeKind::kUpsert;
-  if (removed) {
-    e.task_id.assign(task_id);
-  } else {
-    e.task_id.len = 0;
-  }
+  e.kind = kind;
+  e.id_len = id_len;
+  std::memcpy(e.id, part.data(), part.size());
   e.seq.store(seq, std::memory_order_release);
+}
+
+}  // namespace
+
+void ChangeFeed::commit(std::uint64_t seq, std::uint32_t slot) noexcept {
+  fill(ring_[seq & (ring_size_ - 1)], seq, slot, detail::ChangeKind::kUpsert, 0, {});
+}
+
+void ChangeFeed::commit_removal(std::uint64_t seq, std::uint32_t slot, std::string_view id) noexcept {
+  const auto len = static_cast<std::uint16_t>(std::min<std::size_t>(id.size(), limits::kTaskId));
+  id = id.substr(0, len);
+  // The continuation entries first, so a reader that sees the removal committed finds them.
+  const std::uint32_t n = entries_for_removal(id.size());
+  for (std::uint32_t i = 1; i < n; ++i) {
+    fill(ring_[(seq + i) & (ring_size_ - 1)], seq + i, slot, detail::ChangeKind::kIdPart, len,
+         id.substr(i * detail::kRingIdInline, detail::kRingIdInline));
+  }
+  fill(ring_[seq & (ring_size_ - 1)], seq, slot, detail::ChangeKind::kRemove, len,
+       id.substr(0, detail::kRingIdInline));
 }
 
 bool ChangeFeed::committed(std::uint64_t seq) const noexcept {
   return ring_[seq & (ring_size_ - 1)].seq.load(std::memory_order_acquire) == seq;
 }
 
-bool ChangeFeed::read(std::uint64_t seq, Change& c) const noexcept {
+bool ChangeFeed::read(std::uint64_t seq, Change& c, std::uint64_t& next) const noexcept {
   const RingEntry& e = ring_[seq & (ring_size_ - 1)];
   if (e.seq.load(std::memory_order_acquire) != seq) return false;
   c.seq = seq;
   c.slot = e.slot;
-  c.removed = e.kind == detail::ChangeKind::kRemove;
+  const detail::ChangeKind kind = e.kind;
+  c.removed = kind == detail::ChangeKind::kRemove;
+  next = seq + 1;
+  std::size_t len = 0;
   if (c.removed) {
-    c.task_id.copy_from(e.task_id);
-  } else {
-    c.task_id.len = 0;
+    len = std::min<std::size_t>(e.id_len, limits::kTaskId);
+    std::memcpy(c.task_id.data, e.id, std::min(len, detail::kRingIdInline));
+    next = seq + entries_for_removal(len);
   }
   std::atomic_thread_fence(std::memory_order_acquire);
-  return e.seq.load(std::memory_order_relaxed) == seq;  // not overwritten while we copied it
+  if (e.seq.load(std::memory_order_relaxed) != seq) return false;  // overwritten while we copied it
+  if (kind == detail::ChangeKind::kIdPart) return false;
+  for (std::uint64_t k = seq + 1; k < next; ++k) {
+    const RingEntry& p = ring_[k & (ring_size_ - 1)];
+    if (p.seq.load(std::memory_order_acquire) != k) return false;
+    const std::size_t at = (k - seq) * detail::kRingIdInline;
+    std::memcpy(c.task_id.data + at, p.id, std::min(len - at, detail::kRingIdInline));
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (p.seq.load(std::memory_order_relaxed) != k) return false;
+  }
+  c.task_id.len = static_cast<std::uint16_t>(len);
+  return true;
 }
 
 ChangeFeed::Read ChangeFeed::since(std::uint64_t after, std::vector<Change>& out, std::size_t max) const {
   const std::uint64_t head = this->head();
   if (head < after) return Read::kLapped;  // a cursor from another generation
   if (head - after > ring_size_) return Read::kLapped;
-  for (std::uint64_t k = after + 1; k <= head && max > 0; ++k, --max) {
+  for (std::uint64_t k = after + 1; k <= head && max > 0;) {
     Change& c = out.emplace_back();
-    if (read(k, c)) continue;
+    std::uint64_t next = k + 1;
+    if (read(k, c, next)) {
+      k = next;
+      --max;
+      continue;
+    }
     out.pop_back();
-    const std::uint64_t s = ring_[k & (ring_size_ - 1)].seq.load(std::memory_order_acquire);
-    // Overwritten by a later lap, or not committed yet.
+    const RingEntry& e = ring_[k & (ring_size_ - 1)];
+    const std::uint64_t s = e.seq.load(std::memory_order_acquire);
+    if (s == k && e.kind == detail::ChangeKind::kIdPart) {  // the rest of a removal already read
+      ++k;
+      continue;
+    }
+    // Overwritten by a later lap, or not committed yet (a removal whose parts are still
+    // being written counts as not committed).
     if ((s != kRingBusy && s > k) || this->head() - k >= ring_size_) return Read::kLapped;
     return Read::kPending;
   }

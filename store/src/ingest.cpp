@@ -49,7 +49,12 @@ class ApplySink final : public EventSink {
         return;
       }
     }
-    last_ = store_.table().upsert(event, now_);
+    // A resize or re-creation of the segment under us: follow it and apply there.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      last_ = store_.table().upsert(event, now_);
+      if (last_ != Upsert::kMoved) break;
+      (void)store_.follow();
+    }
     switch (last_) {
       case Upsert::kCreated:
       case Upsert::kUpdated:
@@ -61,7 +66,12 @@ class ApplySink final : public EventSink {
         ++ignored_;
         break;
       case Upsert::kTableFull:
-        reject(index, table_full_detail());
+        reject(index, store_.table().full_detail());
+        status_ = 507;
+        break;
+      case Upsert::kMoved:
+        reject(index, "the task table is being resized; send the event again");
+        status_ = 503;
         break;
     }
   }
@@ -70,13 +80,6 @@ class ApplySink final : public EventSink {
     store_.counters().add(Counter::kRejectedValidation);
     last_invalid_ = true;
     reject(index, detail);
-  }
-
-  std::string table_full_detail() const {
-    return fmt::format(
-        "task table is full: all {} slots hold tasks and none is closed, so none can be evicted. "
-        "Close or delete tasks, or restart with a larger --capacity.",
-        store_.table().capacity());
   }
 
   struct Rejection {
@@ -95,6 +98,7 @@ class ApplySink final : public EventSink {
   std::size_t ignored_ = 0;
   Upsert last_ = Upsert::kUpdated;
   bool last_invalid_ = false;
+  int status_ = 507;  // of a single event refused by the table
   std::vector<Rejection> rejected_;
 };
 
@@ -126,7 +130,7 @@ int Ingestor::apply(std::string_view body, std::size_t capacity, BodyFormat form
   if (!r.batch) {
     if (!sink.rejected_.empty()) {
       append_detail(out, sink.rejected_.front().detail);
-      return sink.last_invalid_ ? 422 : 507;
+      return sink.last_invalid_ ? 422 : sink.status_;
     }
     out.append(std::string_view{"{\"ok\":true"});
     if (sink.ignored_ > 0) {

@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <chrono>
@@ -18,8 +19,10 @@
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <fmt/format.h>
 
+#include "block_pool.hpp"
 #include "layout.hpp"
 #include "progressista/error.hpp"
+#include "record_codec.hpp"
 
 namespace progressista {
 
@@ -40,22 +43,27 @@ constexpr auto kInitWait = std::chrono::seconds(2);
 
 std::size_t align_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a; }
 
+constexpr std::uint32_t kMaxChain = detail::blocks_for_bytes(detail::kMaxRecordBytes);
+// A segment always has room for a few tasks with every field at its limit.
+constexpr std::uint32_t kMinBlocks = 4 * kMaxChain;
+
 std::uint32_t ring_size_for(std::uint32_t capacity, std::uint32_t requested) {
-  std::uint64_t n = requested ? requested : std::max<std::uint64_t>(4ull * capacity, 16384);
+  const std::uint64_t n = requested ? requested : std::clamp<std::uint64_t>(capacity / 4, 16384, 65536);
   return static_cast<std::uint32_t>(std::bit_ceil(std::min<std::uint64_t>(n, 1ull << 30)));
 }
 
 struct Offsets {
-  std::size_t index, free, slots, ring, total;
+  std::size_t index, slots, blocks, ring, end;
 };
 
-Offsets offsets_for(std::uint32_t capacity, std::uint32_t index_size, std::uint32_t ring_size) {
+Offsets offsets_for(std::uint32_t capacity, std::uint32_t index_size, std::uint32_t blocks,
+                    std::uint32_t ring_size) {
   Offsets o{};
   o.index = align_up(sizeof(Header), 64);
-  o.free = align_up(o.index + std::size_t{index_size} * sizeof(std::uint64_t), 64);
-  o.slots = align_up(o.free + std::size_t{capacity} * sizeof(std::uint32_t), 64);
-  o.ring = align_up(o.slots + std::size_t{capacity} * sizeof(Slot), 64);
-  o.total = align_up(o.ring + std::size_t{ring_size} * sizeof(RingEntry), 4096);
+  o.slots = align_up(o.index + std::size_t{index_size} * sizeof(std::uint64_t), 64);
+  o.blocks = align_up(o.slots + std::size_t{capacity} * sizeof(Slot), 64);
+  o.ring = align_up(o.blocks + std::size_t{blocks} * sizeof(detail::Block), 64);
+  o.end = o.ring + std::size_t{ring_size} * sizeof(RingEntry);
   return o;
 }
 
@@ -86,8 +94,54 @@ Segment::Segment() = default;
 Segment::~Segment() = default;  // unmaps; the segment itself persists in /dev/shm
 
 std::size_t Segment::bytes_for(std::uint32_t capacity, std::uint32_t ring_size) {
-  const auto index_size = static_cast<std::uint32_t>(std::bit_ceil(2ull * capacity));
-  return offsets_for(capacity, index_size, ring_size_for(capacity, ring_size)).total;
+  SegmentOptions o;
+  o.capacity = capacity;
+  o.ring_size = ring_size;
+  return plan(o).total_bytes;
+}
+
+Geometry Segment::plan(const SegmentOptions& opt) {
+  if (opt.capacity && (*opt.capacity == 0 || *opt.capacity > kMaxCapacity)) {
+    throw StoreError(StoreError::Code::kCapacityMismatch,
+                     fmt::format("capacity {} is out of range: use 1 to {}", *opt.capacity, kMaxCapacity));
+  }
+  if (opt.memory && *opt.memory > kMaxMemory) {
+    throw StoreError(StoreError::Code::kCapacityMismatch,
+                     fmt::format("memory budget {} bytes is out of range: use at most {} ({})", *opt.memory,
+                                 kMaxMemory, mib(kMaxMemory)));
+  }
+  Geometry g;
+  const bool budgeted = opt.memory.has_value() || !opt.capacity.has_value();
+  const std::uint64_t memory = opt.memory.value_or(kDefaultMemory);
+  g.capacity = opt.capacity.value_or(static_cast<std::uint32_t>(
+      std::clamp<std::uint64_t>(memory / kPlannedTaskBytes, 1, kMaxCapacity)));
+  g.index_size = static_cast<std::uint32_t>(std::bit_ceil(2ull * g.capacity));
+  g.ring_size = ring_size_for(g.capacity, opt.ring_size);
+  const std::size_t fixed = offsets_for(g.capacity, g.index_size, 0, g.ring_size).end;
+  if (budgeted) {
+    const std::uint64_t room = memory > fixed ? (memory - fixed) / sizeof(detail::Block) : 0;
+    if (room < kMinBlocks) {
+      throw StoreError(
+          StoreError::Code::kCapacityMismatch,
+          fmt::format("a memory budget of {} bytes is too small for {} tasks: their slots, index and "
+                      "change feed alone take {} bytes. Give at least {} bytes, or fewer tasks.",
+                      memory, g.capacity, fixed, fixed + std::size_t{kMinBlocks} * sizeof(detail::Block)));
+    }
+    g.blocks = static_cast<std::uint32_t>(std::min<std::uint64_t>(room, 0xfffffff0u));
+  } else {
+    // Two blocks per task (a typical record, twice) and room for a few of the largest.
+    g.blocks = 2 * g.capacity + kMinBlocks;
+  }
+  g.total_bytes = align_up(offsets_for(g.capacity, g.index_size, g.blocks, g.ring_size).end, 4096);
+  return g;
+}
+
+bool Segment::differs_from(const SegmentOptions& opt) const {
+  if (!opt.capacity && !opt.memory) return false;
+  SegmentOptions want = opt;
+  want.ring_size = opt.ring_size ? opt.ring_size : header().ring_size;
+  const Geometry g = plan(want);
+  return g.capacity != header().capacity || g.blocks != header().blocks;
 }
 
 bool Segment::remove(const std::string& name) noexcept {
@@ -96,6 +150,12 @@ bool Segment::remove(const std::string& name) noexcept {
 
 std::uint32_t Segment::capacity() const noexcept { return header().capacity; }
 std::uint64_t Segment::generation() const noexcept { return header().generation; }
+std::uint32_t Segment::layout_version() const noexcept { return header().layout_version; }
+double Segment::created_at() const noexcept { return header().created_at; }
+std::uint32_t Segment::creator_pid() const noexcept { return header().creator_pid; }
+bool Segment::retired() const noexcept {
+  return header().state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(detail::SegmentState::kActive);
+}
 
 bool Segment::replaced() const noexcept {
   struct stat st {};
@@ -106,47 +166,52 @@ bool Segment::replaced() const noexcept {
 namespace {
 
 // Builds every object of the segment in place; `magic` is published last by the caller.
-void initialise(std::byte* base, std::uint32_t capacity, std::uint32_t ring_size, std::size_t total) {
-  const auto index_size = static_cast<std::uint32_t>(std::bit_ceil(2ull * capacity));
-  const Offsets o = offsets_for(capacity, index_size, ring_size);
+void initialise(std::byte* base, const Geometry& g) {
+  const Offsets o = offsets_for(g.capacity, g.index_size, g.blocks, g.ring_size);
   auto* h = new (base) Header();
   h->layout_version = detail::kLayoutVersion;
   h->header_size = sizeof(Header);
-  h->record_size = sizeof(TaskRecord);
   h->slot_size = sizeof(Slot);
+  h->block_size = sizeof(detail::Block);
   h->ring_entry_size = sizeof(RingEntry);
-  h->capacity = capacity;
-  h->index_size = index_size;
-  h->ring_size = ring_size;
+  h->capacity = g.capacity;
+  h->blocks = g.blocks;
+  h->index_size = g.index_size;
+  h->ring_size = g.ring_size;
   h->creator_pid = static_cast<std::uint32_t>(::getpid());
-  h->total_bytes = total;
+  h->total_bytes = g.total_bytes;
   h->generation = random_generation();
   h->created_at = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   h->index_offset = o.index;
-  h->free_offset = o.free;
   h->slots_offset = o.slots;
+  h->blocks_offset = o.blocks;
   h->ring_offset = o.ring;
 
   auto* index = reinterpret_cast<std::atomic<std::uint64_t>*>(base + o.index);
-  for (std::uint32_t i = 0; i < index_size; ++i) new (&index[i]) std::atomic<std::uint64_t>(0);
-  auto* free_stack = reinterpret_cast<std::uint32_t*>(base + o.free);
-  // Slot 0 on top: a fresh table fills from the front.
-  for (std::uint32_t i = 0; i < capacity; ++i) free_stack[i] = capacity - 1 - i;
-  h->free_top = capacity;
+  for (std::uint32_t i = 0; i < g.index_size; ++i) new (&index[i]) std::atomic<std::uint64_t>(0);
+  // Free slots in order, slot 0 first: a fresh table fills from the front.
   auto* slots = reinterpret_cast<Slot*>(base + o.slots);
-  for (std::uint32_t i = 0; i < capacity; ++i) new (&slots[i]) Slot();
+  for (std::uint32_t i = 0; i < g.capacity; ++i) {
+    new (&slots[i]) Slot();
+    slots[i].lru_next = i + 1 < g.capacity ? i + 1 : detail::kNone;
+  }
+  h->free_slot = 0;
+  auto* blocks = reinterpret_cast<detail::Block*>(base + o.blocks);
+  for (std::uint32_t i = 0; i < g.blocks; ++i) {
+    new (&blocks[i]) detail::Block();
+    blocks[i].next.store(i + 1 < g.blocks ? i + 1 : detail::kNone, std::memory_order_relaxed);
+  }
+  h->free_block.store(0, std::memory_order_relaxed);
+  h->free_blocks.store(g.blocks, std::memory_order_relaxed);
   auto* ring = reinterpret_cast<RingEntry*>(base + o.ring);
-  for (std::uint32_t i = 0; i < ring_size; ++i) new (&ring[i]) RingEntry();
+  for (std::uint32_t i = 0; i < g.ring_size; ++i) new (&ring[i]) RingEntry();
 }
 
 }  // namespace
 
 std::unique_ptr<Segment> Segment::open(const SegmentOptions& opt) {
   validate_name(opt.name);
-  if (opt.capacity && (*opt.capacity == 0 || *opt.capacity > kMaxCapacity)) {
-    throw StoreError(StoreError::Code::kCapacityMismatch,
-                     fmt::format("capacity {} is out of range: use 1 to {}", *opt.capacity, kMaxCapacity));
-  }
+  if (opt.capacity || opt.memory) (void)plan(opt);  // an impossible shape fails before anything
   std::unique_ptr<Segment> seg(new Segment());
   seg->name_ = opt.name;
   seg->read_only_ = opt.read_only;
@@ -190,26 +255,36 @@ std::unique_ptr<Segment> Segment::open(const SegmentOptions& opt) {
                                      path, magic));
       }
       if (h->layout_version != detail::kLayoutVersion || h->header_size != sizeof(Header) ||
-          h->record_size != sizeof(TaskRecord) || h->slot_size != sizeof(Slot) ||
+          h->slot_size != sizeof(Slot) || h->block_size != sizeof(detail::Block) ||
           h->ring_entry_size != sizeof(RingEntry)) {
+        // Only the first 16 bytes are common to every layout: name the sizes only when the
+        // version matches (then they are this layout's fields).
         throw StoreError(
             StoreError::Code::kLayoutMismatch,
-            fmt::format("segment '{}' has layout version {} (header {} B, task record {} B, slot {} B, "
-                        "feed entry {} B) but this build expects version {} ({} B, {} B, {} B, {} B). "
-                        "A process from another Progressista build created it: stop every process "
-                        "attached to it, remove it (rm {}) and start again; tasks are restored only "
-                        "from PROGRESSISTA_STORAGE_PATH.",
-                        opt.name, h->layout_version, h->header_size, h->record_size, h->slot_size,
-                        h->ring_entry_size, detail::kLayoutVersion, sizeof(Header), sizeof(TaskRecord),
-                        sizeof(Slot), sizeof(RingEntry), path));
+            h->layout_version == detail::kLayoutVersion
+                ? fmt::format("segment '{}' has layout version {} but header {} B, slot {} B, block {} B, "
+                              "feed entry {} B where this build expects {} B, {} B, {} B, {} B. A "
+                              "process from another Progressista build created it: stop every process "
+                              "attached to it, remove it (rm {}) and start again; tasks are restored "
+                              "only from PROGRESSISTA_STORAGE_PATH.",
+                              opt.name, h->layout_version, h->header_size, h->slot_size, h->block_size,
+                              h->ring_entry_size, sizeof(Header), sizeof(Slot), sizeof(detail::Block),
+                              sizeof(RingEntry), path)
+                : fmt::format("segment '{}' has layout version {} but this build expects version {}. "
+                              "A process from another Progressista build created it: stop every "
+                              "process attached to it, remove it (rm {}) and start again; tasks are "
+                              "restored only from PROGRESSISTA_STORAGE_PATH.",
+                              opt.name, h->layout_version, detail::kLayoutVersion, path));
       }
-      if (opt.capacity && *opt.capacity != h->capacity) {
+      seg->base_ = static_cast<std::byte*>(region.get_address());  // for differs_from()
+      if (seg->differs_from(opt)) {
+        const Geometry want = plan(opt);
         throw StoreError(StoreError::Code::kCapacityMismatch,
-                         fmt::format("segment '{}' holds {} tasks but capacity {} was requested. Start "
-                                     "with --capacity {} (or leave it unset to attach as it is), or stop "
-                                     "every process attached to it and remove it (rm {}) to re-create "
-                                     "it at the new size.",
-                                     opt.name, h->capacity, *opt.capacity, h->capacity, path));
+                         fmt::format("segment '{}' holds at most {} tasks in {} bytes but {} tasks in {} "
+                                     "bytes were requested. Start `progressista ingest` or `serve` with "
+                                     "the new --capacity/--memory to resize it (its tasks are kept), "
+                                     "or leave both unset to attach as it is.",
+                                     opt.name, h->capacity, h->total_bytes, want.capacity, want.total_bytes));
       }
       if (static_cast<std::size_t>(st.st_size) < h->total_bytes || region.get_size() < h->total_bytes) {
         throw StoreError(StoreError::Code::kLayoutMismatch,
@@ -243,16 +318,16 @@ std::unique_ptr<Segment> Segment::open(const SegmentOptions& opt) {
     }
 
     // 2. Create it. Check the space first so a small /dev/shm fails now, not with SIGBUS later.
-    const std::uint32_t capacity = opt.capacity.value_or(kDefaultCapacity);
-    const std::uint32_t ring_size = ring_size_for(capacity, opt.ring_size);
-    const std::size_t total = bytes_for(capacity, opt.ring_size);
+    const Geometry g = plan(opt);
+    const std::size_t total = g.total_bytes;
+    const std::uint32_t capacity = g.capacity;
     struct statvfs vfs {};
     if (::statvfs(kShmDir, &vfs) == 0) {
       const std::size_t avail = static_cast<std::size_t>(vfs.f_bavail) * vfs.f_frsize;
       if (avail < total) {
         throw StoreError(StoreError::Code::kNoSpace,
                          fmt::format("segment '{}' needs {} for {} tasks but {} has only {} free. "
-                                     "Lower --capacity, or give {} more room (Docker: --shm-size).",
+                                     "Lower --memory, or give {} more room (Docker: --shm-size).",
                                      opt.name, mib(total), capacity, kShmDir, mib(avail), kShmDir));
       }
     }
@@ -264,13 +339,13 @@ std::unique_ptr<Segment> Segment::open(const SegmentOptions& opt) {
       if (const int rc = ::posix_fallocate(fd_of(shm), 0, static_cast<off_t>(total)); rc != 0) {
         bip::shared_memory_object::remove(opt.name.c_str());
         throw StoreError(rc == ENOSPC ? StoreError::Code::kNoSpace : StoreError::Code::kSystem,
-                         fmt::format("cannot reserve {} in {} for segment '{}': {}. Lower --capacity, "
+                         fmt::format("cannot reserve {} in {} for segment '{}': {}. Lower --memory, "
                                      "or give {} more room (Docker: --shm-size).",
                                      mib(total), kShmDir, opt.name, std::strerror(rc), kShmDir));
       }
       bip::mapped_region region(shm, bip::read_write);
       auto* base = static_cast<std::byte*>(region.get_address());
-      initialise(base, capacity, ring_size, total);
+      initialise(base, g);
       reinterpret_cast<Header*>(base)->magic.store(detail::kMagic, std::memory_order_release);
       struct stat st {};
       ::fstat(fd_of(shm), &st);

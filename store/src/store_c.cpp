@@ -17,13 +17,12 @@ struct progressista_store {
   std::unique_ptr<progressista::Ingestor> ingestor;
   progressista::PaddedBody body;
   fmt::memory_buffer answer;
-  int process_entry = -1;  // in the segment's process registry, or -1
 
   ~progressista_store() {
-    if (store && process_entry >= 0) store->processes().leave(process_entry);
+    if (store) store->leave();
   }
   void beat() noexcept {
-    if (process_entry >= 0) store->processes().beat(process_entry);
+    store->beat();
   }
 };
 
@@ -70,7 +69,7 @@ extern "C" progressista_store* progressista_attach(const char* name, uint32_t ca
     auto handle = std::make_unique<progressista_store>();
     handle->store = progressista::Store::open(opt);
     handle->ingestor = std::make_unique<progressista::Ingestor>(*handle->store);
-    handle->process_entry = handle->store->processes().enroll(progressista::Role::kNginx);
+    handle->store->enroll(progressista::Role::kNginx);
     handle->beat();
     return handle.release();
   } catch (const std::exception& e) {

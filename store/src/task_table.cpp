@@ -1,18 +1,25 @@
 #include "progressista/task_table.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstring>
-#include <optional>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "block_pool.hpp"
 #include "event_rules.hpp"
 #include "layout.hpp"
 #include "progressista/segment.hpp"
+#include "record_codec.hpp"
 
 namespace progressista {
 
+using detail::BlockPool;
+using detail::kNone;
+using detail::RecordHead;
 using detail::Slot;
 
 namespace {
@@ -46,30 +53,57 @@ inline bool tag_matches(std::uint64_t entry, std::uint64_t hash) {
   return (entry >> 32) == (hash >> 32);
 }
 
-// Copies from the current copy of `s` with `copy(const TaskRecord&)` until the copy is
-// known to be untorn and still current. Lock-free; retries while a writer is busy.
-template <class Copy>
-void read_consistent(const Slot& s, Copy&& copy) {
+// Bytes of an encoding to copy: the whole record, or just the head and the task_id.
+enum class Want { kRecord, kId };
+
+// Copies the current copy of `s` into `buf` until the copy is known to be untorn and still
+// current. Returns its size in bytes, 0 when the slot holds no record. Lock-free; retries
+// while a writer is busy.
+std::size_t read_consistent(const Slot& s, const BlockPool& pool, char* buf, Want want) {
   unsigned spins = 0;
   for (;;) {
     const std::uint64_t v = s.version.load(std::memory_order_acquire);
     const unsigned k = v & 1;
-    const std::uint64_t c1 = s.copy_seq[k].load(std::memory_order_acquire);
+    const std::uint32_t c1 = s.copy_seq[k].load(std::memory_order_acquire);
     if ((c1 & 1) == 0) {
-      copy(s.copies[k]);
+      std::size_t size = 0;
+      if (s.head[k].load(std::memory_order_acquire) != kNone) {
+        size = pool.read(s, k, buf, detail::kBlockPayload);
+        if (size >= sizeof(RecordHead)) {
+          RecordHead head;
+          std::memcpy(&head, buf, sizeof head);
+          std::size_t need = sizeof head;
+          if (want == Want::kId) {
+            need = detail::id_prefix_size(head);
+          } else {
+            for (std::uint16_t n : head.len) need += n;
+          }
+          need = std::min(need, detail::kMaxRecordBytes);
+          if (need > size) size = pool.read(s, k, buf, need);
+          size = std::min(size, need);
+        } else {
+          size = 0;
+        }
+      }
       std::atomic_thread_fence(std::memory_order_acquire);
       if (s.copy_seq[k].load(std::memory_order_relaxed) == c1 &&
           s.version.load(std::memory_order_relaxed) == v) {
-        return;
+        return size;
       }
     }
     cpu_relax(spins);
   }
 }
 
-// The current copy, for a writer that holds the slot lock (nobody else can change it).
-inline const TaskRecord& current(const Slot& s) {
-  return s.copies[s.version.load(std::memory_order_relaxed) & 1];
+// A writer's scratch records: a TaskRecord is ~4.7 KB, too large to build on every call.
+struct Scratch {
+  TaskRecord cur;
+  TaskRecord next;
+  char bytes[detail::kMaxRecordBytes];
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
 }
 
 }  // namespace
@@ -91,40 +125,126 @@ std::uint64_t hash_task_id(std::string_view id) noexcept {
   return fmix64(h);
 }
 
-TaskTable::TaskTable(const Segment& seg, ChangeFeed& feed, Counters& counters) noexcept
+TaskTable::TaskTable(const Segment& seg, ChangeFeed& feed, Counters& counters)
     : h_(&seg.header()),
       slots_(reinterpret_cast<Slot*>(seg.base() + seg.header().slots_offset)),
       index_(reinterpret_cast<std::atomic<std::uint64_t>*>(seg.base() + seg.header().index_offset)),
-      free_stack_(reinterpret_cast<std::uint32_t*>(seg.base() + seg.header().free_offset)),
+      pool_(std::make_unique<BlockPool>(
+          seg.header(), slots_, reinterpret_cast<detail::Block*>(seg.base() + seg.header().blocks_offset),
+          counters)),
       capacity_(seg.header().capacity),
       index_mask_(seg.header().index_size - 1),
       feed_(feed),
       counters_(counters) {}
 
+TaskTable::~TaskTable() = default;
+
 std::uint32_t TaskTable::size() const noexcept { return h_->live_count.load(std::memory_order_relaxed); }
 
-// Fills the copy that is not current, then makes it current. A writer killed inside `fill`
-// leaves the current copy untouched; the next writer simply rewrites the shadow.
-template <class Fill>
-void TaskTable::publish(std::uint32_t slot, Fill&& fill) {
-  Slot& s = slots_[slot];
-  const std::uint64_t v = s.version.load(std::memory_order_relaxed);
-  const unsigned k = (v + 1) & 1;
-  const std::uint64_t c = s.copy_seq[k].load(std::memory_order_relaxed);
-  const std::uint64_t begin = (c & 1) ? c + 2 : c + 1;  // odd: being written
-  s.copy_seq[k].store(begin, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  fill(s.copies[k], s.copies[v & 1]);
-  s.copy_seq[k].store(begin + 1, std::memory_order_release);
-  s.version.store(v + 1, std::memory_order_release);
+bool TaskTable::active() const noexcept {
+  return h_->state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(detail::SegmentState::kActive);
+}
+
+MemoryUse TaskTable::memory() const noexcept {
+  MemoryUse m;
+  m.tasks = size();
+  m.max_tasks = capacity_;
+  m.finished = h_->finished_count.load(std::memory_order_relaxed);
+  m.blocks = pool_->total_blocks();
+  m.free_blocks = pool_->free_blocks();
+  m.budget_bytes = h_->total_bytes;
+  m.block_bytes = detail::kBlockSize;
+  return m;
+}
+
+std::string TaskTable::full_detail() const {
+  const MemoryUse m = memory();
+  const bool slots_full = m.tasks >= m.max_tasks;
+  return fmt::format(
+      "memory budget reached: the segment's {} bytes hold {} tasks ({}; at most {} tasks) and none "
+      "is finished, so none can be evicted. Close or delete tasks, or restart ingest with a larger "
+      "--memory or --capacity (the tasks are kept).",
+      m.budget_bytes, m.tasks,
+      slots_full ? "every task slot is taken"
+                 : fmt::format("{} of {} record blocks of {} bytes free", m.free_blocks, m.blocks,
+                               m.block_bytes),
+      m.max_tasks);
 }
 
 bool TaskTable::slot_holds(std::uint32_t slot, std::string_view id) const {
-  bool holds = false;
-  read_consistent(slots_[slot], [&](const TaskRecord& r) {
-    holds = r.live != 0 && r.task_id.view() == id;
-  });
-  return holds;
+  char buf[sizeof(RecordHead) + limits::kTaskId + detail::kBlockPayload];
+  const std::size_t n = read_consistent(slots_[slot], *pool_, buf, Want::kId);
+  if (n < sizeof(RecordHead)) return false;
+  RecordHead head;
+  std::memcpy(&head, buf, sizeof head);
+  return head.live != 0 && head.len[0] == id.size() && n >= sizeof head + id.size() &&
+         std::memcmp(buf + sizeof head, id.data(), id.size()) == 0;
+}
+
+bool TaskTable::read(std::uint32_t slot, TaskRecord& out) const {
+  if (slot >= capacity_) return false;
+  char buf[detail::kMaxRecordBytes + detail::kBlockPayload];
+  const std::size_t n = read_consistent(slots_[slot], *pool_, buf, Want::kRecord);
+  if (n < sizeof(RecordHead)) {
+    out.live = 0;
+    return false;
+  }
+  detail::decode(buf, n, out);
+  return out.live != 0;
+}
+
+bool TaskTable::current(std::uint32_t slot, TaskRecord& out) const {
+  // The slot lock is held, so the current copy cannot change: no validation needed.
+  const Slot& s = slots_[slot];
+  const unsigned k = s.version.load(std::memory_order_relaxed) & 1;
+  char* buf = scratch().bytes;
+  const std::size_t n = pool_->read(s, k, buf, detail::kMaxRecordBytes);
+  if (n < sizeof(RecordHead)) {
+    out.live = 0;
+    return false;
+  }
+  detail::decode(buf, n, out);
+  return out.live != 0;
+}
+
+// Writes `next` into the copy that is not current, then makes it current. A writer killed
+// before the flip leaves the current copy untouched; the next writer rewrites the shadow.
+// False, changing nothing, when the pool lacks the blocks the record needs.
+bool TaskTable::publish(std::uint32_t slot, const TaskRecord& next) {
+  Slot& s = slots_[slot];
+  const std::size_t size = detail::encoded_size(next);
+  char* buf = scratch().bytes;
+  detail::encode(next, buf);
+  const std::uint64_t v = s.version.load(std::memory_order_relaxed);
+  const unsigned k = (v + 1) & 1;
+  const std::uint32_t c = s.copy_seq[k].load(std::memory_order_relaxed);
+  const std::uint32_t begin = (c & 1) ? c + 2 : c + 1;  // odd: being written
+  s.copy_seq[k].store(begin, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  if (!pool_->reshape(s, k, detail::blocks_for_bytes(size))) {
+    s.copy_seq[k].store(begin + 1, std::memory_order_release);
+    return false;
+  }
+  pool_->write(s, k, buf, size);
+  s.copy_seq[k].store(begin + 1, std::memory_order_release);
+  s.version.store(v + 1, std::memory_order_release);
+  return true;
+}
+
+// Empties a slot (slot lock held): first an empty current copy, then the old one's blocks go
+// back to the pool. Readers see either the old record or no record.
+void TaskTable::clear(std::uint32_t slot) {
+  Slot& s = slots_[slot];
+  const std::uint64_t v = s.version.load(std::memory_order_relaxed);
+  for (unsigned k : {static_cast<unsigned>((v + 1) & 1), static_cast<unsigned>(v & 1)}) {
+    const std::uint32_t c = s.copy_seq[k].load(std::memory_order_relaxed);
+    const std::uint32_t begin = (c & 1) ? c + 2 : c + 1;
+    s.copy_seq[k].store(begin, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    if (s.head[k].load(std::memory_order_relaxed) != kNone) (void)pool_->reshape(s, k, 0);  // never fails
+    s.copy_seq[k].store(begin + 1, std::memory_order_release);
+    if (k == ((v + 1) & 1)) s.version.store(v + 1, std::memory_order_release);
+  }
 }
 
 bool TaskTable::find(std::uint64_t hash, std::string_view id, Found& out) const {
@@ -155,7 +275,7 @@ bool TaskTable::find_locked(std::uint64_t hash, std::string_view id, Found& out)
   for (std::uint32_t step = 0; step <= index_mask_; ++step, pos = (pos + 1) & index_mask_) {
     const std::uint64_t e = index_[pos].load(std::memory_order_relaxed);
     if (e == 0) return false;
-    if (tag_matches(e, hash) && slot_holds(slot_of(e), id)) {
+    if (tag_matches(e, hash) && slot_of(e) < capacity_ && slot_holds(slot_of(e), id)) {
       out = {slot_of(e), pos};
       return true;
     }
@@ -192,156 +312,268 @@ void TaskTable::index_erase(std::uint32_t pos) {
   h_->index_version.fetch_add(1, std::memory_order_acq_rel);
 }
 
-// After a writer died holding the structure lock the index, the free stack and the live
-// count may disagree with the slots. The slots' current copies are the truth (they are
-// always consistent), so everything else is rebuilt from them. O(capacity), once per crash.
+// ---- the eviction list and the free slots (structure lock) ----------------------------------
+
+void TaskTable::lru_link(std::uint32_t slot) {
+  Slot& s = slots_[slot];
+  if (s.in_lru) return;
+  s.lru_prev = h_->lru_tail;
+  s.lru_next = kNone;
+  if (h_->lru_tail != kNone) {
+    slots_[h_->lru_tail].lru_next = slot;
+  } else {
+    h_->lru_head = slot;
+  }
+  h_->lru_tail = slot;
+  s.in_lru = 1;
+  h_->finished_count.fetch_add(1, std::memory_order_relaxed);
+}
+
+void TaskTable::lru_unlink(std::uint32_t slot) {
+  Slot& s = slots_[slot];
+  if (!s.in_lru) return;
+  if (s.lru_prev != kNone) {
+    slots_[s.lru_prev].lru_next = s.lru_next;
+  } else {
+    h_->lru_head = s.lru_next;
+  }
+  if (s.lru_next != kNone) {
+    slots_[s.lru_next].lru_prev = s.lru_prev;
+  } else {
+    h_->lru_tail = s.lru_prev;
+  }
+  s.lru_prev = s.lru_next = kNone;
+  s.in_lru = 0;
+  h_->finished_count.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void TaskTable::track_finished(std::uint32_t slot, bool finished) {
+  if (finished) {
+    lru_link(slot);
+  } else {
+    lru_unlink(slot);
+  }
+}
+
+std::uint32_t TaskTable::pop_free_slot() {
+  const std::uint32_t slot = h_->free_slot;
+  if (slot == kNone) return kNone;
+  h_->free_slot = slots_[slot].lru_next;
+  slots_[slot].lru_next = kNone;
+  return slot;
+}
+
+// After a writer died holding the structure lock the index, the free-slot list, the
+// eviction list and the counts may disagree with the slots. The slots' current copies are the
+// truth (they are always consistent), so everything else is rebuilt from them.
+// O(capacity), once per crash.
 void TaskTable::rebuild_locked() {
   counters_.add(Counter::kLockRecoveries);
   const std::uint64_t iv = h_->index_version.load(std::memory_order_relaxed);
   h_->index_version.store(iv | 1, std::memory_order_release);
   for (std::uint32_t i = 0; i <= index_mask_; ++i) index_[i].store(0, std::memory_order_relaxed);
   std::uint32_t live = 0;
-  std::uint32_t free_top = 0;
-  TaskRecord rec;
+  std::uint32_t free_head = kNone;
+  struct Finished {
+    double at;
+    std::uint32_t slot;
+  };
+  std::vector<Finished> finished;
+  TaskRecord& rec = scratch().cur;
   for (std::uint32_t s = capacity_; s-- > 0;) {
-    bool is_live = false;
-    read_consistent(slots_[s], [&](const TaskRecord& r) {
-      is_live = r.live != 0;
-      rec.task_id.copy_from(r.task_id);
-    });
+    Slot& slot = slots_[s];
+    slot.in_lru = 0;
+    slot.lru_prev = slot.lru_next = kNone;
+    bool is_live = read(s, rec);
     const std::uint64_t hash = is_live ? hash_task_id(rec.task_id.view()) : 0;
     Found dup{};
-    if (is_live && find_locked(hash, rec.task_id.view(), dup)) {
-      is_live = false;  // cannot happen by construction; keep one copy if it ever does
-      RobustLock l(slots_[s].lock);
-      publish(s, [](TaskRecord& shadow, const TaskRecord& cur) {
-        shadow.copy_from(cur);
-        shadow.live = 0;
-      });
-    }
+    if (is_live && find_locked(hash, rec.task_id.view(), dup)) is_live = false;  // keep one copy
     if (is_live) {
-      slots_[s].key_hash = hash;
+      slot.key_hash = hash;
       std::uint32_t pos = static_cast<std::uint32_t>(hash) & index_mask_;
       while (index_[pos].load(std::memory_order_relaxed) != 0) pos = (pos + 1) & index_mask_;
       index_[pos].store(entry_of(hash, s), std::memory_order_relaxed);
       ++live;
+      if (is_terminal(rec.status)) finished.push_back({rec.updated_at, s});
     } else {
-      free_stack_[free_top++] = s;
+      // A free slot holds no blocks (a writer may have died between emptying its copies).
+      RobustLock l(slot.lock);
+      clear(s);
+      slot.lru_next = free_head;
+      free_head = s;
     }
   }
-  h_->free_top = free_top;
+  h_->free_slot = free_head;
+  h_->lru_head = h_->lru_tail = kNone;
+  h_->finished_count.store(0, std::memory_order_relaxed);
+  std::sort(finished.begin(), finished.end(),
+            [](const Finished& a, const Finished& b) { return a.at < b.at; });
+  for (const Finished& f : finished) lru_link(f.slot);
   h_->live_count.store(live, std::memory_order_relaxed);
   h_->index_version.store((iv | 1) + 1, std::memory_order_release);
+  // A resize whose migrator died (we hold its lock now): the old segment stays in service.
+  // (Only a death between its rename and marking this table retired leaves writers here; they
+  // notice the rename by stat(2) within Store::kCheckInterval.)
+  std::uint32_t migrating = static_cast<std::uint32_t>(detail::SegmentState::kMigrating);
+  h_->state.compare_exchange_strong(migrating, static_cast<std::uint32_t>(detail::SegmentState::kActive));
 }
 
 bool TaskTable::free_slot_locked(std::uint32_t slot, std::uint32_t pos, const RecordPredicate* only_if) {
-  FixedString<limits::kTaskId> id;
+  TaskRecord& rec = scratch().cur;
   std::uint64_t seq = 0;
   {
     RobustLock l(slots_[slot].lock);
     if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
-    if (only_if && !(*only_if)(current(slots_[slot]))) return false;
-    id.copy_from(current(slots_[slot]).task_id);
-    seq = feed_.reserve();
-    publish(slot, [&](TaskRecord& shadow, const TaskRecord& cur) {
-      shadow.copy_from(cur);
-      shadow.live = 0;
-      shadow.change_seq = seq;
-    });
+    if (!current(slot, rec)) return false;
+    if (only_if && !(*only_if)(rec)) return false;
+    seq = feed_.reserve(ChangeFeed::entries_for_removal(rec.task_id.size()));
+    clear(slot);
   }
+  lru_unlink(slot);
   index_erase(pos);
-  free_stack_[h_->free_top++] = slot;
+  slots_[slot].lru_next = h_->free_slot;
+  h_->free_slot = slot;
   h_->live_count.fetch_sub(1, std::memory_order_relaxed);
-  feed_.commit(seq, slot, true, id.view());
+  feed_.commit_removal(seq, slot, rec.task_id.view());
   return true;
 }
 
-bool TaskTable::evict_locked() {
-  // Least recently updated closed task. O(capacity), only when the table is full.
-  std::uint32_t victim = capacity_;
-  double oldest = 0;
-  TaskRecord head;
-  for (std::uint32_t s = 0; s < capacity_; ++s) {
-    read_consistent(slots_[s], [&](const TaskRecord& r) {
-      std::memcpy(static_cast<void*>(&head), &r, offsetof(TaskRecord, task_id));
-    });
-    if (head.live && head.status == Status::kClose && (victim == capacity_ || head.updated_at < oldest)) {
-      victim = s;
-      oldest = head.updated_at;
+bool TaskTable::evict_locked(std::uint32_t keep) {
+  // The least recently finished task, O(1): the head of the eviction list (or the next one
+  // when the head is the task asking for room).
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::uint32_t victim = h_->lru_head;
+    if (victim == keep && victim != kNone) victim = slots_[victim].lru_next;
+    if (victim == kNone) return false;
+    char buf[sizeof(RecordHead) + limits::kTaskId + detail::kBlockPayload];
+    const std::size_t n = read_consistent(slots_[victim], *pool_, buf, Want::kId);
+    if (n >= sizeof(RecordHead)) {
+      RecordHead head;
+      std::memcpy(&head, buf, sizeof head);
+      const std::string_view id(buf + sizeof head, std::min<std::size_t>(head.len[0], n - sizeof head));
+      Found f{};
+      if (find_locked(slots_[victim].key_hash, id, f) && f.slot == victim &&
+          free_slot_locked(victim, f.pos)) {
+        counters_.add(Counter::kEvictions);
+        return true;
+      }
     }
+    // The list and the slots disagree (cannot happen by construction): repair, try again.
+    rebuild_locked();
   }
-  if (victim == capacity_) return false;
-  read_consistent(slots_[victim], [&](const TaskRecord& r) { head.task_id.copy_from(r.task_id); });
-  Found f{};
-  if (!find_locked(slots_[victim].key_hash, head.task_id.view(), f)) return false;
-  free_slot_locked(victim, f.pos);
-  counters_.add(Counter::kEvictions);
-  return true;
+  return false;
+}
+
+// Applies `e` to the task in `slot` if it still holds it. kGone: it no longer does.
+// kNeedStructure: the event starts or ends the task, which moves it on or off the eviction
+// list: call again holding the structure lock. kNoSpace: the record needs blocks the pool
+// lacks. kDone: `result` says what happened.
+TaskTable::Step TaskTable::update(std::uint32_t slot, const Event& e, double now, bool structure_held,
+                                  Upsert& result) {
+  Scratch& sc = scratch();
+  std::uint64_t seq = 0;
+  {
+    RobustLock l(slots_[slot].lock);
+    if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
+    // Checked under the slot lock: a resize copies each slot under its lock, so a write that
+    // gets the lock after the copy must not land in the old segment.
+    if (!active()) {
+      result = Upsert::kMoved;
+      return Step::kDone;
+    }
+    if (!current(slot, sc.cur) || sc.cur.task_id.view() != e.task_id) return Step::kGone;
+    switch (detail::judge(sc.cur, e)) {
+      case detail::Verdict::kIgnoredOutOfOrder:
+        counters_.add(Counter::kEventsIgnoredOutOfOrder);
+        result = Upsert::kIgnoredOutOfOrder;
+        return Step::kDone;
+      case detail::Verdict::kIgnoredClosed:
+        counters_.add(Counter::kEventsIgnoredClosed);
+        result = Upsert::kIgnoredClosed;
+        return Step::kDone;
+      case detail::Verdict::kApply:
+        break;
+    }
+    sc.next.copy_from(sc.cur);
+    detail::apply_event(sc.next, e, now);
+    const bool was = is_terminal(sc.cur.status);
+    const bool is = is_terminal(sc.next.status);
+    if (was != is && !structure_held) return Step::kNeedStructure;
+    seq = feed_.reserve();
+    sc.next.change_seq = seq;
+    if (!publish(slot, sc.next)) {
+      feed_.commit(seq, slot);  // a harmless repeat of the unchanged task, never a hole
+      return Step::kNoSpace;
+    }
+    if (was != is) track_finished(slot, is);
+  }
+  feed_.commit(seq, slot);
+  counters_.add(Counter::kEventsApplied);
+  result = Upsert::kUpdated;
+  return Step::kDone;
 }
 
 Upsert TaskTable::upsert(const Event& e, double now) {
   const std::uint64_t hash = hash_task_id(e.task_id);
+  Upsert result = Upsert::kUpdated;
 
-  // Applies to an existing slot; nullopt when the slot no longer holds this task.
-  auto update = [&](std::uint32_t slot) -> std::optional<Upsert> {
-    std::uint64_t seq = 0;
-    {
-      RobustLock l(slots_[slot].lock);
-      if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
-      const TaskRecord& cur = current(slots_[slot]);
-      if (!cur.live || cur.task_id.view() != e.task_id) return std::nullopt;
-      switch (detail::judge(cur, e)) {
-        case detail::Verdict::kIgnoredOutOfOrder:
-          counters_.add(Counter::kEventsIgnoredOutOfOrder);
-          return Upsert::kIgnoredOutOfOrder;
-        case detail::Verdict::kIgnoredClosed:
-          counters_.add(Counter::kEventsIgnoredClosed);
-          return Upsert::kIgnoredClosed;
-        case detail::Verdict::kApply:
-          break;
-      }
-      seq = feed_.reserve();
-      publish(slot, [&](TaskRecord& shadow, const TaskRecord& c) {
-        shadow.copy_from(c);
-        detail::apply_event(shadow, e, now);
-        shadow.change_seq = seq;
-      });
-    }
-    feed_.commit(seq, slot, false, {});
-    counters_.add(Counter::kEventsApplied);
-    return Upsert::kUpdated;
-  };
-
+  // An existing task: only its own lock.
   Found f{};
-  if (find(hash, e.task_id, f)) {
-    if (auto r = update(f.slot)) return *r;
-  }
+  if (find(hash, e.task_id, f) && update(f.slot, e, now, false, result) == Step::kDone) return result;
 
   RobustLock sl(h_->structure_lock);
   if (sl.owner_died()) rebuild_locked();
-  if (find_locked(hash, e.task_id, f)) {
-    if (auto r = update(f.slot)) return *r;
+  if (!active()) return Upsert::kMoved;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    if (!find_locked(hash, e.task_id, f)) break;
+    switch (update(f.slot, e, now, true, result)) {
+      case Step::kDone:
+        return result;
+      case Step::kGone:
+      case Step::kNeedStructure:
+        continue;
+      case Step::kNoSpace:
+        if (!evict_locked(f.slot)) {
+          counters_.add(Counter::kRejectedTableFull);
+          return Upsert::kTableFull;
+        }
+        continue;
+    }
   }
-  if (h_->free_top == 0 && !evict_locked()) {
-    counters_.add(Counter::kRejectedTableFull);
-    return Upsert::kTableFull;
+
+  // A new task.
+  std::uint32_t slot = pop_free_slot();
+  if (slot == kNone) {
+    if (!evict_locked(kNone) || (slot = pop_free_slot()) == kNone) {
+      counters_.add(Counter::kRejectedTableFull);
+      return Upsert::kTableFull;
+    }
   }
-  const std::uint32_t slot = free_stack_[--h_->free_top];
+  Scratch& sc = scratch();
+  detail::init_record(sc.next, e.task_id, now);
+  detail::apply_event(sc.next, e, now);
   std::uint64_t seq = 0;
-  {
-    RobustLock l(slots_[slot].lock);
-    if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
-    slots_[slot].key_hash = hash;
-    seq = feed_.reserve();
-    publish(slot, [&](TaskRecord& shadow, const TaskRecord&) {
-      detail::init_record(shadow, e.task_id, now);
-      detail::apply_event(shadow, e, now);
-      shadow.change_seq = seq;
-    });
+  for (;;) {
+    {
+      RobustLock l(slots_[slot].lock);
+      if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
+      slots_[slot].key_hash = hash;
+      seq = feed_.reserve();
+      sc.next.change_seq = seq;
+      if (publish(slot, sc.next)) break;
+      feed_.commit(seq, slot);  // the slot stays free: readers see no task there
+    }
+    if (!evict_locked(kNone)) {
+      slots_[slot].lru_next = h_->free_slot;
+      h_->free_slot = slot;
+      counters_.add(Counter::kRejectedTableFull);
+      return Upsert::kTableFull;
+    }
   }
   index_insert(hash, slot);
   h_->live_count.fetch_add(1, std::memory_order_relaxed);
-  feed_.commit(seq, slot, false, {});
+  if (is_terminal(sc.next.status)) lru_link(slot);
+  feed_.commit(seq, slot);
   counters_.add(Counter::kTasksCreated);
   counters_.add(Counter::kEventsApplied);
   return Upsert::kCreated;
@@ -352,31 +584,46 @@ Upsert TaskTable::put(const TaskRecord& record) {
   const std::uint64_t hash = hash_task_id(id);
   RobustLock sl(h_->structure_lock);
   if (sl.owner_died()) rebuild_locked();
+  if (!active()) return Upsert::kMoved;
   Found f{};
   const bool exists = find_locked(hash, id, f);
-  if (!exists && h_->free_top == 0 && !evict_locked()) {
-    counters_.add(Counter::kRejectedTableFull);
-    return Upsert::kTableFull;
+  std::uint32_t slot = exists ? f.slot : pop_free_slot();
+  if (slot == kNone) {
+    if (!evict_locked(kNone) || (slot = pop_free_slot()) == kNone) {
+      counters_.add(Counter::kRejectedTableFull);
+      return Upsert::kTableFull;
+    }
   }
-  const std::uint32_t slot = exists ? f.slot : free_stack_[--h_->free_top];
+  Scratch& sc = scratch();
+  sc.next.copy_from(record);
+  sc.next.live = 1;
   std::uint64_t seq = 0;
-  {
-    RobustLock l(slots_[slot].lock);
-    if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
-    slots_[slot].key_hash = hash;
-    seq = feed_.reserve();
-    publish(slot, [&](TaskRecord& shadow, const TaskRecord&) {
-      shadow.copy_from(record);
-      shadow.live = 1;
-      shadow.change_seq = seq;
-    });
+  for (;;) {
+    {
+      RobustLock l(slots_[slot].lock);
+      if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
+      slots_[slot].key_hash = hash;
+      seq = feed_.reserve();
+      sc.next.change_seq = seq;
+      if (publish(slot, sc.next)) break;
+      feed_.commit(seq, slot);
+    }
+    if (!evict_locked(slot)) {
+      if (!exists) {
+        slots_[slot].lru_next = h_->free_slot;
+        h_->free_slot = slot;
+      }
+      counters_.add(Counter::kRejectedTableFull);
+      return Upsert::kTableFull;
+    }
   }
   if (!exists) {
     index_insert(hash, slot);
     h_->live_count.fetch_add(1, std::memory_order_relaxed);
     counters_.add(Counter::kTasksCreated);
   }
-  feed_.commit(seq, slot, false, {});
+  track_finished(slot, is_terminal(sc.next.status));
+  feed_.commit(seq, slot);
   return exists ? Upsert::kUpdated : Upsert::kCreated;
 }
 
@@ -386,6 +633,7 @@ bool TaskTable::remove_if(std::string_view task_id, const RecordPredicate& only_
   const std::uint64_t hash = hash_task_id(task_id);
   RobustLock sl(h_->structure_lock);
   if (sl.owner_died()) rebuild_locked();
+  if (!active()) return false;
   Found f{};
   if (!find_locked(hash, task_id, f)) return false;
   if (!free_slot_locked(f.slot, f.pos, only_if ? &only_if : nullptr)) return false;
@@ -394,33 +642,88 @@ bool TaskTable::remove_if(std::string_view task_id, const RecordPredicate& only_
 }
 
 bool TaskTable::modify(std::string_view task_id, const RecordChange& change) {
+  // Rare (the janitor's stale marking), so it always holds the structure lock: a change may
+  // move the task on or off the eviction list.
+  RobustLock sl(h_->structure_lock);
+  if (sl.owner_died()) rebuild_locked();
+  if (!active()) return false;
   Found f{};
-  if (!find(hash_task_id(task_id), task_id, f)) return false;
+  if (!find_locked(hash_task_id(task_id), task_id, f)) return false;
+  Scratch& sc = scratch();
   std::uint64_t seq = 0;
   {
     RobustLock l(slots_[f.slot].lock);
     if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
-    const TaskRecord& cur = current(slots_[f.slot]);
-    if (!cur.live || cur.task_id.view() != task_id) return false;  // removed meanwhile
-    TaskRecord next;
-    next.copy_from(cur);
-    if (!change(next)) return false;
+    if (!current(f.slot, sc.cur) || sc.cur.task_id.view() != task_id) return false;
+    sc.next.copy_from(sc.cur);
+    if (!change(sc.next)) return false;
+    sc.next.live = 1;
+    sc.next.task_id.copy_from(sc.cur.task_id);
     seq = feed_.reserve();
-    publish(f.slot, [&](TaskRecord& shadow, const TaskRecord&) {
-      shadow.copy_from(next);
-      shadow.live = 1;
-      shadow.task_id.copy_from(cur.task_id);
-      shadow.change_seq = seq;
-    });
+    sc.next.change_seq = seq;
+    if (!publish(f.slot, sc.next)) {
+      feed_.commit(seq, f.slot);
+      return false;
+    }
+    track_finished(f.slot, is_terminal(sc.next.status));
   }
-  feed_.commit(seq, f.slot, false, {});
+  feed_.commit(seq, f.slot);
   return true;
 }
 
-bool TaskTable::read(std::uint32_t slot, TaskRecord& out) const {
-  if (slot >= capacity_) return false;
-  read_consistent(slots_[slot], [&](const TaskRecord& r) { out.copy_from(r); });
-  return out.live != 0;
+std::string TaskTable::migrate_to(TaskTable& dest, const std::function<bool(std::string&)>& commit) {
+  RobustLock sl(h_->structure_lock);
+  if (sl.owner_died()) rebuild_locked();
+  if (!active()) return "it is already being resized, or was replaced";
+  // Room first, so a resize that cannot fit changes nothing.
+  std::uint64_t blocks = 0;
+  std::uint32_t live = 0;
+  TaskRecord rec;
+  for (std::uint32_t s = 0; s < capacity_; ++s) {
+    if (!read(s, rec)) continue;
+    ++live;
+    blocks += detail::blocks_for_bytes(detail::encoded_size(rec));
+  }
+  const MemoryUse room = dest.memory();
+  if (live > room.max_tasks || blocks > room.free_blocks) {
+    return fmt::format("its {} tasks need {} task slots and {} record blocks, the new shape has {} and {}",
+                       live, live, blocks, room.max_tasks, room.free_blocks);
+  }
+  h_->migrator_pid.store(static_cast<std::uint32_t>(::getpid()), std::memory_order_relaxed);
+  h_->state.store(static_cast<std::uint32_t>(detail::SegmentState::kMigrating), std::memory_order_seq_cst);
+  auto abort = [&](std::string why) {
+    h_->state.store(static_cast<std::uint32_t>(detail::SegmentState::kActive), std::memory_order_release);
+    return why;
+  };
+  // Sequence numbers go on from here, past a whole ring, so every cursor of the old feed reads
+  // as lapped in the new one.
+  dest.h_->head_seq.store(feed_.head() + dest.feed_.ring_size() + 1, std::memory_order_release);
+  auto copy = [&](std::uint32_t s) {
+    RobustLock l(slots_[s].lock);
+    if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
+    if (!current(s, rec)) return true;
+    return dest.put(rec) != Upsert::kTableFull;
+  };
+  for (std::uint32_t s = 0; s < capacity_; ++s) {
+    if (!slots_[s].in_lru && !copy(s)) return abort("the new shape ran out of room while copying");
+  }
+  for (std::uint32_t s = h_->lru_head; s != kNone; s = slots_[s].lru_next) {
+    if (!copy(s)) return abort("the new shape ran out of room while copying");
+  }
+  for (std::size_t i = 0; i < kCounterSlots; ++i) {
+    dest.h_->counters[i].store(h_->counters[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
+  std::string why;
+  if (!commit(why)) return abort(why);
+  h_->successor.store(dest.h_->generation, std::memory_order_relaxed);
+  h_->state.store(static_cast<std::uint32_t>(detail::SegmentState::kRetired), std::memory_order_release);
+  return {};
+}
+
+bool TaskTable::settle() {
+  RobustLock sl(h_->structure_lock);
+  if (sl.owner_died()) rebuild_locked();
+  return h_->state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(detail::SegmentState::kRetired);
 }
 
 bool TaskTable::lookup(std::string_view task_id, TaskRecord& out) const {
@@ -444,29 +747,55 @@ std::string TaskTable::check() const {
   if (sl.owner_died()) self->rebuild_locked();
   std::string problems;
   std::vector<char> seen_free(capacity_, 0);
-  for (std::uint32_t i = 0; i < h_->free_top; ++i) {
-    const std::uint32_t s = free_stack_[i];
+  std::uint32_t hops = 0;
+  for (std::uint32_t s = h_->free_slot; s != kNone; s = slots_[s].lru_next) {
     if (s >= capacity_) {
-      problems += fmt::format("free stack entry {} is slot {} (out of range); ", i, s);
-    } else if (seen_free[s]++) {
-      problems += fmt::format("slot {} is on the free stack twice; ", s);
+      problems += fmt::format("free-slot list links to slot {} (out of range); ", s);
+      break;
     }
+    if (seen_free[s]++) {
+      problems += fmt::format("slot {} is on the free-slot list twice; ", s);
+      break;
+    }
+    if (++hops > capacity_) break;
   }
   std::uint32_t live = 0;
+  std::uint32_t finished = 0;
   TaskRecord rec;
   for (std::uint32_t s = 0; s < capacity_; ++s) {
     const bool is_live = read(s, rec);
     if (is_live) {
       ++live;
       Found f{};
-      if (seen_free[s]) problems += fmt::format("live slot {} is on the free stack; ", s);
+      if (seen_free[s]) problems += fmt::format("live slot {} is on the free-slot list; ", s);
       if (!find_locked(hash_task_id(rec.task_id.view()), rec.task_id.view(), f) || f.slot != s) {
         problems += fmt::format("task '{}' in slot {} is not reachable through the index; ",
                                 rec.task_id.view(), s);
       }
-    } else if (!seen_free[s]) {
-      problems += fmt::format("free slot {} is missing from the free stack; ", s);
+      if (is_terminal(rec.status) != (slots_[s].in_lru != 0)) {
+        problems += fmt::format("task '{}' is {} but {} the eviction list; ", rec.task_id.view(),
+                                status_name(rec.status), slots_[s].in_lru ? "on" : "not on");
+      }
+      finished += slots_[s].in_lru;
+    } else {
+      if (!seen_free[s]) problems += fmt::format("free slot {} is missing from the free-slot list; ", s);
+      if (slots_[s].head[0].load() != kNone || slots_[s].head[1].load() != kNone) {
+        problems += fmt::format("free slot {} still holds blocks; ", s);
+      }
     }
+  }
+  std::uint32_t listed = 0;
+  hops = 0;
+  for (std::uint32_t s = h_->lru_head, prev = kNone; s != kNone; prev = s, s = slots_[s].lru_next) {
+    if (s >= capacity_ || slots_[s].lru_prev != prev || ++hops > capacity_) {
+      problems += "the eviction list is broken; ";
+      break;
+    }
+    ++listed;
+  }
+  if (listed != finished || listed != h_->finished_count.load()) {
+    problems += fmt::format("eviction list holds {} tasks, {} are marked, count says {}; ", listed,
+                            finished, h_->finished_count.load());
   }
   std::uint32_t entries = 0;
   for (std::uint32_t i = 0; i <= index_mask_; ++i) {
@@ -480,6 +809,7 @@ std::string TaskTable::check() const {
   if (entries != live) problems += fmt::format("index has {} entries for {} live tasks; ", entries, live);
   if (live != size()) problems += fmt::format("live count says {} but {} slots are live; ", size(), live);
   if (h_->index_version.load() & 1) problems += "index version is odd outside a change; ";
+  problems += pool_->check();
   return problems;
 }
 

@@ -107,7 +107,7 @@ TEST_F(ChangeFeedTest, AHoleWhoseWriterWasOnlySlowIsStillDelivered) {
   std::this_thread::sleep_for(FeedReader::kHoleTimeout + std::chrono::milliseconds(50));
   ASSERT_EQ(r.poll(out), FeedReader::Poll::kLapped);
   r.start_snapshot();
-  s->feed().commit(slow, 3, false, {});  // the slow writer finally commits
+  s->feed().commit(slow, 3);  // the slow writer finally commits
   out.clear();
   EXPECT_EQ(r.poll(out), FeedReader::Poll::kOk);
   ASSERT_EQ(out.size(), 1u);
@@ -123,7 +123,7 @@ TEST_F(ChangeFeedTest, SnapshotCursorBacksUpToUncommittedEntries) {
   FeedReader r(s->feed());
   EXPECT_EQ(r.start_snapshot(), in_flight - 1)
       << "a write reserved before the scan may publish after it: replay from there";
-  s->feed().commit(in_flight, 0, false, {});
+  s->feed().commit(in_flight, 0);
   std::vector<Change> out;
   EXPECT_EQ(r.poll(out), FeedReader::Poll::kOk);
   EXPECT_EQ(out.size(), 2u);

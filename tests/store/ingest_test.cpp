@@ -79,11 +79,12 @@ TEST_F(Ingest, BatchesReportAcceptedIgnoredAndRejectedByIndex) {
 TEST_F(Ingest, FullTableIs507SingleAndRejectedInABatch) {
   for (int i = 0; i < 4; ++i) ASSERT_EQ(apply(fmt::format(R"({{"task_id":"t{}"}})", i)), 200);
   EXPECT_EQ(apply(R"({"task_id":"one-too-many"})"), 507);
-  EXPECT_THAT(answer, HasSubstr("task table is full: all 4 slots hold tasks and none is closed"));
-  EXPECT_THAT(answer, HasSubstr("--capacity"));
+  EXPECT_THAT(answer, HasSubstr("memory budget reached: the segment's "));
+  EXPECT_THAT(answer, HasSubstr("hold 4 tasks (every task slot is taken; at most 4 tasks) and none is finished"));
+  EXPECT_THAT(answer, HasSubstr("--memory or --capacity"));
   EXPECT_EQ(apply(R"([{"task_id":"t0","n":2},{"task_id":"new"}])"), 200);
   EXPECT_THAT(answer, HasSubstr(R"("accepted":1)"));
-  EXPECT_THAT(answer, HasSubstr(R"({"index":1,"detail":"task table is full)"));
+  EXPECT_THAT(answer, HasSubstr(R"({"index":1,"detail":"memory budget reached)"));
   EXPECT_EQ(count(Counter::kRejectedTableFull), 2u);
   // A closed task makes room: it is evicted for the new one.
   ASSERT_EQ(apply(R"({"task_id":"t1","status":"close"})"), 200);

@@ -92,8 +92,9 @@ TEST(Segment, OtherCapacityIsRefusedWithAFix) {
   const auto a = Segment::open(options(name, 64));
   std::string msg;
   EXPECT_EQ(open_error(options(name, 128), &msg), StoreError::Code::kCapacityMismatch);
-  EXPECT_NE(msg.find("holds 64 tasks"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("--capacity 64"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("holds at most 64 tasks"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("128 tasks"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("to resize it (its tasks are kept)"), std::string::npos) << msg;
 }
 
 TEST(Segment, OtherLayoutVersionIsRefusedSayingWhatDiffers) {
@@ -106,10 +107,10 @@ TEST(Segment, OtherLayoutVersionIsRefusedSayingWhatDiffers) {
   EXPECT_NE(msg.find(fmt::format("expects version {}", detail::kLayoutVersion)), std::string::npos) << msg;
 }
 
-TEST(Segment, OtherRecordSizeIsRefused) {
+TEST(Segment, OtherBlockSizeIsRefused) {
   ScopedSegmentName name;
   const auto a = Segment::open(options(name));
-  a->header().record_size += 8;
+  a->header().block_size += 8;
   EXPECT_EQ(open_error(options(name)), StoreError::Code::kLayoutMismatch);
 }
 
@@ -125,8 +126,10 @@ TEST(Segment, ForeignFileIsRefused) {
 TEST(Segment, CapacityLargerThanFreeShmIsRefusedUpFront) {
   ScopedSegmentName name;
   std::string msg;
-  EXPECT_EQ(open_error(options(name, kMaxCapacity), &msg), StoreError::Code::kNoSpace);
-  EXPECT_NE(msg.find("--capacity"), std::string::npos) << msg;
+  auto o = options(name);
+  o.memory = kMaxMemory;
+  EXPECT_EQ(open_error(o, &msg), StoreError::Code::kNoSpace);
+  EXPECT_NE(msg.find("--memory"), std::string::npos) << msg;
   struct stat st {};
   EXPECT_NE(::stat(("/dev/shm/" + name.str()).c_str(), &st), 0) << "nothing may be left behind";
 }

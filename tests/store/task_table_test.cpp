@@ -151,15 +151,33 @@ TEST_F(TaskTableTest, FullTableEvictsTheLeastRecentlyUpdatedClosedTask) {
   EXPECT_EQ(table().check(), "");
 }
 
-TEST_F(TaskTableTest, FullTableWithoutClosedTasksRejectsNewTasks) {
+TEST_F(TaskTableTest, FullTableWithoutFinishedTasksRejectsNewTasks) {
   for (int i = 0; i < 8; ++i) {
     const std::string id = fmt::format("t{}", i);
-    ASSERT_EQ(table().upsert(ev(id).status(i == 0 ? Status::kError : Status::kUpdate), 1.0), Upsert::kCreated);
+    ASSERT_EQ(table().upsert(ev(id).status(i == 0 ? Status::kStale : Status::kUpdate), 1.0), Upsert::kCreated);
   }
   EXPECT_EQ(table().upsert(ev("new"), 2.0), Upsert::kTableFull);
   EXPECT_EQ(count(Counter::kRejectedTableFull), 1u);
   EXPECT_EQ(table().upsert(ev("t3").n(4), 2.0), Upsert::kUpdated) << "existing tasks still update";
   EXPECT_EQ(table().size(), 8u);
+}
+
+TEST_F(TaskTableTest, FailedTasksAreEvictedLikeClosedOnesInTheOrderTheyFinished) {
+  for (int i = 0; i < 8; ++i) ASSERT_EQ(table().upsert(ev(fmt::format("t{}", i)), 1.0), Upsert::kCreated);
+  ASSERT_EQ(table().upsert(ev("t6").status(Status::kError), 20.0), Upsert::kUpdated);
+  ASSERT_EQ(table().upsert(ev("t1").status(Status::kClose), 21.0), Upsert::kUpdated);
+  ASSERT_EQ(table().upsert(ev("t4").status(Status::kError), 22.0), Upsert::kUpdated);
+  // Reopened: off the eviction list again.
+  ASSERT_EQ(table().upsert(ev("t6").status(Status::kStart), 23.0), Upsert::kUpdated);
+  ASSERT_EQ(table().upsert(ev("n1"), 30.0), Upsert::kCreated);
+  ASSERT_EQ(table().upsert(ev("n2"), 31.0), Upsert::kCreated);
+  TaskRecord t;
+  EXPECT_FALSE(table().lookup("t1", t));
+  EXPECT_FALSE(table().lookup("t4", t));
+  EXPECT_TRUE(table().lookup("t6", t)) << "a reopened task is not evictable";
+  EXPECT_EQ(table().upsert(ev("n3"), 32.0), Upsert::kTableFull);
+  EXPECT_EQ(count(Counter::kEvictions), 2u);
+  EXPECT_EQ(table().check(), "");
 }
 
 TEST_F(TaskTableTest, RemoveFreesTheSlotForReuse) {

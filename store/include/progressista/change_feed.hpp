@@ -29,10 +29,14 @@ class ChangeFeed {
  public:
   explicit ChangeFeed(const Segment& seg) noexcept;
 
-  // Writer side. reserve() hands out the next sequence; commit() fills its ring entry. A
+  // Writer side. reserve(n) hands out the next n sequences (the first is returned); commit()
+  // fills an upsert's entry, commit_removal() a removal's entries (it needs
+  // entries_for_removal(id size) of them: long ids continue in the following entries). A
   // writer that dies in between leaves a hole, which readers treat as "lapped".
-  [[nodiscard]] std::uint64_t reserve() noexcept;
-  void commit(std::uint64_t seq, std::uint32_t slot, bool removed, std::string_view task_id) noexcept;
+  [[nodiscard]] std::uint64_t reserve(std::uint32_t n = 1) noexcept;
+  void commit(std::uint64_t seq, std::uint32_t slot) noexcept;
+  void commit_removal(std::uint64_t seq, std::uint32_t slot, std::string_view task_id) noexcept;
+  [[nodiscard]] static std::uint32_t entries_for_removal(std::size_t id_size) noexcept;
 
   [[nodiscard]] std::uint64_t head() const noexcept;
   [[nodiscard]] std::uint32_t ring_size() const noexcept { return ring_size_; }
@@ -47,9 +51,14 @@ class ChangeFeed {
   [[nodiscard]] Read since(std::uint64_t after, std::vector<Change>& out, std::size_t max) const;
   // True when the entry for `seq` is committed (and not yet overwritten).
   [[nodiscard]] bool committed(std::uint64_t seq) const noexcept;
-  // Copies the committed entry for `seq` into `out`; false if it is not committed (or was
-  // overwritten meanwhile).
-  [[nodiscard]] bool read(std::uint64_t seq, Change& out) const noexcept;
+  // Copies the committed change that starts at `seq` into `out`; false if it is not
+  // committed (or was overwritten meanwhile), or `seq` continues a removal's id. `next` is the
+  // sequence after the change's last entry.
+  [[nodiscard]] bool read(std::uint64_t seq, Change& out, std::uint64_t& next) const noexcept;
+  [[nodiscard]] bool read(std::uint64_t seq, Change& out) const noexcept {
+    std::uint64_t next = 0;
+    return read(seq, out, next);
+  }
 
  private:
   detail::Header* h_;

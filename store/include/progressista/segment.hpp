@@ -15,19 +15,41 @@ namespace detail {
 struct Header;
 }
 
-// Default slots: 4096 tasks need about 36 MiB, so the segment fits a 64 MiB /dev/shm
-// (Docker's default). Raise it with --capacity / PROGRESSISTA_CAPACITY.
-inline constexpr std::uint32_t kDefaultCapacity = 4096;
+// The default memory budget: a 60 MiB segment, which leaves room in Docker's default 64 MiB
+// /dev/shm. A typical task (RemoteTqdm-shaped) costs about 640 bytes of it, all included, so
+// it holds about 98,000 such tasks; larger tasks take more of the budget, down to about 5,600
+// tasks with every field at its byte limit.
+inline constexpr std::uint64_t kDefaultMemory = std::uint64_t{60} << 20;
+// Bytes of budget planned per task when only one of --memory and --capacity is given.
+inline constexpr std::uint64_t kPlannedTaskBytes = 640;
+// The most tasks (slots) of the default budget.
+inline constexpr std::uint32_t kDefaultCapacity = static_cast<std::uint32_t>(kDefaultMemory / kPlannedTaskBytes);
 inline constexpr std::uint32_t kMaxCapacity = 1u << 24;
+inline constexpr std::uint64_t kMaxMemory = std::uint64_t{64} << 30;
+
+// The shape of a segment: how many tasks (slots) and record blocks, and the bytes in all.
+struct Geometry {
+  std::uint32_t capacity = 0;   // the most tasks held
+  std::uint32_t blocks = 0;     // 256-byte record blocks; a typical task uses two
+  std::uint32_t ring_size = 0;  // change-feed entries
+  std::uint32_t index_size = 0;
+  std::uint64_t total_bytes = 0;
+};
 
 struct SegmentOptions {
   std::string name = "progressista";
-  // Requested capacity. Unset: create with kDefaultCapacity, attach to whatever exists.
+  // Requested shape: the most tasks, and the memory budget in bytes (the whole segment).
+  // Both unset: create with kDefaultMemory, attach to whatever exists. One set: the other
+  // follows from kPlannedTaskBytes. An existing segment of another shape is refused
+  // (kCapacityMismatch) unless `resize` is set, when Store::open migrates its tasks.
   std::optional<std::uint32_t> capacity;
+  std::optional<std::uint64_t> memory;
+  bool resize = false;
   unsigned mode = 0600;  // 0660 lets a shared group (nginx workers) attach
   bool create = true;    // false: attach only, fail if missing
   bool read_only = false;
-  // Change-feed entries (rounded up to a power of two); 0 chooses max(4 * capacity, 16384).
+  // Change-feed entries (rounded up to a power of two); 0 chooses capacity / 4 within
+  // [16384, 65536].
   std::uint32_t ring_size = 0;
 };
 
@@ -37,8 +59,13 @@ class Segment {
   [[nodiscard]] static std::unique_ptr<Segment> open(const SegmentOptions& opt);
   // Removes the name from /dev/shm; attached processes keep their mapping. False if absent.
   static bool remove(const std::string& name) noexcept;
-  // Bytes a segment of `capacity` slots and `ring_size` feed entries occupies.
+  // Bytes a segment of `capacity` slots (and blocks planned for them) and `ring_size` feed
+  // entries occupies.
   [[nodiscard]] static std::size_t bytes_for(std::uint32_t capacity, std::uint32_t ring_size);
+  // The shape `opt` asks for; throws StoreError (kCapacityMismatch) for an impossible one.
+  [[nodiscard]] static Geometry plan(const SegmentOptions& opt);
+  // True when `opt` names a shape (capacity or memory) and it differs from this segment's.
+  [[nodiscard]] bool differs_from(const SegmentOptions& opt) const;
 
   ~Segment();
   Segment(const Segment&) = delete;
@@ -50,6 +77,11 @@ class Segment {
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] std::uint32_t capacity() const noexcept;
   [[nodiscard]] std::uint64_t generation() const noexcept;
+  [[nodiscard]] std::uint32_t layout_version() const noexcept;
+  [[nodiscard]] double created_at() const noexcept;
+  [[nodiscard]] std::uint32_t creator_pid() const noexcept;
+  // This segment was resized into a new one (or is being): re-attach by name.
+  [[nodiscard]] bool retired() const noexcept;
 
   // True when /dev/shm/<name> no longer is the segment this process mapped (removed, or
   // re-created by another process): the caller should re-attach. One stat(2) per call.

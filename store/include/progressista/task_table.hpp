@@ -1,11 +1,13 @@
-// The task table: fixed-capacity slots in the segment, an open-addressing index by task_id,
-// lock-free readers (per-copy sequence counters) and crash-safe writers (robust locks and
-// double-buffered records).
+// The task table: slots in the segment holding each task's record in a chain of blocks sized
+// to what it holds, an open-addressing index by task_id, lock-free readers (per-copy sequence
+// counters), crash-safe writers (robust locks, double-buffered records) and an O(1) eviction
+// list of finished tasks.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -20,6 +22,8 @@ class Segment;
 namespace detail {
 struct Header;
 struct Slot;
+struct Block;
+class BlockPool;
 }  // namespace detail
 
 enum class Upsert : std::uint8_t {
@@ -27,18 +31,35 @@ enum class Upsert : std::uint8_t {
   kUpdated,
   kIgnoredOutOfOrder,  // its timestamp is older than the task's last applied event
   kIgnoredClosed,      // the task is closed or failed and the event is not a `start`
-  kTableFull,          // new task, no free slot and no closed task to evict
+  kTableFull,          // the memory budget is reached and no finished task can be evicted
+  kMoved,              // the segment was resized or re-created: re-attach (Store::follow) and retry
+};
+
+// What the table holds against its budget, for the 507 message, /health, /metrics, inspect.
+struct MemoryUse {
+  std::uint32_t tasks = 0;        // live tasks
+  std::uint32_t max_tasks = 0;    // slots
+  std::uint32_t finished = 0;     // closed or failed tasks, evictable
+  std::uint32_t blocks = 0;       // record blocks in the pool
+  std::uint32_t free_blocks = 0;
+  std::uint64_t budget_bytes = 0; // the whole segment
+  std::uint64_t block_bytes = 0;  // bytes of one block
 };
 
 class TaskTable {
  public:
-  TaskTable(const Segment& seg, ChangeFeed& feed, Counters& counters) noexcept;
+  TaskTable(const Segment& seg, ChangeFeed& feed, Counters& counters);
+  ~TaskTable();
+  TaskTable(const TaskTable&) = delete;
+  TaskTable& operator=(const TaskTable&) = delete;
 
   // Applies one event with Progressista's partial-update rules (see event_rules.hpp).
-  // `now` is the server's wall clock in Unix seconds. Counts the outcome.
+  // `now` is the server's wall clock in Unix seconds. Counts the outcome. Updating an
+  // existing task never takes a table-wide lock unless the task starts or stops being
+  // finished, or its record needs more blocks than it has and the pool is empty.
   [[nodiscard]] Upsert upsert(const Event& event, double now);
 
-  // Inserts or replaces a whole record (restoring persisted state). kTableFull or kCreated/kUpdated.
+  // Inserts or replaces a whole record (restoring persisted state, migrating a segment).
   [[nodiscard]] Upsert put(const TaskRecord& record);
 
   using RecordPredicate = std::function<bool(const TaskRecord&)>;
@@ -68,11 +89,26 @@ class TaskTable {
     }
   }
 
+  // The most tasks the table holds (slots); the memory budget may bind first.
   [[nodiscard]] std::uint32_t capacity() const noexcept { return capacity_; }
   [[nodiscard]] std::uint32_t size() const noexcept;
+  [[nodiscard]] MemoryUse memory() const noexcept;
+  // The 507 detail: what is full, in tasks and bytes, and what to do.
+  [[nodiscard]] std::string full_detail() const;
 
-  // Checks index <-> slots <-> free list. Empty when consistent, else what is wrong.
-  // Takes the structure lock; for tests and `inspect --check`.
+  // Resize: copies every task into `dest` (a new, empty table) holding this table's
+  // structure lock, and each slot's lock while it copies that slot, so no write is lost: a
+  // writer that gets a slot after its copy answers kMoved. Unfinished tasks go first, then the
+  // finished ones in eviction order. `commit` (renaming the new segment over the old name)
+  // runs before this table is marked retired; on failure it says why in its argument.
+  // Returns "" on success, else why nothing changed. O(tasks).
+  [[nodiscard]] std::string migrate_to(TaskTable& dest, const std::function<bool(std::string&)>& commit);
+  // Waits for a resize in progress to end (recovering from a migrator that died); true when
+  // this table has been retired.
+  [[nodiscard]] bool settle();
+
+  // Checks index <-> slots <-> free list <-> eviction list <-> block pool. Empty when
+  // consistent, else what is wrong. Takes the structure lock; for tests and `inspect --check`.
   [[nodiscard]] std::string check() const;
 
  private:
@@ -80,21 +116,29 @@ class TaskTable {
     std::uint32_t slot;
     std::uint32_t pos;  // index position
   };
+  enum class Step : std::uint8_t { kDone, kGone, kNeedStructure, kNoSpace };
   [[nodiscard]] bool find(std::uint64_t hash, std::string_view id, Found& out) const;
   [[nodiscard]] bool find_locked(std::uint64_t hash, std::string_view id, Found& out) const;
   [[nodiscard]] bool slot_holds(std::uint32_t slot, std::string_view id) const;
+  [[nodiscard]] bool current(std::uint32_t slot, TaskRecord& out) const;  // holder of the slot lock
+  [[nodiscard]] bool publish(std::uint32_t slot, const TaskRecord& next);
+  void clear(std::uint32_t slot);
+  Step update(std::uint32_t slot, const Event& e, double now, bool structure_held, Upsert& result);
   void index_insert(std::uint64_t hash, std::uint32_t slot);
   void index_erase(std::uint32_t pos);
+  void lru_link(std::uint32_t slot);
+  void lru_unlink(std::uint32_t slot);
+  void track_finished(std::uint32_t slot, bool finished);
+  [[nodiscard]] std::uint32_t pop_free_slot();
   void rebuild_locked();
   bool free_slot_locked(std::uint32_t slot, std::uint32_t pos, const RecordPredicate* only_if = nullptr);
-  [[nodiscard]] bool evict_locked();
-  template <class Fill>
-  void publish(std::uint32_t slot, Fill&& fill);
+  [[nodiscard]] bool evict_locked(std::uint32_t keep);
+  [[nodiscard]] bool active() const noexcept;
 
   detail::Header* h_;
   detail::Slot* slots_;
-  std::atomic<std::uint64_t>* index_;  // tag << 32 | (slot + 1); 0 = empty
-  std::uint32_t* free_stack_;
+  std::atomic<std::uint64_t>* index_;
+  std::unique_ptr<detail::BlockPool> pool_;
   std::uint32_t capacity_;
   std::uint32_t index_mask_;
   ChangeFeed& feed_;
