@@ -27,6 +27,9 @@ std::uint32_t BlockPool::length(const Slot& slot, unsigned k) const noexcept {
 }
 
 bool BlockPool::reshape(Slot& slot, unsigned k, std::uint32_t n) {
+  // The usual case, a record that keeps its size: no lock. Only the holder of the slot's lock
+  // changes its chains, so the length cannot change under us.
+  if (length(slot, k) == n) return true;
   RobustLock l(h_.block_lock);
   if (l.owner_died()) {
     counters_.add(Counter::kLockRecoveries);

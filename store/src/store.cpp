@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -28,7 +29,17 @@ std::unique_ptr<Segment> resize(const SegmentOptions& opt) {
   auto old_seg = Segment::open(attach);
   if (!old_seg->differs_from(opt)) return old_seg;  // another process resized it meanwhile
 
-  const std::string tmp = fmt::format("{}.resize-{}", opt.name, ::getpid());
+  // Leftovers of migrators that were killed: their half-built segments.
+  std::error_code ec;
+  const std::string prefix = opt.name + ".resize-";
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
+    const std::string file = entry.path().filename().string();
+    if (!file.starts_with(prefix)) continue;
+    const std::string pid = file.substr(prefix.size());
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (!process_alive(static_cast<std::uint32_t>(std::stoul(pid)))) Segment::remove(file);
+  }
+  const std::string tmp = fmt::format("{}{}", prefix, ::getpid());
   SegmentOptions make = opt;
   make.name = tmp;
   make.create = true;
@@ -132,7 +143,11 @@ bool Store::follow() {
     o.memory.reset();
     next = Segment::open(o);
   }
-  if (next->generation() == cur.segment->generation()) return false;
+  if (next->generation() == cur.segment->generation()) {
+    // Retired, yet the name still leads here: its migrator died before renaming.
+    if (cur.segment->retired()) cur.table.cancel_retirement();
+    return false;
+  }
 
   const auto now_time = std::chrono::steady_clock::now();
   auto att = std::make_unique<Attachment>(std::move(next));

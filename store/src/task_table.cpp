@@ -228,6 +228,10 @@ bool TaskTable::publish(std::uint32_t slot, const TaskRecord& next) {
   pool_->write(s, k, buf, size);
   s.copy_seq[k].store(begin + 1, std::memory_order_release);
   s.version.store(v + 1, std::memory_order_release);
+  // The new shadow (the old copy) gets the same length, so the next update of the same size
+  // allocates nothing and cannot be refused for room; shrinking here returns blocks at once.
+  // Best effort: readers of the old copy now fail their version check, whatever we do to it.
+  (void)pool_->reshape(s, v & 1, detail::blocks_for_bytes(size));
   return true;
 }
 
@@ -411,11 +415,15 @@ void TaskTable::rebuild_locked() {
   for (const Finished& f : finished) lru_link(f.slot);
   h_->live_count.store(live, std::memory_order_relaxed);
   h_->index_version.store((iv | 1) + 1, std::memory_order_release);
-  // A resize whose migrator died (we hold its lock now): the old segment stays in service.
-  // (Only a death between its rename and marking this table retired leaves writers here; they
-  // notice the rename by stat(2) within Store::kCheckInterval.)
+  // A resize whose migrator died (we hold its lock now): before it named its successor, the
+  // old segment stays in service.
+  // With a successor named, it may have renamed the new segment already: retire this one, and
+  // followers that find no new segment by name bring it back (cancel_retirement()).
   std::uint32_t migrating = static_cast<std::uint32_t>(detail::SegmentState::kMigrating);
-  h_->state.compare_exchange_strong(migrating, static_cast<std::uint32_t>(detail::SegmentState::kActive));
+  h_->state.compare_exchange_strong(
+      migrating, static_cast<std::uint32_t>(h_->successor.load(std::memory_order_relaxed) != 0
+                                                ? detail::SegmentState::kRetired
+                                                : detail::SegmentState::kActive));
 }
 
 bool TaskTable::free_slot_locked(std::uint32_t slot, std::uint32_t pos, const RecordPredicate* only_if) {
@@ -552,6 +560,16 @@ Upsert TaskTable::upsert(const Event& e, double now) {
   Scratch& sc = scratch();
   detail::init_record(sc.next, e.task_id, now);
   detail::apply_event(sc.next, e, now);
+  // Room for both copies up front: an existing task's same-size updates never wait for room.
+  const std::uint32_t need = 2 * detail::blocks_for_bytes(detail::encoded_size(sc.next));
+  while (pool_->free_blocks() < need) {
+    if (!evict_locked(kNone)) {
+      slots_[slot].lru_next = h_->free_slot;
+      h_->free_slot = slot;
+      counters_.add(Counter::kRejectedTableFull);
+      return Upsert::kTableFull;
+    }
+  }
   std::uint64_t seq = 0;
   for (;;) {
     {
@@ -597,6 +615,15 @@ Upsert TaskTable::put(const TaskRecord& record) {
   Scratch& sc = scratch();
   sc.next.copy_from(record);
   sc.next.live = 1;
+  const std::uint32_t need = 2 * detail::blocks_for_bytes(detail::encoded_size(sc.next));
+  while (!exists && pool_->free_blocks() < need) {
+    if (!evict_locked(kNone)) {
+      slots_[slot].lru_next = h_->free_slot;
+      h_->free_slot = slot;
+      counters_.add(Counter::kRejectedTableFull);
+      return Upsert::kTableFull;
+    }
+  }
   std::uint64_t seq = 0;
   for (;;) {
     {
@@ -682,7 +709,7 @@ std::string TaskTable::migrate_to(TaskTable& dest, const std::function<bool(std:
   for (std::uint32_t s = 0; s < capacity_; ++s) {
     if (!read(s, rec)) continue;
     ++live;
-    blocks += detail::blocks_for_bytes(detail::encoded_size(rec));
+    blocks += 2 * detail::blocks_for_bytes(detail::encoded_size(rec));
   }
   const MemoryUse room = dest.memory();
   if (live > room.max_tasks || blocks > room.free_blocks) {
@@ -714,8 +741,11 @@ std::string TaskTable::migrate_to(TaskTable& dest, const std::function<bool(std:
     dest.h_->counters[i].store(h_->counters[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
   }
   std::string why;
-  if (!commit(why)) return abort(why);
-  h_->successor.store(dest.h_->generation, std::memory_order_relaxed);
+  h_->successor.store(dest.h_->generation, std::memory_order_seq_cst);
+  if (!commit(why)) {
+    h_->successor.store(0, std::memory_order_relaxed);
+    return abort(why);
+  }
   h_->state.store(static_cast<std::uint32_t>(detail::SegmentState::kRetired), std::memory_order_release);
   return {};
 }
@@ -724,6 +754,15 @@ bool TaskTable::settle() {
   RobustLock sl(h_->structure_lock);
   if (sl.owner_died()) rebuild_locked();
   return h_->state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(detail::SegmentState::kRetired);
+}
+
+void TaskTable::cancel_retirement() {
+  RobustLock sl(h_->structure_lock);
+  if (sl.owner_died()) rebuild_locked();
+  std::uint32_t retired = static_cast<std::uint32_t>(detail::SegmentState::kRetired);
+  if (h_->state.compare_exchange_strong(retired, static_cast<std::uint32_t>(detail::SegmentState::kActive))) {
+    h_->successor.store(0, std::memory_order_relaxed);
+  }
 }
 
 bool TaskTable::lookup(std::string_view task_id, TaskRecord& out) const {

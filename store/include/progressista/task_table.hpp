@@ -106,6 +106,9 @@ class TaskTable {
   // Waits for a resize in progress to end (recovering from a migrator that died); true when
   // this table has been retired.
   [[nodiscard]] bool settle();
+  // A migrator that died after naming its successor but before renaming it left this table
+  // retired with no new segment under the name: put it back in service.
+  void cancel_retirement();
 
   // Checks index <-> slots <-> free list <-> eviction list <-> block pool. Empty when
   // consistent, else what is wrong. Takes the structure lock; for tests and `inspect --check`.
