@@ -102,6 +102,7 @@ std::optional<Fixture> g_fixture_kind;
 
 bool fill(Fixture kind, TaskTable& table) {
   if (kind == Fixture::kEmpty) return true;
+  if (kind == Fixture::kManyTasks) return prefill(table, many_ids(), kEpoch);
   const std::vector<std::string>& ids = table_ids();
   if (!prefill(table, ids, kEpoch)) return false;
   if (kind == Fixture::kTasks) return true;
@@ -130,6 +131,16 @@ void release_fixture() {
 
 const std::vector<std::string>& table_ids() {
   static const std::vector<std::string> ids = task_ids("task-", kTableTasks);
+  return ids;
+}
+
+const std::vector<std::string>& many_ids() {
+  static const std::vector<std::string> ids = [] {
+    std::vector<std::string> v;
+    v.reserve(kManyTasks);
+    for (std::size_t i = 0; i < kManyTasks; ++i) v.push_back(fmt::format("many-{:06}", i));
+    return v;
+  }();
   return ids;
 }
 

@@ -16,8 +16,9 @@
 
 namespace progressista::bench {
 
-inline constexpr std::uint32_t kCapacity = 16384;  // 10,000 tasks fit with room to spare
+inline constexpr std::uint32_t kCapacity = 131072;  // 100,000 tasks fit with room to spare
 inline constexpr std::size_t kTableTasks = 10000;
+inline constexpr std::size_t kManyTasks = 100000;
 inline constexpr double kEpoch = 1763856000.0;  // 2025-11-23T00:00:00Z, a plausible "now"
 
 // A freshly created segment named pb-<pid>-<n>, removed from /dev/shm on destruction.
@@ -38,13 +39,14 @@ class BenchStore {
 };
 
 // Fixture segments are kept across the runs Google Benchmark makes of a benchmark (creating
-// 16,384 slots maps and touches ~151 MiB, about half a second) and across benchmarks that
-// ask for the same kind; asking for another kind replaces the segment.
+// 131,072 slots maps and touches ~80 MiB) and across benchmarks that ask for the same kind;
+// asking for another kind replaces the segment.
 enum class Fixture {
   kEmpty,
   kTasks,         // the 10,000 tasks of table_ids(), each created by one event
   kUpdatedTasks,  // kTasks, then each updated once (a rate is known; the last 10,000 feed
                   // entries are one per task); benchmarks must not modify it
+  kManyTasks,     // the 100,000 tasks of many_ids(), each created by one event
 };
 // nullptr when the table could not be filled.
 [[nodiscard]] BenchStore* fixture(Fixture kind);
@@ -52,6 +54,9 @@ enum class Fixture {
 void release_fixture();
 // task-00000 .. task-09999, the ids in kTasks and kUpdatedTasks.
 [[nodiscard]] const std::vector<std::string>& table_ids();
+
+// many-000000 .. many-099999, the ids in kManyTasks.
+[[nodiscard]] const std::vector<std::string>& many_ids();
 
 // `count` ids of the same length: <prefix>00000, <prefix>00001, ...
 [[nodiscard]] std::vector<std::string> task_ids(std::string_view prefix, std::size_t count);

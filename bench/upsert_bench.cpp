@@ -1,5 +1,6 @@
 // TaskTable::upsert on a real segment holding 10,000 tasks: one hot task, all 10,000
-// round-robin, each alone and beside a reader process; then two writer threads.
+// round-robin, each alone and beside a reader process; all of a 100,000-task table
+// round-robin; then two writer threads.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -71,7 +72,17 @@ void BM_UpsertSpread10k(benchmark::State& state, Reader reader) {
   run_single_writer(state, false, reader);
 }
 
+// 100,000 tasks round-robin: does the table care how many tasks it holds?
+void BM_UpsertSpread100k(benchmark::State& state) {
+  BenchStore* fx = fixture(Fixture::kManyTasks);
+  if (fx == nullptr) return state.SkipWithError("could not fill the table");
+  if (upsert_loop(state, fx->store().table(), many_ids()) != 0) {
+    state.SkipWithError("some upserts were not applied as updates");
+  }
+}
+
 BENCHMARK_CAPTURE(BM_UpsertHotTask, no_reader, Reader::kNone)->UseRealTime();
+BENCHMARK(BM_UpsertSpread100k)->UseRealTime();
 BENCHMARK_CAPTURE(BM_UpsertHotTask, scan_reader, Reader::kScan)->UseRealTime();
 BENCHMARK_CAPTURE(BM_UpsertHotTask, lookup_reader, Reader::kLookup)->UseRealTime();
 BENCHMARK_CAPTURE(BM_UpsertSpread10k, no_reader, Reader::kNone)->UseRealTime();

@@ -42,6 +42,13 @@ class BlockPool {
   // range-checked): the caller's seqlock decides whether the bytes are good.
   [[nodiscard]] std::size_t read(const Slot& slot, unsigned k, char* out, std::size_t max) const noexcept;
 
+  // The payload of copy `k`'s first block, or null when it has none (writers holding the
+  // slot's lock, and readers under their seqlock, for records that fit one block).
+  [[nodiscard]] char* first(const Slot& slot, unsigned k) const noexcept {
+    const std::uint32_t b = slot.head[k].load(std::memory_order_acquire);
+    return valid(b) ? blocks_[b].data : nullptr;
+  }
+
   [[nodiscard]] std::uint32_t free_blocks() const noexcept;
   [[nodiscard]] std::uint32_t total_blocks() const noexcept { return h_.blocks; }
 

@@ -1,6 +1,7 @@
 #include "record_codec.hpp"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 namespace progressista::detail {
@@ -28,59 +29,44 @@ std::size_t encoded_size(const TaskRecord& rec) noexcept {
   return n;
 }
 
+// The numbers lead both structures in the same order: one copy moves them.
+constexpr std::size_t kNumbers = offsetof(TaskRecord, task_id);
+static_assert(kNumbers == offsetof(RecordHead, len));
+static_assert(offsetof(TaskRecord, fields) == offsetof(RecordHead, fields) &&
+              offsetof(TaskRecord, status) == offsetof(RecordHead, status) &&
+              offsetof(TaskRecord, live) == offsetof(RecordHead, live) &&
+              offsetof(TaskRecord, change_seq) == offsetof(RecordHead, change_seq) &&
+              offsetof(TaskRecord, n) == offsetof(RecordHead, n) &&
+              offsetof(TaskRecord, rate_t) == offsetof(RecordHead, rate_t));
+
 void encode(const TaskRecord& rec, char* out) noexcept {
-  RecordHead h{};
-  h.fields = rec.fields;
-  h.status = rec.status;
-  h.live = rec.live;
-  h.change_seq = rec.change_seq;
-  h.n = rec.n;
-  h.total = rec.total;
-  h.timestamp = rec.timestamp;
-  h.created_at = rec.created_at;
-  h.updated_at = rec.updated_at;
-  h.done_at = rec.done_at;
-  h.stale_at = rec.stale_at;
-  h.recovered_at = rec.recovered_at;
-  h.rate = rec.rate;
-  h.rate_n = rec.rate_n;
-  h.rate_t = rec.rate_t;
+  RecordHead h;
+  std::memcpy(static_cast<void*>(&h), &rec, kNumbers);
+  h.reserved = 0;
   std::size_t i = 0;
   char* p = out + sizeof(RecordHead);
   for_each_string(rec, [&](const auto& s) {
-    h.len[i++] = static_cast<std::uint16_t>(s.size());
-    std::memcpy(p, s.data, s.size());
-    p += s.size();
+    const std::size_t n = s.size();
+    h.len[i++] = static_cast<std::uint16_t>(n);
+    std::memcpy(p, s.data, n);
+    p += n;
   });
   std::memcpy(out, &h, sizeof h);
 }
 
 void decode(const char* in, std::size_t size, TaskRecord& rec) noexcept {
-  RecordHead h;
-  if (size < sizeof h) {
+  if (size < sizeof(RecordHead)) {
     rec.live = 0;
     return;
   }
-  std::memcpy(&h, in, sizeof h);
-  rec.fields = h.fields;
-  rec.status = static_cast<std::uint8_t>(h.status) < kStatusCount ? h.status : Status::kUpdate;
-  rec.live = h.live;
-  rec.change_seq = h.change_seq;
-  rec.n = h.n;
-  rec.total = h.total;
-  rec.timestamp = h.timestamp;
-  rec.created_at = h.created_at;
-  rec.updated_at = h.updated_at;
-  rec.done_at = h.done_at;
-  rec.stale_at = h.stale_at;
-  rec.recovered_at = h.recovered_at;
-  rec.rate = h.rate;
-  rec.rate_n = h.rate_n;
-  rec.rate_t = h.rate_t;
+  std::memcpy(static_cast<void*>(&rec), in, kNumbers);
+  if (static_cast<std::uint8_t>(rec.status) >= kStatusCount) rec.status = Status::kUpdate;
+  std::uint16_t len[kStringFields];
+  std::memcpy(len, in + offsetof(RecordHead, len), sizeof len);
   std::size_t i = 0;
-  std::size_t at = sizeof h;
+  std::size_t at = sizeof(RecordHead);
   for_each_string(rec, [&](auto& s) {
-    const std::size_t n = std::min<std::size_t>({h.len[i++], s.capacity(), size - at});
+    const std::size_t n = std::min<std::size_t>({len[i++], s.capacity(), size - at});
     std::memcpy(s.data, in + at, n);
     s.len = static_cast<std::uint16_t>(n);
     at += n;

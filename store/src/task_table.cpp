@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -172,8 +173,33 @@ std::string TaskTable::full_detail() const {
 }
 
 bool TaskTable::slot_holds(std::uint32_t slot, std::string_view id) const {
+  const Slot& s = slots_[slot];
+  if (sizeof(RecordHead) + id.size() <= detail::kBlockPayload) {
+    // Compared in place, in the first block, under the copy's sequence: no copy at all.
+    unsigned spins = 0;
+    for (;;) {
+      const std::uint64_t v = s.version.load(std::memory_order_acquire);
+      const unsigned k = v & 1;
+      const std::uint32_t c1 = s.copy_seq[k].load(std::memory_order_acquire);
+      if ((c1 & 1) == 0) {
+        bool holds = false;
+        if (const char* data = pool_->first(s, k)) {
+          std::uint16_t len = 0;
+          std::memcpy(&len, data + offsetof(RecordHead, len), sizeof len);
+          holds = data[offsetof(RecordHead, live)] != 0 && len == id.size() &&
+                  std::memcmp(data + sizeof(RecordHead), id.data(), id.size()) == 0;
+        }
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (s.copy_seq[k].load(std::memory_order_relaxed) == c1 &&
+            s.version.load(std::memory_order_relaxed) == v) {
+          return holds;
+        }
+      }
+      cpu_relax(spins);
+    }
+  }
   char buf[sizeof(RecordHead) + limits::kTaskId + detail::kBlockPayload];
-  const std::size_t n = read_consistent(slots_[slot], *pool_, buf, Want::kId);
+  const std::size_t n = read_consistent(s, *pool_, buf, Want::kId);
   if (n < sizeof(RecordHead)) return false;
   RecordHead head;
   std::memcpy(&head, buf, sizeof head);
@@ -197,6 +223,10 @@ bool TaskTable::current(std::uint32_t slot, TaskRecord& out) const {
   // The slot lock is held, so the current copy cannot change: no validation needed.
   const Slot& s = slots_[slot];
   const unsigned k = s.version.load(std::memory_order_relaxed) & 1;
+  if (pool_->length(s, k) == 1) {  // the usual case: decoded straight from its block
+    detail::decode(pool_->first(s, k), detail::kBlockPayload, out);
+    return out.live != 0;
+  }
   char* buf = scratch().bytes;
   const std::size_t n = pool_->read(s, k, buf, detail::kMaxRecordBytes);
   if (n < sizeof(RecordHead)) {
@@ -213,8 +243,6 @@ bool TaskTable::current(std::uint32_t slot, TaskRecord& out) const {
 bool TaskTable::publish(std::uint32_t slot, const TaskRecord& next) {
   Slot& s = slots_[slot];
   const std::size_t size = detail::encoded_size(next);
-  char* buf = scratch().bytes;
-  detail::encode(next, buf);
   const std::uint64_t v = s.version.load(std::memory_order_relaxed);
   const unsigned k = (v + 1) & 1;
   const std::uint32_t c = s.copy_seq[k].load(std::memory_order_relaxed);
@@ -225,7 +253,13 @@ bool TaskTable::publish(std::uint32_t slot, const TaskRecord& next) {
     s.copy_seq[k].store(begin + 1, std::memory_order_release);
     return false;
   }
-  pool_->write(s, k, buf, size);
+  if (size <= detail::kBlockPayload) {
+    detail::encode(next, pool_->first(s, k));  // straight into its one block
+  } else {
+    char* buf = scratch().bytes;
+    detail::encode(next, buf);
+    pool_->write(s, k, buf, size);
+  }
   s.copy_seq[k].store(begin + 1, std::memory_order_release);
   s.version.store(v + 1, std::memory_order_release);
   // The new shadow (the old copy) gets the same length, so the next update of the same size
@@ -489,8 +523,8 @@ TaskTable::Step TaskTable::update(std::uint32_t slot, const Event& e, double now
       result = Upsert::kMoved;
       return Step::kDone;
     }
-    if (!current(slot, sc.cur) || sc.cur.task_id.view() != e.task_id) return Step::kGone;
-    switch (detail::judge(sc.cur, e)) {
+    if (!current(slot, sc.next) || sc.next.task_id.view() != e.task_id) return Step::kGone;
+    switch (detail::judge(sc.next, e)) {
       case detail::Verdict::kIgnoredOutOfOrder:
         counters_.add(Counter::kEventsIgnoredOutOfOrder);
         result = Upsert::kIgnoredOutOfOrder;
@@ -502,9 +536,8 @@ TaskTable::Step TaskTable::update(std::uint32_t slot, const Event& e, double now
       case detail::Verdict::kApply:
         break;
     }
-    sc.next.copy_from(sc.cur);
+    const bool was = is_terminal(sc.next.status);
     detail::apply_event(sc.next, e, now);
-    const bool was = is_terminal(sc.cur.status);
     const bool is = is_terminal(sc.next.status);
     if (was != is && !structure_held) return Step::kNeedStructure;
     seq = feed_.reserve();
