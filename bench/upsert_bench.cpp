@@ -8,6 +8,10 @@
 #include <optional>
 #include <string>
 #include <vector>
+#include <atomic>
+#include <thread>
+
+#include <fmt/format.h>
 
 #include "bench_store.hpp"
 #include "reader_process.hpp"
@@ -116,6 +120,69 @@ BENCHMARK_CAPTURE(BM_UpsertThreads, 5k_tasks_each, false)
     ->Threads(1)
     ->Threads(2)
     ->UseRealTime();
+
+// A full table (every slot holds a running task, none finished): one thread updates existing
+// tasks while a second thread floods it with events of new task ids (each refused: 507) or,
+// for comparison, with valid updates of other existing tasks. The measured rate is the first
+// thread's; a full table must cost it no more than an equal flood of valid events does.
+enum class Flood { kNone, kNewIds, kUpdates };
+
+void BM_UpdatesOnAFullTable(benchmark::State& state, Flood flood) {
+  constexpr std::uint32_t kFull = 10000;
+  // Kept across the three benchmarks; removed at exit.
+  struct FullTable {
+    std::string name = fmt::format("pb-full-{}", ::getpid());
+    std::unique_ptr<Store> store;
+    ~FullTable() {
+      store.reset();
+      Segment::remove(name);
+    }
+  };
+  static FullTable full;
+  if (!full.store) {
+    Segment::remove(full.name);
+    SegmentOptions opt;
+    opt.name = full.name;
+    opt.capacity = kFull;
+    full.store = Store::open(opt);
+    if (!prefill(full.store->table(), table_ids(), kEpoch)) return state.SkipWithError("could not fill the table");
+  }
+  TaskTable& table = full.store->table();
+  if (table.upsert(typical_update("one-too-many", 0), kEpoch) != Upsert::kTableFull) {
+    return state.SkipWithError("the table is not full");
+  }
+  const std::vector<std::string> mine(table_ids().begin(), table_ids().begin() + kFull / 2);
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> flooded{0};
+  std::thread flooder([&] {
+    const std::vector<std::string> others(table_ids().begin() + kFull / 2, table_ids().end());
+    std::uint64_t i = 0;
+    std::string id;
+    while (!stop.load(std::memory_order_relaxed)) {
+      if (flood == Flood::kNone) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      if (flood == Flood::kNewIds) {
+        id = fmt::format("new-{:09}", i);
+      } else {
+        id = others[i % others.size()];
+      }
+      (void)table.upsert(typical_update(id, static_cast<double>(i)), kEpoch + 1);
+      ++i;
+    }
+    flooded.store(i);
+  });
+  const std::size_t unexpected = upsert_loop(state, table, mine);
+  stop.store(true);
+  flooder.join();
+  state.counters["flood_events"] = static_cast<double>(flooded.load());
+  if (unexpected != 0) state.SkipWithError("some upserts were not applied as updates");
+}
+
+BENCHMARK_CAPTURE(BM_UpdatesOnAFullTable, alone, Flood::kNone)->UseRealTime();
+BENCHMARK_CAPTURE(BM_UpdatesOnAFullTable, beside_507_flood, Flood::kNewIds)->UseRealTime();
+BENCHMARK_CAPTURE(BM_UpdatesOnAFullTable, beside_update_flood, Flood::kUpdates)->UseRealTime();
 
 }  // namespace
 }  // namespace progressista::bench

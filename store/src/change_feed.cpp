@@ -39,7 +39,7 @@ void fill(RingEntry& e, std::uint64_t seq, std::uint32_t slot, detail::ChangeKin
   e.slot = slot;
   e.kind = kind;
   e.id_len = id_len;
-  std::memcpy(e.id, part.data(), part.size());
+  if (!part.empty()) std::memcpy(e.id, part.data(), part.size());
   e.seq.store(seq, std::memory_order_release);
 }
 
