@@ -1,5 +1,7 @@
 // The task table's rules: partial updates, ordering, lifecycle, eviction, limits of capacity.
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -178,6 +180,36 @@ TEST_F(TaskTableTest, FailedTasksAreEvictedLikeClosedOnesInTheOrderTheyFinished)
   EXPECT_EQ(table().upsert(ev("n3"), 32.0), Upsert::kTableFull);
   EXPECT_EQ(count(Counter::kEvictions), 2u);
   EXPECT_EQ(table().check(), "");
+}
+
+TEST(FullTable, AFloodOfRefusedNewTasksLeavesEveryUpdateOfExistingOnesApplied) {
+  ScopedSegmentName name;
+  auto store = Store::open(options(name, 256));
+  TaskTable& table = store->table();
+  for (int i = 0; i < 256; ++i) ASSERT_EQ(table.upsert(ev(fmt::format("t{}", i)), 1.0), Upsert::kCreated);
+  std::atomic<bool> stop{false};
+  std::atomic<int> refused{0}, other{0};
+  std::thread flood([&] {
+    // Bounded in count and time.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (int i = 0; i < 2000000 && !stop && std::chrono::steady_clock::now() < until; ++i) {
+      (table.upsert(ev(fmt::format("new-{}", i)), 2.0) == Upsert::kTableFull ? refused : other)++;
+    }
+  });
+  for (int round = 1; round <= 200; ++round) {
+    for (int i = 0; i < 256; ++i) {
+      ASSERT_EQ(table.upsert(ev(fmt::format("t{}", i)).n(round), 2.0), Upsert::kUpdated);
+    }
+  }
+  stop = true;
+  flood.join();
+  EXPECT_GT(refused.load(), 0);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(store->counters().get(Counter::kRejectedTableFull), static_cast<std::uint64_t>(refused.load()));
+  TaskRecord t;
+  ASSERT_TRUE(table.lookup("t255", t));
+  EXPECT_EQ(t.n, 200);
+  EXPECT_EQ(table.check(), "");
 }
 
 TEST_F(TaskTableTest, RemoveFreesTheSlotForReuse) {
