@@ -30,7 +30,7 @@ std::size_t encoded_size(const TaskRecord& rec) noexcept {
 }
 
 // The numbers lead both structures in the same order: one copy moves them.
-constexpr std::size_t kNumbers = offsetof(TaskRecord, task_id);
+constexpr std::size_t kNumbers = kNumbersSize;
 static_assert(kNumbers == offsetof(RecordHead, len));
 static_assert(offsetof(TaskRecord, fields) == offsetof(RecordHead, fields) &&
               offsetof(TaskRecord, status) == offsetof(RecordHead, status) &&
@@ -71,6 +71,31 @@ void decode(const char* in, std::size_t size, TaskRecord& rec) noexcept {
     s.len = static_cast<std::uint16_t>(n);
     at += n;
   });
+}
+
+std::size_t stored_size(const char* enc, std::size_t limit) noexcept {
+  std::uint16_t len[kStringFields];
+  std::memcpy(len, enc + offsetof(RecordHead, len), sizeof len);
+  std::size_t n = sizeof(RecordHead);
+  for (std::uint16_t l : len) n += l;
+  return std::min(n, limit);
+}
+
+bool same_strings(const char* enc, std::size_t size, const Event& e) noexcept {
+  std::uint16_t len[kStringFields];
+  std::memcpy(len, enc + offsetof(RecordHead, len), sizeof len);
+  const std::optional<std::string_view>* fields[kStringFields] = {
+      nullptr, &e.desc, &e.unit, &e.project, &e.phase, &e.message, &e.error, &e.meta};
+  std::size_t at = sizeof(RecordHead);
+  for (std::size_t i = 0; i < kStringFields; ++i) {
+    if (at + len[i] > size) return false;
+    if (fields[i] != nullptr && fields[i]->has_value()) {
+      const std::string_view v = **fields[i];
+      if (v.size() != len[i] || (len[i] != 0 && std::memcmp(v.data(), enc + at, len[i]) != 0)) return false;
+    }
+    at += len[i];
+  }
+  return true;
 }
 
 std::size_t id_prefix_size(const RecordHead& head) noexcept {

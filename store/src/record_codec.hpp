@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstring>
 #include <cstdint>
 
+#include "progressista/event.hpp"
 #include "progressista/task.hpp"
 
 namespace progressista::detail {
@@ -36,6 +38,14 @@ void encode(const TaskRecord& rec, char* out) noexcept;
 // Reads an encoding of `size` bytes. Lengths are clamped to the field limits and to `size`,
 // so garbage (a copy the seqlock will discard) never reads out of bounds.
 void decode(const char* in, std::size_t size, TaskRecord& rec) noexcept;
+// Bytes of the numbers at the start of both a TaskRecord and a RecordHead (same order).
+inline constexpr std::size_t kNumbersSize = offsetof(TaskRecord, task_id);
+// Size of the encoding at `enc` (from its head; at most `limit`).
+[[nodiscard]] std::size_t stored_size(const char* enc, std::size_t limit) noexcept;
+// True when every string `e` carries equals the one stored in the encoding at `enc` (`size`
+// bytes): applying `e` then changes only the numbers and flags, which a writer can patch.
+[[nodiscard]] bool same_strings(const char* enc, std::size_t size, const Event& e) noexcept;
+
 // Bytes of the encoding that holds the head and the task_id.
 [[nodiscard]] std::size_t id_prefix_size(const RecordHead& head) noexcept;
 

@@ -269,6 +269,28 @@ bool TaskTable::publish(std::uint32_t slot, const TaskRecord& next) {
   return true;
 }
 
+// publish() for a one-block record whose strings stay: the shadow (one block already, as
+// both copies have the same length) gets the current bytes with `next`'s numbers.
+bool TaskTable::publish_patch(std::uint32_t slot, const char* cur, std::size_t size, const TaskRecord& next) {
+  Slot& s = slots_[slot];
+  const std::uint64_t v = s.version.load(std::memory_order_relaxed);
+  const unsigned k = (v + 1) & 1;
+  const std::uint32_t c = s.copy_seq[k].load(std::memory_order_relaxed);
+  const std::uint32_t begin = (c & 1) ? c + 2 : c + 1;
+  s.copy_seq[k].store(begin, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  if (!pool_->reshape(s, k, 1)) {  // only when an earlier best-effort reshape found no room
+    s.copy_seq[k].store(begin + 1, std::memory_order_release);
+    return false;
+  }
+  char* dst = pool_->first(s, k);
+  std::memcpy(dst, cur, size);
+  std::memcpy(dst, static_cast<const void*>(&next), detail::kNumbersSize);
+  s.copy_seq[k].store(begin + 1, std::memory_order_release);
+  s.version.store(v + 1, std::memory_order_release);
+  return true;
+}
+
 // Empties a slot (slot lock held): first an empty current copy, then the old one's blocks go
 // back to the pool. Readers see either the old record or no record.
 void TaskTable::clear(std::uint32_t slot) {
@@ -523,7 +545,29 @@ TaskTable::Step TaskTable::update(std::uint32_t slot, const Event& e, double now
       result = Upsert::kMoved;
       return Step::kDone;
     }
-    if (!current(slot, sc.next) || sc.next.task_id.view() != e.task_id) return Step::kGone;
+    // The usual update: a one-block record whose strings the event leaves as they are. Only
+    // the numbers are decoded, and the shadow is the current block with new numbers.
+    Slot& s = slots_[slot];
+    const unsigned k = s.version.load(std::memory_order_relaxed) & 1;
+    const char* patch_from = nullptr;
+    std::size_t patch_size = 0;
+    if (pool_->length(s, k) == 1) {
+      const char* cur = pool_->first(s, k);
+      patch_size = detail::stored_size(cur, detail::kBlockPayload);
+      if (detail::same_strings(cur, patch_size, e)) {
+        patch_from = cur;
+        std::memcpy(static_cast<void*>(&sc.next), cur, detail::kNumbersSize);
+        std::uint16_t id_len = 0;
+        std::memcpy(&id_len, cur + offsetof(RecordHead, len), sizeof id_len);
+        if (!sc.next.live || id_len != e.task_id.size() ||
+            std::memcmp(cur + sizeof(RecordHead), e.task_id.data(), id_len) != 0) {
+          return Step::kGone;
+        }
+      }
+    }
+    if (patch_from == nullptr && (!current(slot, sc.next) || sc.next.task_id.view() != e.task_id)) {
+      return Step::kGone;
+    }
     switch (detail::judge(sc.next, e)) {
       case detail::Verdict::kIgnoredOutOfOrder:
         counters_.add(Counter::kEventsIgnoredOutOfOrder);
@@ -542,7 +586,19 @@ TaskTable::Step TaskTable::update(std::uint32_t slot, const Event& e, double now
     if (was != is && !structure_held) return Step::kNeedStructure;
     seq = feed_.reserve();
     sc.next.change_seq = seq;
-    if (!publish(slot, sc.next)) {
+    bool written = false;
+    if (patch_from != nullptr) {
+      written = publish_patch(slot, patch_from, patch_size, sc.next);
+      if (!written) {
+        // The whole record then: its strings as stored (the event changed none), new numbers.
+        (void)current(slot, sc.cur);
+        std::memcpy(static_cast<void*>(&sc.cur), &sc.next, detail::kNumbersSize);
+        written = publish(slot, sc.cur);
+      }
+    } else {
+      written = publish(slot, sc.next);
+    }
+    if (!written) {
       feed_.commit(seq, slot);  // a harmless repeat of the unchanged task, never a hole
       return Step::kNoSpace;
     }

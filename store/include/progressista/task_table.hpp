@@ -125,6 +125,7 @@ class TaskTable {
   [[nodiscard]] bool slot_holds(std::uint32_t slot, std::string_view id) const;
   [[nodiscard]] bool current(std::uint32_t slot, TaskRecord& out) const;  // holder of the slot lock
   [[nodiscard]] bool publish(std::uint32_t slot, const TaskRecord& next);
+  [[nodiscard]] bool publish_patch(std::uint32_t slot, const char* cur, std::size_t size, const TaskRecord& next);
   void clear(std::uint32_t slot);
   Step update(std::uint32_t slot, const Event& e, double now, bool structure_held, Upsert& result);
   void index_insert(std::uint64_t hash, std::uint32_t slot);
