@@ -1,10 +1,14 @@
 #include "config.hpp"
 
+#include <charconv>
+#include <limits>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 
 #include "progressista/codec.hpp"
+#include "progressista/error.hpp"
+#include "progressista/segment.hpp"
 
 namespace progressista::daemon {
 
@@ -35,7 +39,48 @@ const CLI::Validator kNonNegativeSeconds(
     },
     "", "non-negative seconds");
 
+const CLI::Validator kBytes(
+    [](std::string& text) -> std::string {
+      std::uint64_t v = 0;
+      if (!parse_bytes(text, v)) {
+        return "must be a number of bytes, optionally with a K, M or G suffix (powers of 1024), "
+               "e.g. 256M; got '" + text + "'";
+      }
+      if (v > kMaxMemory) {
+        return fmt::format("must be at most {} bytes (64G); got '{}'", kMaxMemory, text);
+      }
+      return {};
+    },
+    "BYTES", "bytes");
+
 }  // namespace
+
+bool parse_bytes(std::string_view text, std::uint64_t& out) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  if (text.empty()) {
+    out = 0;
+    return true;
+  }
+  std::uint64_t n = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || ptr == text.data()) return false;
+  std::string_view suffix(ptr, static_cast<std::size_t>(text.data() + text.size() - ptr));
+  unsigned shift = 0;
+  if (!suffix.empty()) {
+    switch (suffix.front()) {
+      case 'k': case 'K': shift = 10; break;
+      case 'm': case 'M': shift = 20; break;
+      case 'g': case 'G': shift = 30; break;
+      default: return false;
+    }
+    suffix.remove_prefix(1);
+    if (!suffix.empty() && suffix != "iB" && suffix != "ib") return false;
+  }
+  if (n > (std::numeric_limits<std::uint64_t>::max() >> shift)) return false;
+  out = n << shift;
+  return true;
+}
 
 std::vector<std::string> ServerConfig::origins() const {
   std::vector<std::string> out;
@@ -82,10 +127,22 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
   cmd.add_option("--segment", cfg.segment, "Name of the shared-memory segment (/dev/shm/NAME)")
       ->envname("PROGRESSISTA_SEGMENT")
       ->capture_default_str();
-  cmd.add_option("--capacity", cfg.capacity, "Task slots, when this process creates the segment")
+  cmd.add_option("--capacity", cfg.capacity,
+                 fmt::format("The most tasks the segment holds (0: unset; a new segment then "
+                             "plans {} bytes a task within --memory). ingest and serve resize an "
+                             "existing segment of another shape, keeping every task",
+                             kPlannedTaskBytes))
       ->envname("PROGRESSISTA_CAPACITY")
-      ->capture_default_str()
-      ->check(CLI::Range(1u, 1u << 24));
+      ->check(CLI::Range(0u, kMaxCapacity));
+  cmd.add_option("--memory", cfg.memory_text,
+                 fmt::format("The segment's memory budget in bytes, with an optional K, M or G "
+                             "suffix, e.g. 256M (unset: {} MiB for a segment this process "
+                             "creates, else as it is). ingest and serve resize an existing "
+                             "segment of another shape, keeping every task",
+                             kDefaultMemory >> 20))
+      ->envname("PROGRESSISTA_MEMORY")
+      ->type_name("BYTES")
+      ->check(kBytes);
   cmd.add_option("--shm-mode", cfg.shm_mode, "File mode of a segment this process creates")
       ->envname("PROGRESSISTA_SHM_MODE")
       ->capture_default_str()
@@ -98,7 +155,8 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
           "Seconds between janitor runs")
       ->check(CLI::Range(0.01, 86400.0));
   seconds(cmd, "--retention-seconds", cfg.retention_seconds, "PROGRESSISTA_RETENTION_SECONDS",
-          "Closed tasks are removed this long after their last update (0: never)")
+          "Closed tasks are removed this long after their last update (0: never); failed "
+          "(error) tasks are kept")
       ->check(kNonNegativeSeconds);
   seconds(cmd, "--stale-seconds", cfg.stale_seconds, "PROGRESSISTA_STALE_SECONDS",
           "Active tasks idle this long are marked stale (0: never)")
@@ -162,6 +220,24 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
     cfg.api_tokens = getenv_or_empty("PROGRESSISTA_API_TOKENS");
     if (cfg.host.empty())
       throw CLI::ValidationError("--host (PROGRESSISTA_HOST)", "must not be empty");
+    if (!parse_bytes(cfg.memory_text, cfg.memory))  // checked by kBytes already
+      throw CLI::ValidationError("--memory (PROGRESSISTA_MEMORY)", "not a number of bytes");
+    if (cfg.capacity != 0 || cfg.memory != 0) {
+      // The shape must be one a segment can have (e.g. a budget too small for its tasks).
+      SegmentOptions opt;
+      if (cfg.capacity != 0) opt.capacity = cfg.capacity;
+      if (cfg.memory != 0) opt.memory = cfg.memory;
+      try {
+        (void)Segment::plan(opt);
+      } catch (const StoreError& e) {
+        const std::string who =
+            cfg.memory != 0 && cfg.capacity != 0
+                ? "--memory (PROGRESSISTA_MEMORY) with --capacity (PROGRESSISTA_CAPACITY)"
+            : cfg.memory != 0 ? "--memory (PROGRESSISTA_MEMORY)"
+                              : "--capacity (PROGRESSISTA_CAPACITY)";
+        throw CLI::ValidationError(who, e.what());
+      }
+    }
   });
 }
 
@@ -188,7 +264,11 @@ void append_config_json(fmt::memory_buffer& out, const ServerConfig& c) {
   }
   out.append(std::string_view{"],\n"});
   str("segment", c.segment);
-  num("capacity", c.capacity);
+  // null: unset (attach as it is; a new segment gets the default budget).
+  fmt::format_to(std::back_inserter(out), "  \"capacity\": {},\n",
+                 c.capacity != 0 ? std::to_string(c.capacity) : "null");
+  fmt::format_to(std::back_inserter(out), "  \"memory\": {},\n",
+                 c.memory != 0 ? std::to_string(c.memory) : "null");
   str("shm_mode", c.shm_mode);
   str("storage_path", c.storage_path);
   num("cleanup_interval", c.cleanup_interval);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -26,13 +27,17 @@ struct ServerConfig {
 
   // Store.
   std::string segment = "progressista";
-  std::uint32_t capacity = 4096;
+  // The segment's shape, passed on only when given (0: unset), so that a restart without them
+  // attaches as it is. Writer roles resize an existing segment of another shape.
+  std::uint32_t capacity = 0;  // the most tasks held
+  std::string memory_text;     // --memory as given: bytes, or with a K, M or G suffix
+  std::uint64_t memory = 0;    // the segment's memory budget in bytes (from memory_text)
   std::string shm_mode = "0600";
 
   // Janitor and persistence (Progressista's settings and defaults).
   std::string storage_path;
   double cleanup_interval = 5.0;
-  double retention_seconds = 120.0;
+  double retention_seconds = 86400.0;  // closed tasks only; error tasks are kept
   double stale_seconds = 0.0;
   double max_task_age = 0.0;
 
@@ -62,6 +67,10 @@ struct ServerConfig {
   [[nodiscard]] unsigned mode() const;  // shm_mode as a number
   [[nodiscard]] unsigned io_threads() const;
 };
+
+// "256M" -> 268435456: a number of bytes with an optional K, M or G suffix (powers of 1024;
+// "KiB", "MiB", "GiB" too). Empty text is 0. False when it is not such a number.
+[[nodiscard]] bool parse_bytes(std::string_view text, std::uint64_t& out);
 
 // Registers every server option on `cmd`, bound to `cfg`, and a final callback that reads the
 // token variables and checks the values together (throws CLI::ValidationError with a message

@@ -23,13 +23,51 @@ std::chrono::milliseconds millis(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
 }
 
-std::unique_ptr<Store> attach(const ServerConfig& cfg) {
+std::string shape(std::uint32_t tasks, std::uint64_t bytes) {
+  return fmt::format("{} tasks at most, {} bytes ({:.1f} MiB)", tasks, bytes,
+                     static_cast<double>(bytes) / (1024.0 * 1024.0));
+}
+
+// Creates or attaches the segment. --capacity and --memory are passed on only when given, so
+// a restart without them attaches as it is. Writers (ingest, serve) resize an existing
+// segment of another shape (every task kept; attached processes follow); the broadcaster
+// only reads, so a shape that differs is refused with the store's message.
+std::unique_ptr<Store> attach(const ServerConfig& cfg, Role role) {
   SegmentOptions opt;
   opt.name = cfg.segment;
-  opt.capacity = cfg.capacity;
+  if (cfg.capacity != 0) opt.capacity = cfg.capacity;
+  if (cfg.memory != 0) opt.memory = cfg.memory;
   opt.mode = cfg.mode();
   opt.create = true;
-  return Store::open(opt);
+  try {
+    return Store::open(opt);
+  } catch (const StoreError& e) {
+    if (role == Role::kBroadcast || e.code() != StoreError::Code::kCapacityMismatch) throw;
+  }
+  // Another shape: say what it was, then migrate.
+  std::uint32_t old_tasks = 0, old_live = 0;
+  std::uint64_t old_bytes = 0, old_generation = 0;
+  {
+    SegmentOptions look;
+    look.name = cfg.segment;
+    look.create = false;
+    look.read_only = true;
+    const auto old = Store::open(look);
+    old_tasks = old->segment().capacity();
+    old_bytes = old->segment().size();
+    old_live = old->table().size();
+    old_generation = old->segment().generation();
+  }
+  opt.resize = true;
+  auto store = Store::open(opt);
+  if (store->segment().generation() != old_generation) {
+    log(Level::kInfo,
+        "resized segment '{}' from {} to {}; its {} tasks were kept and attached processes "
+        "follow",
+        cfg.segment, shape(old_tasks, old_bytes),
+        shape(store->segment().capacity(), store->segment().size()), old_live);
+  }
+  return store;
 }
 
 void restore(Store& store, const ServerConfig& cfg) {
@@ -39,7 +77,7 @@ void restore(Store& store, const ServerConfig& cfg) {
         cfg.storage_path);
     return;
   }
-  const RestoreResult r = restore_tasks(store.table(), cfg.storage_path, now_seconds());
+  const RestoreResult r = restore_tasks(store, cfg.storage_path, now_seconds());
   if (r.missing) {
     log(Level::kInfo, "no saved tasks at {} yet; it is created on the first change",
         cfg.storage_path);
@@ -72,10 +110,13 @@ std::filesystem::path default_static_dir() {
 int run_role(const ServerConfig& cfg, Role role) {
   try {
     set_log_level(cfg.log_level);
-    auto store = attach(cfg);
-    log(Level::kInfo, "{} segment '{}' ({} task slots)",
-        store->segment().created() ? "created" : "attached to", cfg.segment,
-        store->table().capacity());
+    auto store = attach(cfg, role);
+    {
+      const MemoryUse m = store->table().memory();
+      log(Level::kInfo, "{} segment '{}' ({}; {} tasks held)",
+          store->segment().created() ? "created" : "attached to", cfg.segment,
+          shape(m.max_tasks, m.budget_bytes), m.tasks);
+    }
     const bool writes = role != Role::kBroadcast;  // the broadcaster only reads the table
     if (writes) restore(*store, cfg);
 
@@ -109,10 +150,26 @@ int run_role(const ServerConfig& cfg, Role role) {
         },
         store->counters());
 
-    const int entry = store->processes().enroll(role);
-    if (entry < 0)
+    if (!store->enroll(role))
       log(Level::kWarn, "the segment's process table is full; this process sends no heartbeat");
-    server.every(std::chrono::milliseconds(1000), [&] { store->processes().beat(entry); });
+    // Once a second: follow a segment resized or re-created by another process (the
+    // broadcaster and the janitor also follow on their own ticks), then the heartbeat.
+    std::uint64_t generation = store->segment().generation();
+    server.every(std::chrono::milliseconds(1000), [&] {
+      try {
+        store->follow();
+      } catch (const StoreError& e) {
+        log(Level::kWarn, "segment '{}': {}; still serving the segment attached before",
+            cfg.segment, e.what());
+      }
+      if (const std::uint64_t g = store->segment().generation(); g != generation) {
+        generation = g;
+        const MemoryUse m = store->table().memory();
+        log(Level::kInfo, "segment '{}' was resized or re-created: re-attached ({}; {} tasks)",
+            cfg.segment, shape(m.max_tasks, m.budget_bytes), m.tasks);
+      }
+      store->beat();
+    });
     if (const auto ping = watchdog_ping_interval()) server.every(*ping, [] { notify_watchdog(); });
 
     Janitor janitor(*store,
@@ -137,7 +194,7 @@ int run_role(const ServerConfig& cfg, Role role) {
     server.run();
     if (hub) hub->stop();
     janitor.stop();
-    store->processes().leave(entry);
+    store->leave();
     log(Level::kInfo, "{} stopped", role_name(role));
     return 0;
   } catch (const std::exception& e) {

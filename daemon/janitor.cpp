@@ -9,7 +9,8 @@
 
 namespace progressista::daemon {
 
-Janitor::Janitor(Store& store, JanitorOptions options) : store_(store), opt_(std::move(options)) {}
+Janitor::Janitor(Store& store, JanitorOptions options)
+    : store_(store), opt_(std::move(options)), generation_(store.segment().generation()) {}
 
 Janitor::~Janitor() {
   stop();
@@ -32,8 +33,11 @@ void Janitor::stop() {
 Janitor::Sweep Janitor::sweep(double now) {
   Sweep done;
   const auto idle = [now](const TaskRecord& t) { return now - t.updated_at; };
+  // Progressista 0.2.1: retention removes closed tasks only; failed (`error`) ones stay until
+  // --max-task-age, or until the memory budget evicts them.
   const auto expired_closed = [&](const TaskRecord& t) {
-    return opt_.retention_seconds > 0 && is_terminal(t.status) && idle(t) > opt_.retention_seconds;
+    return opt_.retention_seconds > 0 && t.status == Status::kClose &&
+           idle(t) > opt_.retention_seconds;
   };
   const auto too_old = [&](const TaskRecord& t) {
     return opt_.max_task_age > 0 && idle(t) > opt_.max_task_age;
@@ -69,6 +73,21 @@ Janitor::Sweep Janitor::sweep(double now) {
   return done;
 }
 
+void Janitor::follow() {
+  try {
+    store_.follow();
+  } catch (const std::exception& e) {
+    log(Level::kWarn, "janitor: {}", e.what());
+  }
+  const std::uint64_t g = store_.segment().generation();
+  if (g != generation_) {
+    // Another segment: its lease is taken afresh, and its tasks are saved once.
+    generation_ = g;
+    holder_ = false;
+    saved_head_ = ~std::uint64_t{0};
+  }
+}
+
 bool Janitor::save_if_changed() {
   if (opt_.storage_path.empty()) return false;
   const std::uint64_t head = store_.feed().head();
@@ -90,6 +109,7 @@ void Janitor::loop() {
   while (!stop_) {
     cv_.wait_for(lock, std::max(tick, milliseconds(1)));
     if (stop_) break;
+    follow();
     const bool holder = store_.janitor().try_acquire(now_ns(), lease.count());
     if (holder != holder_) {
       if (holder) {

@@ -1,5 +1,5 @@
 // Housekeeping, run by exactly one attached process at a time (the janitor lease):
-// retention of closed tasks, stale marking, maximum age, and debounced persistence.
+// retention of closed tasks (never failed ones), stale marking, maximum age, and debounced persistence.
 #pragma once
 
 #include <condition_variable>
@@ -14,7 +14,8 @@ namespace progressista::daemon {
 
 struct JanitorOptions {
   double cleanup_interval = 5.0;   // seconds between sweeps
-  double retention_seconds = 120;  // closed/failed tasks idle longer are removed (0: never)
+  double retention_seconds = 86400;  // closed tasks idle longer are removed (0: never);
+                                     // failed (error) tasks are kept, as Progressista 0.2.1
   double stale_seconds = 0;        // active tasks idle longer become `stale` (0: never)
   double max_task_age = 0;         // any task idle longer is removed (0: never)
   std::string storage_path;        // empty: no persistence
@@ -44,6 +45,8 @@ class Janitor {
 
  private:
   void loop();
+  // Re-attaches when the segment was resized or re-created (before each run).
+  void follow();
 
   Store& store_;
   JanitorOptions opt_;
@@ -53,6 +56,7 @@ class Janitor {
   bool stop_ = false;
   bool holder_ = false;
   std::uint64_t saved_head_ = ~std::uint64_t{0};
+  std::uint64_t generation_ = 0;
 };
 
 }  // namespace progressista::daemon

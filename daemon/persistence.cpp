@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <thread>
 
 #include <fmt/format.h>
 #include <simdjson.h>
@@ -88,7 +90,7 @@ void save_tasks(const TaskTable& table, const std::string& path) {
   }
 }
 
-RestoreResult restore_tasks(TaskTable& table, const std::string& path, double now) {
+RestoreResult restore_tasks(Store& store, const std::string& path, double now) {
   RestoreResult result;
   std::error_code fs_error;
   if (!std::filesystem::exists(path, fs_error)) {
@@ -157,8 +159,14 @@ RestoreResult restore_tasks(TaskTable& table, const std::string& path, double no
     }
     rec.recovered_at = now;
     rec.set(kHasRecovered);
-    const Upsert u = table.put(rec);
-    if (u == Upsert::kTableFull)
+    // A resize by another process meanwhile: follow it into the new segment and put again
+    // (the copy did not include this task, or put would not answer kMoved).
+    Upsert u = store.table().put(rec);
+    for (int tries = 0; u == Upsert::kMoved && tries < 100; ++tries) {
+      if (!store.follow()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      u = store.table().put(rec);
+    }
+    if (u == Upsert::kTableFull || u == Upsert::kMoved)
       ++result.skipped;
     else
       ++result.restored;

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <string>
 
+#include "progressista/store.hpp"
 #include "progressista/task_table.hpp"
 
 namespace progressista::daemon {
@@ -21,9 +22,10 @@ struct RestoreResult {
   std::string problem;      // why it was unreadable
 };
 
-// Loads the file into `table` (meant for a freshly created segment). Progressista's rules:
+// Loads the file into the store's table (meant for a freshly created segment). Progressista's rules:
 // closed and stale tasks keep their status, every other becomes `recovered`; all are marked
 // recovered at `now` until their next event.
-[[nodiscard]] RestoreResult restore_tasks(TaskTable& table, const std::string& path, double now);
+// Puts through `store`, following it when another process resizes the segment meanwhile.
+[[nodiscard]] RestoreResult restore_tasks(Store& store, const std::string& path, double now);
 
 }  // namespace progressista::daemon

@@ -12,10 +12,12 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include "config.hpp"
 #include "progressista/codec.hpp"
 #include "progressista/store.hpp"
 #include "support/daemon_process.hpp"
 #include "support/http_client.hpp"
+#include "support/run_binary.hpp"
 #include "support/segment_fixture.hpp"
 #include "support/wait.hpp"
 
@@ -330,6 +332,40 @@ TEST_F(IngestDaemon, JanitorRemovesOldClosedTasksAndMarksIdleOnesStale) {
   EXPECT_EQ(store_->janitor().holder(), static_cast<std::uint32_t>(daemon_->pid()));
 }
 
+// Progressista 0.2.1: retention removes closed tasks only; a failed task stays, and is only
+// removed by --max-task-age (or evicted when the budget is reached).
+TEST_F(IngestDaemon, RetentionRemovesClosedTasksButKeepsFailedOnes) {
+  start({"--cleanup-interval", "0.1", "--retention-seconds", "0.3"});
+  ASSERT_EQ(http(port(), "POST", "/progress", R"({"task_id":"failed","status":"error"})").status,
+            200);
+  ASSERT_EQ(http(port(), "POST", "/progress", R"({"task_id":"closed","status":"close"})").status,
+            200);
+  TaskRecord rec;
+  ASSERT_TRUE(store_->table().lookup("failed", rec));
+  const double failed_at = rec.updated_at;
+  EXPECT_TRUE(eventually([&] { return !has("closed"); }));
+  // Past the retention several times over, and several sweeps later, still there.
+  EXPECT_FALSE(eventually(
+      [&] { return !has("failed"); },
+      std::chrono::milliseconds(static_cast<int>(1000 * (3 * 0.3)) + 500)));
+  ASSERT_TRUE(store_->table().lookup("failed", rec));
+  EXPECT_EQ(rec.status, Status::kError);
+  EXPECT_GT(now_seconds() - failed_at, 3 * 0.3);
+}
+
+TEST_F(IngestDaemon, MaxTaskAgeRemovesFailedTasksToo) {
+  start({"--cleanup-interval", "0.1", "--max-task-age", "0.3"});
+  ASSERT_EQ(http(port(), "POST", "/progress", R"({"task_id":"failed","status":"error"})").status,
+            200);
+  EXPECT_TRUE(eventually([&] { return !has("failed"); }));
+}
+
+TEST_F(IngestDaemon, RetentionDefaultsToADay) {
+  const auto r = testing::run({"show-config"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(R"("retention_seconds": 86400,)"));
+}
+
 TEST_F(IngestDaemon, AKilledJanitorIsReplacedWithinTwoIntervals) {
   start({"--cleanup-interval", "0.2"});
   ASSERT_TRUE(eventually(
@@ -432,6 +468,92 @@ TEST_F(IngestDaemon, InvalidSettingsFailAtStartWithTheReason) {
   DaemonProcess worse(ingest_args(seg_, {"--retention-seconds", "-1"}));
   EXPECT_FALSE(worse.running());
   EXPECT_THAT(worse.log(), HasSubstr("--retention-seconds"));
+}
+
+// --memory takes bytes with K, M or G suffixes (powers of 1024); --capacity and --memory are
+// both unset by default and shown as null.
+TEST_F(IngestDaemon, MemoryAndCapacitySettingsParseAndShow) {
+  auto r = testing::run({"show-config"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(R"("capacity": null,)"));
+  EXPECT_THAT(r.out, HasSubstr(R"("memory": null,)"));
+  r = testing::run({"show-config", "--memory", "256M", "--capacity", "1000"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(R"("memory": 268435456,)"));
+  EXPECT_THAT(r.out, HasSubstr(R"("capacity": 1000,)"));
+  r = testing::run({"show-config"}, {{"PROGRESSISTA_MEMORY", "2G"}});
+  EXPECT_THAT(r.out, HasSubstr(R"("memory": 2147483648,)"));
+  r = testing::run({"show-config"}, {{"PROGRESSISTA_MEMORY", "512K"}, {"PROGRESSISTA_CAPACITY", "1"}});
+  // Too small for even one task's share of the fixed structures: refused with the sizes.
+  EXPECT_NE(r.code, 0);
+  EXPECT_THAT(r.err, HasSubstr("--memory (PROGRESSISTA_MEMORY)"));
+  EXPECT_THAT(r.err, HasSubstr("too small"));
+
+  std::uint64_t v = 0;
+  EXPECT_TRUE(daemon::parse_bytes("1024", v));
+  EXPECT_EQ(v, 1024u);
+  EXPECT_TRUE(daemon::parse_bytes("64k", v));
+  EXPECT_EQ(v, 64u << 10);
+  EXPECT_TRUE(daemon::parse_bytes("3GiB", v));
+  EXPECT_EQ(v, std::uint64_t{3} << 30);
+  for (const char* bad : {"12Q", "-1M", "1.5G", "M", "1MB", "99999999999999999999G"})
+    EXPECT_FALSE(daemon::parse_bytes(bad, v)) << bad;
+}
+
+TEST_F(IngestDaemon, BadMemoryValuesFailAtStartNamingTheVariable) {
+  DaemonProcess bad(ingest_args(seg_), {{"PROGRESSISTA_MEMORY", "lots"}});
+  EXPECT_FALSE(bad.running());
+  EXPECT_NE(bad.wait_exit(), 0);
+  EXPECT_THAT(bad.log(), HasSubstr("--memory: must be a number of bytes"));
+  EXPECT_THAT(bad.log(), HasSubstr("PROGRESSISTA_MEMORY=lots"));
+  DaemonProcess huge(ingest_args(seg_, {"--memory", "65G"}));
+  EXPECT_FALSE(huge.running());
+  EXPECT_THAT(huge.log(), HasSubstr("--memory: must be at most"));
+  DaemonProcess many(ingest_args(seg_, {"--capacity", "99999999"}));
+  EXPECT_FALSE(many.running());
+  EXPECT_THAT(many.log(), HasSubstr("--capacity"));
+}
+
+// Writers resize a segment of another shape (every task kept) and say so; a restart without
+// --capacity/--memory attaches as it is; the broadcaster refuses another shape.
+TEST_F(IngestDaemon, StartingWithAnotherShapeResizesKeepingEveryTask) {
+  start();
+  for (int i = 0; i < 30; ++i)
+    ASSERT_EQ(http(port(), "POST", "/progress", fmt::format(R"({{"task_id":"t{}","n":{}}})", i, i))
+                  .status,
+              200);
+  const std::uint64_t before = store_->segment().generation();
+  DaemonProcess bigger({"ingest", "--segment", seg_.str(), "--memory", "8M", "--threads", "1"});
+  ASSERT_TRUE(bigger.running()) << bigger.log();
+  EXPECT_THAT(bigger.log(), HasSubstr("resized segment"));
+  EXPECT_THAT(bigger.log(), HasSubstr("from 64 tasks at most"));
+  EXPECT_THAT(bigger.log(), HasSubstr("its 30 tasks were kept"));
+  SegmentOptions attach;
+  attach.name = seg_.str();
+  attach.create = false;
+  auto now = Store::open(attach);
+  EXPECT_NE(now->segment().generation(), before);
+  EXPECT_LE(now->segment().size(), 8u << 20);
+  EXPECT_GT(now->segment().size(), (8u << 20) - 4096);
+  EXPECT_THAT(bigger.log(), HasSubstr(fmt::format("to {} tasks at most, {} bytes",
+                                                  now->segment().capacity(), now->segment().size())));
+  EXPECT_EQ(now->table().size(), 30u);
+  TaskRecord rec;
+  ASSERT_TRUE(now->table().lookup("t29", rec));
+  EXPECT_EQ(rec.n, 29);
+  EXPECT_EQ(bigger.stop(), 0);
+
+  // No shape given: attaches as it is, whatever it is.
+  DaemonProcess plain({"ingest", "--segment", seg_.str(), "--threads", "1"});
+  ASSERT_TRUE(plain.running()) << plain.log();
+  EXPECT_THAT(plain.log(), Not(HasSubstr("resized")));
+  EXPECT_EQ(plain.stop(), 0);
+  // The broadcaster never resizes: another shape is refused with the store's message.
+  DaemonProcess reader({"broadcast", "--segment", seg_.str(), "--capacity", "32"});
+  EXPECT_FALSE(reader.running());
+  EXPECT_NE(reader.wait_exit(), 0);
+  EXPECT_THAT(reader.log(), HasSubstr("to resize it"));
+  EXPECT_EQ(now->segment().generation(), Store::open(attach)->segment().generation());
 }
 
 }  // namespace
