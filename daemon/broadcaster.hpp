@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -29,18 +30,39 @@ struct BroadcastOptions {
   std::size_t max_clients = 10000;
 };
 
-// Reads the change feed and says what happened to each task since the last call.
+// One attachment's segment, change feed and table, taken together: Store's accessors each
+// return the current attachment, and another thread may follow between two calls. Valid for
+// Store::kRetiredGrace after a follow.
+struct Bound {
+  const Segment* segment = nullptr;
+  const ChangeFeed* feed = nullptr;
+  const TaskTable* table = nullptr;
+  std::uint64_t generation = 0;
+  [[nodiscard]] static Bound of(Store& store);
+};
+
+// Reads the change feed of one segment and says what happened to each task since the last
+// call. The sequences it hands out are the feed's plus `base`, so that they keep growing when
+// the broadcaster moves to a re-created segment whose feed starts again from zero.
 class FeedWatcher {
  public:
-  explicit FeedWatcher(Store& store);
+  // With `above`, `base` is raised so that every sequence handed out is above it.
+  explicit FeedWatcher(Store& store, std::uint64_t base = 0,
+                       std::optional<std::uint64_t> above = std::nullopt);
   // What changed since the previous call (a reset Tick when the feed was lapped); null when
   // nothing did.
   [[nodiscard]] std::shared_ptr<const Tick> poll();
-  [[nodiscard]] std::uint64_t seq() const noexcept { return reader_.cursor(); }
+  [[nodiscard]] std::uint64_t seq() const noexcept { return base_ + reader_.cursor(); }
+  [[nodiscard]] std::uint64_t base() const noexcept { return base_; }
+  // The newest sequence of this watcher's feed, in the sequences it hands out.
+  [[nodiscard]] std::uint64_t head() const noexcept { return base_ + bound_.feed->head(); }
+  [[nodiscard]] std::uint64_t generation() const noexcept { return bound_.generation; }
+  [[nodiscard]] const Bound& bound() const noexcept { return bound_; }
 
  private:
   void rescan();
-  Store& store_;
+  Bound bound_;
+  std::uint64_t base_;
   FeedReader reader_;
   std::unordered_map<std::string, Status> known_;  // last status seen per live task
   std::vector<Change> changes_;
@@ -80,6 +102,16 @@ class Broadcaster {
   [[nodiscard]] Frame delta_snapshot(bool reset = false);
   // The whole table's shared snapshot, or a narrowed view's own.
   [[nodiscard]] Frame snapshot_of(const View& view, bool reset);
+  // SSE resume: the delta frame of `view` with what a client that last saw `seq` missed,
+  // when the segment it was seen in is still the one read and its feed still holds those
+  // changes (`possible`; the frame is null when the view matched none of them); else
+  // `possible` is false and the client should get a snapshot with "reset".
+  [[nodiscard]] Frame resume(std::uint64_t seq, const View& view, bool& possible);
+
+  // The segment generation the live clients are served from, and how often it changed.
+  [[nodiscard]] std::uint64_t generation() const noexcept {
+    return generation_.load(std::memory_order_acquire);
+  }
 
   // Client admission against max_clients; release() when a client leaves.
   [[nodiscard]] bool admit();
@@ -92,11 +124,19 @@ class Broadcaster {
  private:
   void run();
   void tick_once();
+  // Follows a resized or re-created segment; a new watcher and a reset Tick when it moved.
+  [[nodiscard]] std::shared_ptr<const Tick> follow();
 
   Store& store_;
   BroadcastOptions opt_;
   BroadcastStats& stats_;
-  FeedWatcher watcher_;
+  std::unique_ptr<FeedWatcher> watcher_;  // replaced (tick thread) when the segment changes
+  std::atomic<std::uint64_t> generation_{0};
+  std::chrono::steady_clock::time_point follow_warned_{};
+  std::mutex resume_mutex_;  // guards the three below for resume() on the I/O threads
+  std::uint64_t resume_generation_ = 0;
+  std::uint64_t resume_base_ = 0;
+  std::uint64_t resume_first_ = 0;  // sequences below it belong to an earlier segment
   std::atomic<std::uint64_t> seq_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> clients_{0};

@@ -31,10 +31,19 @@ void peer(fmt::memory_buffer& out, const Store& store, Role role, Role self) {
 
 void health_response(const Store& store, Role self, HttpResponse& response) {
   fmt::memory_buffer out;
+  const MemoryUse m = store.table().memory();
   fmt::format_to(std::back_inserter(out),
-                 "{{\"status\":\"ok\",\"tasks\":{},\"capacity\":{},\"segment\":",
-                 store.table().size(), store.table().capacity());
+                 "{{\"status\":\"ok\",\"tasks\":{},\"capacity\":{},\"segment\":", m.tasks,
+                 m.max_tasks);
   append_json_string(out, store.segment().name());
+  // The generation changes when the segment is resized or re-created; `follows` counts this
+  // process's re-attachments.
+  fmt::format_to(std::back_inserter(out),
+                 ",\"generation\":{},\"follows\":{},\"memory\":{{\"tasks\":{},\"max_tasks\":{},"
+                 "\"finished\":{},\"budget_bytes\":{},\"free_blocks\":{},\"blocks\":{},"
+                 "\"block_bytes\":{}}}",
+                 store.segment().generation(), store.follows(), m.tasks, m.max_tasks, m.finished,
+                 m.budget_bytes, m.free_blocks, m.blocks, m.block_bytes);
   fmt::format_to(std::back_inserter(out), ",\"role\":\"{}\"", role_name(self));
   peer(out, store, Role::kIngest, self);
   peer(out, store, Role::kBroadcast, self);

@@ -25,7 +25,6 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
-#include "layout.hpp"  // only for the header fields Segment has no accessor for (gather())
 #include "progressista/bookkeeping.hpp"
 #include "progressista/codec.hpp"
 #include "progressista/error.hpp"
@@ -99,6 +98,7 @@ struct Facts {
   std::uint32_t creator_pid = 0;
   bool creator_alive = false;
   std::uint32_t live_tasks = 0;
+  MemoryUse memory;
   std::uint64_t feed_head = 0;
   std::array<std::uint64_t, kCounterCount> counters{};
   std::vector<ProcessRegistry::Info> processes;
@@ -151,18 +151,16 @@ Facts gather(Store& store, std::optional<std::string> problems, std::uint32_t li
     f.file_mode = st.st_mode & 07777;
     f.file_uid = st.st_uid;
   }
-  // Segment exposes neither the layout version nor the creation record; read the header
-  // (same build, same layout: attaching has just checked it).
-  const detail::Header& h = seg.header();
-  f.layout_version = h.layout_version;
-  f.created_at = h.created_at;
-  f.creator_pid = h.creator_pid;
-  f.creator_alive = process_alive(h.creator_pid);
+  f.layout_version = seg.layout_version();
+  f.created_at = seg.created_at();
+  f.creator_pid = seg.creator_pid();
+  f.creator_alive = process_alive(f.creator_pid);
   f.capacity = seg.capacity();
   f.bytes = seg.size();
   f.ring_size = store.feed().ring_size();
   f.generation = seg.generation();
   f.live_tasks = store.table().size();
+  f.memory = store.table().memory();
   f.feed_head = store.feed().head();
   for (std::size_t i = 0; i < kCounterCount; ++i) {
     f.counters[i] = store.counters().get(static_cast<Counter>(i));
@@ -294,12 +292,18 @@ void render_text(fmt::memory_buffer& out, const Facts& f, const TaskTable& table
   fmt::format_to(it, "{:<12}version {}\n", "layout", f.layout_version);
   fmt::format_to(it, "{:<12}{} tasks, {} ({} bytes), change-feed ring of {} entries\n", "capacity",
                  f.capacity, mib(f.bytes), f.bytes, f.ring_size);
+  const MemoryUse& m = f.memory;
+  fmt::format_to(it, "{:<12}{} bytes ({}) for at most {} tasks; {} of {} record blocks free "
+                 "({} bytes each)\n",
+                 "budget", m.budget_bytes, mib(m.budget_bytes), m.max_tasks, m.free_blocks, m.blocks,
+                 m.block_bytes);
   fmt::format_to(it, "{:<12}{:#018x}{}\n", "generation", f.generation,
                  f.created ? " (created by this run)" : "");
   fmt::format_to(it, "{:<12}{} ({}) by pid {} ({})\n", "created", utc(f.created_at),
                  ago(now - f.created_at), f.creator_pid, f.creator_alive ? "running" : "exited");
-  fmt::format_to(it, "{:<12}{} live ({:.1f}% of capacity)\n", "tasks", f.live_tasks,
-                 f.capacity ? 100.0 * f.live_tasks / f.capacity : 0.0);
+  fmt::format_to(it, "{:<12}{} live ({:.1f}% of capacity), {} finished (evicted first when full)\n",
+                 "tasks", f.live_tasks, f.capacity ? 100.0 * f.live_tasks / f.capacity : 0.0,
+                 m.finished);
   fmt::format_to(it, "{:<12}{}\n", "feed head", f.feed_head);
   if (f.problems) {
     fmt::format_to(it, "{:<12}{}\n", "check",
@@ -400,6 +404,12 @@ void render_json(fmt::memory_buffer& out, const Facts& f, const TaskTable& table
   fmt::format_to(it, "{}", f.bytes);
   key("ring_size");
   fmt::format_to(it, "{}", f.ring_size);
+  key("memory");
+  fmt::format_to(it,
+                 "{{\"tasks\":{},\"max_tasks\":{},\"finished\":{},\"budget_bytes\":{},"
+                 "\"blocks\":{},\"free_blocks\":{},\"block_bytes\":{}}}",
+                 f.memory.tasks, f.memory.max_tasks, f.memory.finished, f.memory.budget_bytes,
+                 f.memory.blocks, f.memory.free_blocks, f.memory.block_bytes);
   // A string: a random 64-bit value does not survive a JavaScript (double) number.
   key("generation");
   append_json_string(out, fmt::format("{:#018x}", f.generation));

@@ -359,9 +359,10 @@ void LiveClients::deliver(const std::shared_ptr<const Tick>& tick, const Frame& 
   for (auto& [ptr, client] : clients_) {
     if (client->protocol == Protocol::kProgressista) {
       client->offer(plain);
-    } else if (tick->seq > client->seq) {
+    } else if (tick->seq > client->seq || tick->reset) {
+      // A reset (lapped feed, or another segment) reaches every client, whatever it has.
       client->offer(frame_for(client->view));
-      client->seq = tick->seq;
+      client->seq = std::max(client->seq, tick->seq);
     }
   }
   tick_.reset();
@@ -525,35 +526,14 @@ asio::awaitable<void> LiveClients::serve_sse(beast::tcp_stream stream, StreamReq
   // Resume: the changes after Last-Event-ID when the feed still holds them, else a snapshot
   // with "reset" (the client's state is too old to patch).
   Frame first;
-  bool resumed = false;
   if (!last_id.empty()) {
+    // Resumed only when the id belongs to the segment read now and its feed still holds
+    // every change after it; an id from before a resize or re-creation gets the snapshot.
     std::uint64_t after = 0;
     const auto [ptr, ec] = std::from_chars(last_id.data(), last_id.data() + last_id.size(), after);
-    std::vector<Change> changes;
-    if (ec == std::errc() && ptr == last_id.data() + last_id.size() &&
-        after <= hub_.store().feed().head() &&
-        hub_.store().feed().since(after, changes, 1u << 20) != ChangeFeed::Read::kLapped) {
-      Tick tick;
-      tick.seq = after;
-      TaskRecord rec;
-      fmt::memory_buffer json;
-      for (const Change& c : changes) {
-        tick.seq = c.seq;
-        if (c.removed) {
-          tick.items.push_back(removed_item(std::string(c.task_id.view())));
-          continue;
-        }
-        if (!hub_.store().table().read(c.slot, rec)) continue;
-        const TaskEvent event = rec.status == Status::kClose   ? TaskEvent::kClosed
-                                : rec.status == Status::kError ? TaskEvent::kFailed
-                                : rec.status == Status::kStale ? TaskEvent::kStale
-                                                               : TaskEvent::kUpdated;
-        tick.items.push_back(upserted_item(rec, event, json));
-      }
-      tick.seq = std::max(tick.seq, after);
-      first = delta_frame(tick, view);
-      resumed = true;
-    }
+    bool resumed = false;
+    if (ec == std::errc() && ptr == last_id.data() + last_id.size())
+      first = hub_.resume(after, view, resumed);
     if (!resumed) first = hub_.snapshot_of(view, true);
   } else {
     first = hub_.snapshot_of(view, false);

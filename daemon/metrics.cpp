@@ -82,8 +82,20 @@ void store_families(PromText& p, const Store& store) {
     p.sample("progressista_tasks", {{"status", status_name(static_cast<Status>(i))}},
              by_status[static_cast<std::size_t>(i)]);
   }
-  p.family("progressista_task_capacity", "gauge", "Slots in the task table.");
-  p.sample("progressista_task_capacity", {}, std::uint64_t{store.table().capacity()});
+  const MemoryUse m = store.table().memory();
+  p.family("progressista_task_capacity", "gauge", "The most tasks the table holds (slots).");
+  p.sample("progressista_task_capacity", {}, std::uint64_t{m.max_tasks});
+  p.family("progressista_tasks_finished", "gauge",
+           "Finished (close or error) tasks held: evicted first when the budget is reached.");
+  p.sample("progressista_tasks_finished", {}, std::uint64_t{m.finished});
+  p.family("progressista_memory_budget_bytes", "gauge", "Bytes of the shared-memory segment.");
+  p.sample("progressista_memory_budget_bytes", {}, m.budget_bytes);
+  p.family("progressista_record_blocks", "gauge",
+           "Record blocks in the segment's pool (tasks' records are chains of them).");
+  p.sample("progressista_record_blocks", {}, std::uint64_t{m.blocks});
+  p.family("progressista_record_blocks_free", "gauge",
+           "Record blocks free; none free and no finished task to evict means 507.");
+  p.sample("progressista_record_blocks_free", {}, std::uint64_t{m.free_blocks});
 
   const Counters& c = store.counters();
   p.family("progressista_events_total", "counter",

@@ -157,6 +157,12 @@ TEST_F(Inspect, ShowsTasksAndCountersInTheTextReport) {
   EXPECT_THAT(r.out, HasSubstr("layout      version "));
   EXPECT_THAT(r.out, HasSubstr("capacity    64 tasks"));
   EXPECT_THAT(r.out, HasSubstr("tasks       2 live"));
+  // The budget in bytes and tasks, and the free record blocks.
+  const MemoryUse m = store->table().memory();
+  EXPECT_THAT(r.out, HasSubstr(fmt::format("budget      {} bytes (", m.budget_bytes)));
+  EXPECT_THAT(r.out, HasSubstr(fmt::format("for at most 64 tasks; {} of {} record blocks free",
+                                           m.free_blocks, m.blocks)));
+  EXPECT_THAT(r.out, HasSubstr(", 0 finished"));
   EXPECT_THAT(r.out, HasSubstr(fmt::format("feed head   {}\n", store->feed().head())));
   EXPECT_THAT(r.out, ContainsRegex("tasks_created +2\n"));
   EXPECT_THAT(r.out, ContainsRegex("events_applied +2\n"));
@@ -188,6 +194,21 @@ TEST_F(Inspect, JsonReportServesTasksInTheServedShape) {
   EXPECT_EQ(value, 64u);
   ASSERT_EQ(doc["live_tasks"].get(value), simdjson::SUCCESS);
   EXPECT_EQ(value, 2u);
+  const MemoryUse m = store->table().memory();
+  ASSERT_EQ(doc["memory"]["budget_bytes"].get(value), simdjson::SUCCESS);
+  EXPECT_EQ(value, m.budget_bytes);
+  EXPECT_EQ(value, store->segment().size());
+  ASSERT_EQ(doc["memory"]["max_tasks"].get(value), simdjson::SUCCESS);
+  EXPECT_EQ(value, 64u);
+  ASSERT_EQ(doc["memory"]["tasks"].get(value), simdjson::SUCCESS);
+  EXPECT_EQ(value, 2u);
+  ASSERT_EQ(doc["memory"]["free_blocks"].get(value), simdjson::SUCCESS);
+  EXPECT_EQ(value, m.free_blocks);
+  ASSERT_EQ(doc["memory"]["blocks"].get(value), simdjson::SUCCESS);
+  EXPECT_EQ(value, m.blocks);
+  EXPECT_LT(m.free_blocks, m.blocks);  // the two tasks' records
+  ASSERT_EQ(doc["memory"]["block_bytes"].get(value), simdjson::SUCCESS);
+  EXPECT_EQ(value, m.block_bytes);
   ASSERT_EQ(doc["feed_head"].get(value), simdjson::SUCCESS);
   EXPECT_EQ(value, store->feed().head());
   ASSERT_EQ(doc["counters"]["tasks_created"].get(value), simdjson::SUCCESS);
@@ -244,9 +265,9 @@ TEST_F(Inspect, CapacityMismatchWithCreateFailsWithTheStoresMessage) {
   const Result r = inspect({"--create", "--capacity", "128"});
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.err,
-              HasSubstr(fmt::format("progressista: segment '{}' holds 64 tasks but capacity 128 "
-                                    "was requested",
+              HasSubstr(fmt::format("progressista: segment '{}' holds at most 64 tasks in ",
                                     name.str())));
+  EXPECT_THAT(r.err, HasSubstr("but 128 tasks in "));
   EXPECT_EQ(r.out, "");
 }
 

@@ -328,6 +328,27 @@ TEST_F(MetricsTest, EveryStatusAndEveryRejectionReasonIsListedEvenAtZero) {
   EXPECT_EQ(e.at("progressista_task_capacity"), 16);
 }
 
+// The memory budget's gauges follow TaskTable::memory().
+TEST_F(MetricsTest, MemoryGaugesReportTheBudgetBlocksAndFinishedTasks) {
+  ASSERT_EQ(post(R"({"task_id":"a","n":1})"), 200);
+  ASSERT_EQ(post(R"({"task_id":"b","status":"close"})"), 200);
+  ASSERT_EQ(post(R"({"task_id":"c","status":"error"})"), 200);
+  const Exposition e = scrape(nullptr);
+  const MemoryUse m = store_->table().memory();
+  for (const char* family : {"progressista_memory_budget_bytes", "progressista_record_blocks",
+                             "progressista_record_blocks_free", "progressista_tasks_finished"}) {
+    ASSERT_TRUE(e.types.count(family)) << family;
+    EXPECT_EQ(e.types.at(family), "gauge") << family;
+  }
+  EXPECT_EQ(e.at("progressista_memory_budget_bytes"), static_cast<double>(m.budget_bytes));
+  EXPECT_EQ(e.at("progressista_memory_budget_bytes"), static_cast<double>(store_->segment().size()));
+  EXPECT_EQ(e.at("progressista_record_blocks"), static_cast<double>(m.blocks));
+  EXPECT_EQ(e.at("progressista_record_blocks_free"), static_cast<double>(m.free_blocks));
+  EXPECT_LT(m.free_blocks, m.blocks);
+  EXPECT_EQ(e.at("progressista_tasks_finished"), 2);
+  EXPECT_EQ(e.at("progressista_task_capacity"), 16);
+}
+
 TEST_F(MetricsTest, CountersMoveWithIngestedAndRejectedEvents) {
   const Exposition before = scrape(nullptr);
   ASSERT_EQ(post(R"({"task_id":"a","n":1,"timestamp":100})"), 200);

@@ -1,0 +1,70 @@
+// A Server-Sent Events reader over a raw loopback connection (GET /events): one event at a
+// time, as its id and data.
+#pragma once
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "support/http_client.hpp"
+
+namespace progressista::testing {
+
+// Reads SSE events from a raw connection: (id, data) pairs.
+struct SseReader {
+  explicit SseReader(std::uint16_t port, std::string_view extra_headers = {}) : c(port) {
+    ok = c.send(fmt::format("GET /events HTTP/1.1\r\nHost: x\r\n{}\r\n", extra_headers));
+  }
+  // The next event's data, with its id.
+  bool next(std::string& id, std::string& data, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const std::size_t end = buf.find("\n\n");
+      if (end != std::string::npos) {
+        const std::string block = buf.substr(0, end);
+        buf.erase(0, end + 2);
+        id.clear();
+        data.clear();
+        std::size_t pos = 0;
+        while (pos < block.size()) {
+          std::size_t nl = block.find('\n', pos);
+          if (nl == std::string::npos) nl = block.size();
+          const std::string line = block.substr(pos, nl - pos);
+          pos = nl + 1;
+          if (line.rfind("id: ", 0) == 0) id = line.substr(4);
+          if (line.rfind("data: ", 0) == 0) data = line.substr(6);
+        }
+        if (!data.empty()) return true;
+        continue;  // headers, retry:, comments
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      pollfd p{c.fd(), POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char tmp[65536];
+      const ssize_t n = ::recv(c.fd(), tmp, sizeof tmp, 0);
+      if (n <= 0) return false;
+      buf.append(tmp, static_cast<std::size_t>(n));
+      // Drop the HTTP header block once.
+      if (!headers_seen) {
+        const std::size_t h = buf.find("\r\n\r\n");
+        if (h == std::string::npos) continue;
+        head = buf.substr(0, h);
+        buf.erase(0, h + 4);
+        headers_seen = true;
+      }
+    }
+  }
+  Connection c;
+  bool ok = false;
+  bool headers_seen = false;
+  std::string head;
+  std::string buf;
+};
+
+}  // namespace progressista::testing
