@@ -148,7 +148,7 @@ int run_role(const ServerConfig& cfg, Role role) {
           if (!hub) return std::make_unique<IngestHandler>(ctx);
           return std::make_unique<BroadcastHandler>(ctx, *hub, static_dir, role == Role::kServe);
         },
-        store->counters());
+        [&store](Counter c) { store->counters().add(c); });
 
     if (!store->enroll(role))
       log(Level::kWarn, "the segment's process table is full; this process sends no heartbeat");

@@ -119,7 +119,7 @@ struct Worker {
 
 struct HttpServer::Impl {
   HttpServerOptions opt;
-  Counters& counters;
+  HttpServer::Count count;
   std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> stopped{false};
@@ -127,7 +127,7 @@ struct HttpServer::Impl {
   std::function<void()> shutdown_hook;
   asio::signal_set* signals = nullptr;
 
-  Impl(const HttpServerOptions& o, Counters& c) : opt(o), counters(c) {}
+  Impl(const HttpServerOptions& o, HttpServer::Count c) : opt(o), count(std::move(c)) {}
 
   void listen(Worker& w, const tcp::endpoint& ep) {
     boost::system::error_code ec;
@@ -163,7 +163,7 @@ struct HttpServer::Impl {
       }
       if (connections.fetch_add(1, std::memory_order_relaxed) >= opt.max_connections) {
         connections.fetch_sub(1, std::memory_order_relaxed);
-        counters.add(Counter::kRejectedOverload);
+        count(Counter::kRejectedOverload);
         asio::co_spawn(w.ioc, refuse_busy(std::move(socket)), asio::detached);
         continue;
       }
@@ -286,7 +286,7 @@ struct HttpServer::Impl {
       deadline->disarm();
       if (rec) {
         if (timed_out) {
-          counters.add(Counter::kRejectedTimeout);
+          count(Counter::kRejectedTimeout);
           log(Level::kInfo, "{} too slow: request not received within {} ms; closed", remote,
               opt.header_timeout.count());
           co_await refuse(stream, buffer, http::status::request_timeout,
@@ -295,7 +295,7 @@ struct HttpServer::Impl {
         }
         if (rec == http::error::end_of_stream || rec == asio::error::operation_aborted) break;
         if (rec == http::error::body_limit) {
-          counters.add(Counter::kRejectedTooLarge);
+          count(Counter::kRejectedTooLarge);
           co_await refuse(
               stream, buffer, http::status::payload_too_large,
               body_too_large_detail(opt.body_limit),
@@ -303,14 +303,14 @@ struct HttpServer::Impl {
           break;
         }
         if (rec == http::error::header_limit) {
-          counters.add(Counter::kRejectedBadRequest);
+          count(Counter::kRejectedBadRequest);
           co_await refuse(stream, buffer, http::status::request_header_fields_too_large,
                           fmt::format("request headers are larger than {} bytes", kHeaderLimit),
                           false);
           break;
         }
         if (rec.category() == make_error_code(http::error::end_of_stream).category()) {
-          counters.add(Counter::kRejectedBadRequest);
+          count(Counter::kRejectedBadRequest);
           co_await refuse(stream, buffer, http::status::bad_request,
                           fmt::format("bad HTTP request: {}", rec.message()), false);
           break;
@@ -404,8 +404,8 @@ struct HttpServer::Impl {
 };
 
 HttpServer::HttpServer(const HttpServerOptions& options, const HandlerFactory& make_handler,
-                       Counters& counters)
-    : impl_(std::make_unique<Impl>(options, counters)) {
+                       Count count)
+    : impl_(std::make_unique<Impl>(options, std::move(count))) {
   tcp::endpoint ep = resolve(options.host, options.port);
   const unsigned n = std::max(1u, options.threads);
   for (unsigned i = 0; i < n; ++i) {

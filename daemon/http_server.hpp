@@ -28,14 +28,16 @@ struct HttpServerOptions {
 // N threads, each with its own event loop, acceptor (SO_REUSEPORT on one port) and handler.
 // Keep-alive and pipelining; a request's header and body must arrive within header_timeout
 // of its first byte; idle connections close after idle_timeout; bodies over body_limit get
-// 413, connections over max_connections 503. Every rejection is counted in `counters`.
+// 413, connections over max_connections 503. Every rejection is counted through `count`.
 class HttpServer {
  public:
   using HandlerFactory = std::function<std::unique_ptr<HttpHandler>()>;
+  // Adds one to a counter. A function rather than a Counters&: the store's counters live in
+  // the segment attached now, which changes when the store follows a resize.
+  using Count = std::function<void(Counter)>;
 
   // Binds at once; throws std::runtime_error naming the address when it cannot listen.
-  HttpServer(const HttpServerOptions& options, const HandlerFactory& make_handler,
-             Counters& counters);
+  HttpServer(const HttpServerOptions& options, const HandlerFactory& make_handler, Count count);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -201,6 +201,14 @@ TEST(SegmentFollow, ServeFollowsAResizeAndItsClientsGetTheWholeNewSegment) {
   TaskRecord rec;
   EXPECT_TRUE(now->table().lookup("after", rec));
   EXPECT_EQ(tasks_of(serve.port()).count("after"), 1u);
+  // Rejections counted by the HTTP server itself (not HTTP: 400) go to the new segment too.
+  const std::uint64_t bad = now->counters().get(Counter::kRejectedBadRequest);
+  {
+    Connection garbage(serve.port());
+    ASSERT_TRUE(garbage.send("NOT HTTP AT ALL\r\n\r\n"));
+    EXPECT_EQ(garbage.read_reply().status, 400);
+  }
+  EXPECT_EQ(now->counters().get(Counter::kRejectedBadRequest), bad + 1);
   EXPECT_TRUE(delta.read_until(
       [](const std::string& f) {
         const Parsed p(f);
