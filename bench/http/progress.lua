@@ -5,6 +5,8 @@
 --                spread  one event per request, task id drawn per request from BENCH_TASKS ids
 --                ndjson  BENCH_BATCH events per request over distinct tasks (application/x-ndjson)
 --   BENCH_TASKS  task ids in `spread` and `ndjson` (10000)
+--   BENCH_FIRST  the first shard number of those ids (0): spread covers shards
+--                BENCH_FIRST .. BENCH_FIRST + BENCH_TASKS - 1
 --   BENCH_BATCH  events per `ndjson` request (100)
 --   BENCH_TS     the events' timestamp (seconds since the epoch). One value for the whole run
 --                and every wrk thread: the daemon ignores an event older than the task's last
@@ -21,6 +23,7 @@
 
 local shape = os.getenv("BENCH_SHAPE") or "hot"
 local tasks = tonumber(os.getenv("BENCH_TASKS") or "10000")
+local first = tonumber(os.getenv("BENCH_FIRST") or "0")
 local batch = tonumber(os.getenv("BENCH_BATCH") or "100")
 local ts = tonumber(os.getenv("BENCH_TS") or "") or os.time()
 local label = os.getenv("BENCH_LABEL") or shape
@@ -72,7 +75,7 @@ function init(args)
     end
   elseif shape == "spread" then
     for i = 1, tasks do
-      requests[i] = wrk.format("POST", "/progress", json, spread_event(i - 1, math.random(0, 250000)))
+      requests[i] = wrk.format("POST", "/progress", json, spread_event(first + i - 1, math.random(0, 250000)))
     end
   elseif shape == "ndjson" then
     -- Body b carries tasks b*batch .. b*batch+batch-1, so all bodies together cover every task.
