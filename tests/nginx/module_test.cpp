@@ -359,6 +359,37 @@ TEST(NginxModule, SegmentRecreatedByADaemonIsReattached) {
   EXPECT_THAT(nginx.error_log(), HasSubstr("re-attaching"));
 }
 
+// Without capacity=, workers follow a resize made by `ingest --memory` (every task kept).
+TEST(NginxModule, SegmentResizedByADaemonIsFollowedWithItsTasks) {
+  ScopedSegmentName seg;
+  auto first = shared_segment(seg);
+  NginxConfig config = module_config(seg);
+  config.http = fmt::format("    progressista_segment {} mode=0660;\n", seg.str());
+  NginxProcess nginx(config);
+  ASSERT_TRUE(nginx.running()) << nginx.output() << nginx.error_log();
+  ASSERT_EQ(post(nginx.port(), R"({"task_id":"old"})").status, 200);
+  ASSERT_TRUE(has_task(*first, "old"));
+
+  DaemonProcess ingest({"ingest", "--segment", seg.str(), "--memory", "2M", "--threads", "1",
+                        "--shm-mode", "0660", "--storage-path", ""});
+  ASSERT_TRUE(ingest.running()) << ingest.log();
+  EXPECT_THAT(ingest.log(), HasSubstr("resized segment"));
+  SegmentOptions attach;
+  attach.name = seg.str();
+  attach.create = false;
+  auto second = Store::open(attach);
+  ASSERT_NE(second->segment().generation(), first->segment().generation());
+  EXPECT_GT(second->segment().capacity(), static_cast<std::uint32_t>(kCapacity));
+  EXPECT_TRUE(has_task(*second, "old"));
+
+  for (int i = 0; i < 8; ++i) {
+    const std::string id = fmt::format("new-{}", i);
+    EXPECT_EQ(post(nginx.port(), fmt::format(R"({{"task_id":"{}"}})", id)).status, 200);
+    EXPECT_TRUE(has_task(*second, id)) << id;
+  }
+  EXPECT_THAT(http(nginx.port(), "GET", "/tasks").body, HasSubstr(R"("old":)"));
+}
+
 // Clients keep posting to one hot task (same slot, same lock) over keep-alive connections
 // while one worker is killed with SIGKILL. Bounded: 4 clients, at most 4000 requests each,
 // at most 20 s.
