@@ -102,11 +102,11 @@ std::size_t Segment::bytes_for(std::uint32_t capacity, std::uint32_t ring_size) 
 
 Geometry Segment::plan(const SegmentOptions& opt) {
   if (opt.capacity && (*opt.capacity == 0 || *opt.capacity > kMaxCapacity)) {
-    throw StoreError(StoreError::Code::kCapacityMismatch,
+    throw StoreError(StoreError::Code::kInvalidShape,
                      fmt::format("capacity {} is out of range: use 1 to {}", *opt.capacity, kMaxCapacity));
   }
   if (opt.memory && *opt.memory > kMaxMemory) {
-    throw StoreError(StoreError::Code::kCapacityMismatch,
+    throw StoreError(StoreError::Code::kInvalidShape,
                      fmt::format("memory budget {} bytes is out of range: use at most {} ({})", *opt.memory,
                                  kMaxMemory, mib(kMaxMemory)));
   }
@@ -122,7 +122,7 @@ Geometry Segment::plan(const SegmentOptions& opt) {
     const std::uint64_t room = memory > fixed ? (memory - fixed) / sizeof(detail::Block) : 0;
     if (room < kMinBlocks) {
       throw StoreError(
-          StoreError::Code::kCapacityMismatch,
+          StoreError::Code::kInvalidShape,
           fmt::format("a memory budget of {} bytes is too small for {} tasks: their slots, index and "
                       "change feed alone take {} bytes. Give at least {} bytes, or fewer tasks.",
                       memory, g.capacity, fixed, fixed + std::size_t{kMinBlocks} * sizeof(detail::Block)));

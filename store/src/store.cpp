@@ -65,7 +65,7 @@ std::unique_ptr<Segment> resize(const SegmentOptions& opt) {
   }
   if (!why.empty()) {
     Segment::remove(tmp);
-    throw StoreError(StoreError::Code::kCapacityMismatch,
+    throw StoreError(StoreError::Code::kInvalidShape,
                      fmt::format("cannot resize segment '{}' ({} tasks at most, {} bytes): {}. It is "
                                  "left as it was.",
                                  opt.name, old_seg->capacity(), old_seg->size(), why));

@@ -162,7 +162,7 @@ TEST(Memory, PlanFollowsTheBudgetAndRefusesAnImpossibleOne) {
     (void)Segment::plan(o);
     ADD_FAILURE() << "a million tasks cannot fit in 16 MiB";
   } catch (const StoreError& e) {
-    EXPECT_EQ(e.code(), StoreError::Code::kCapacityMismatch);
+    EXPECT_EQ(e.code(), StoreError::Code::kInvalidShape);
     EXPECT_NE(std::string(e.what()).find("too small for 1000000 tasks"), std::string::npos) << e.what();
   }
 }

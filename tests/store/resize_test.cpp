@@ -102,7 +102,7 @@ TEST(Resize, RefusedWhenTheTasksDoNotFitAndNothingChanges) {
     (void)Store::open(resized(name, 16));
     ADD_FAILURE() << "50 tasks cannot fit in 16 slots";
   } catch (const StoreError& e) {
-    EXPECT_EQ(e.code(), StoreError::Code::kCapacityMismatch);
+    EXPECT_EQ(e.code(), StoreError::Code::kInvalidShape);
     EXPECT_NE(std::string(e.what()).find("its 50 tasks need 50 task slots"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("left as it was"), std::string::npos) << e.what();
   }

@@ -11,7 +11,8 @@ class StoreError : public std::runtime_error {
   enum class Code {
     kNotFound,         // attach-only and the segment does not exist
     kLayoutMismatch,   // magic, layout version or record size differ
-    kCapacityMismatch, // the segment exists with another capacity
+    kCapacityMismatch, // the segment exists with another shape (capacity, memory budget)
+    kInvalidShape,     // the requested capacity or memory budget is impossible
     kNoSpace,          // /dev/shm cannot hold the segment
     kNotReady,         // the creator died before finishing initialisation
     kPermission,       // cannot open (mode/owner)
