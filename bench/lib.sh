@@ -21,3 +21,6 @@ warn_if_busy() {
       "the figures will be noisy" >&2
   fi
 }
+
+# is_count VALUE MIN MAX: VALUE is a whole number within [MIN, MAX].
+is_count() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 >= $2 && 10#$1 <= $3)); }

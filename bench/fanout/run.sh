@@ -40,7 +40,6 @@ die() {
   exit 1
 }
 
-is_count() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 >= $2 && 10#$1 <= $3)); }
 is_count "$DURATION" 1 600 || die "DURATION must be 1-600 seconds, not '$DURATION'"
 is_count "$TASKS" 1 99999 || die "TASKS must be 1-99999, not '$TASKS'"
 is_count "$CAPACITY" 1 10000000 || die "CAPACITY must be a number of task slots, not '$CAPACITY'"

@@ -32,7 +32,6 @@ die() {
   echo "bench-flood: error: $*" >&2
   exit 1
 }
-is_count() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 >= $2 && 10#$1 <= $3)); }
 is_count "$DURATION" 1 600 || die "DURATION must be 1-600 seconds, not '$DURATION'"
 is_count "$TASKS" 2 1000000 || die "TASKS must be 2-1000000, not '$TASKS'"
 is_count "$CONNECTIONS" 1 10000 || die "CONNECTIONS must be 1-10000, not '$CONNECTIONS'"

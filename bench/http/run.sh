@@ -58,7 +58,6 @@ die() {
   exit 1
 }
 
-is_count() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 >= $2 && 10#$1 <= $3)); }
 is_count "$DURATION" 1 600 || die "DURATION must be 1-600 seconds, not '$DURATION'"
 is_count "$CONNECTIONS" 1 10000 || die "CONNECTIONS must be 1-10000, not '$CONNECTIONS'"
 is_count "$WRK_THREADS" 1 256 || die "WRK_THREADS must be 1-256, not '$WRK_THREADS'"

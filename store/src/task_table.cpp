@@ -423,6 +423,39 @@ std::uint32_t TaskTable::pop_free_slot() {
   return slot;
 }
 
+std::uint32_t TaskTable::take_slot_locked() {
+  const std::uint32_t slot = pop_free_slot();
+  if (slot != kNone || !evict_locked(kNone)) return slot;
+  return pop_free_slot();
+}
+
+void TaskTable::push_free_slot(std::uint32_t slot) {
+  slots_[slot].lru_next = h_->free_slot;
+  h_->free_slot = slot;
+}
+
+bool TaskTable::make_room_locked(std::uint32_t blocks) {
+  while (pool_->free_blocks() < blocks) {
+    if (!evict_locked(kNone)) return false;
+  }
+  return true;
+}
+
+std::uint64_t TaskTable::write_evicting(std::uint32_t slot, std::uint64_t hash, TaskRecord& rec, std::uint32_t keep) {
+  for (;;) {
+    {
+      RobustLock l(slots_[slot].lock);
+      if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
+      slots_[slot].key_hash = hash;
+      const std::uint64_t seq = feed_.reserve();
+      rec.change_seq = seq;
+      if (publish(slot, rec)) return seq;
+      feed_.commit(seq, slot);  // a harmless repeat: readers see the slot as it was
+    }
+    if (!evict_locked(keep)) return 0;
+  }
+}
+
 // After a writer died holding the structure lock the index, the free-slot list, the
 // eviction list and the counts may disagree with the slots. The slots' current copies are the
 // truth (they are always consistent), so everything else is rebuilt from them.
@@ -495,8 +528,7 @@ bool TaskTable::free_slot_locked(std::uint32_t slot, std::uint32_t pos, const Re
   }
   lru_unlink(slot);
   index_erase(pos);
-  slots_[slot].lru_next = h_->free_slot;
-  h_->free_slot = slot;
+  push_free_slot(slot);
   h_->live_count.fetch_sub(1, std::memory_order_relaxed);
   feed_.commit_removal(seq, slot, rec.task_id.view());
   return true;
@@ -639,43 +671,23 @@ Upsert TaskTable::upsert(const Event& e, double now) {
   }
 
   // A new task.
-  std::uint32_t slot = pop_free_slot();
+  const std::uint32_t slot = take_slot_locked();
   if (slot == kNone) {
-    if (!evict_locked(kNone) || (slot = pop_free_slot()) == kNone) {
-      counters_.add(Counter::kRejectedTableFull);
-      return Upsert::kTableFull;
-    }
+    counters_.add(Counter::kRejectedTableFull);
+    return Upsert::kTableFull;
   }
   Scratch& sc = scratch();
   detail::init_record(sc.next, e.task_id, now);
   detail::apply_event(sc.next, e, now);
   // Room for both copies up front: an existing task's same-size updates never wait for room.
-  const std::uint32_t need = 2 * detail::blocks_for_bytes(detail::encoded_size(sc.next));
-  while (pool_->free_blocks() < need) {
-    if (!evict_locked(kNone)) {
-      slots_[slot].lru_next = h_->free_slot;
-      h_->free_slot = slot;
-      counters_.add(Counter::kRejectedTableFull);
-      return Upsert::kTableFull;
-    }
-  }
-  std::uint64_t seq = 0;
-  for (;;) {
-    {
-      RobustLock l(slots_[slot].lock);
-      if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
-      slots_[slot].key_hash = hash;
-      seq = feed_.reserve();
-      sc.next.change_seq = seq;
-      if (publish(slot, sc.next)) break;
-      feed_.commit(seq, slot);  // the slot stays free: readers see no task there
-    }
-    if (!evict_locked(kNone)) {
-      slots_[slot].lru_next = h_->free_slot;
-      h_->free_slot = slot;
-      counters_.add(Counter::kRejectedTableFull);
-      return Upsert::kTableFull;
-    }
+  const std::uint64_t seq =
+      make_room_locked(2 * detail::blocks_for_bytes(detail::encoded_size(sc.next)))
+          ? write_evicting(slot, hash, sc.next, kNone)
+          : 0;
+  if (seq == 0) {
+    push_free_slot(slot);
+    counters_.add(Counter::kRejectedTableFull);
+    return Upsert::kTableFull;
   }
   index_insert(hash, slot);
   h_->live_count.fetch_add(1, std::memory_order_relaxed);
@@ -694,44 +706,22 @@ Upsert TaskTable::put(const TaskRecord& record) {
   if (!active()) return Upsert::kMoved;
   Found f{};
   const bool exists = find_locked(hash, id, f);
-  std::uint32_t slot = exists ? f.slot : pop_free_slot();
+  const std::uint32_t slot = exists ? f.slot : take_slot_locked();
   if (slot == kNone) {
-    if (!evict_locked(kNone) || (slot = pop_free_slot()) == kNone) {
-      counters_.add(Counter::kRejectedTableFull);
-      return Upsert::kTableFull;
-    }
+    counters_.add(Counter::kRejectedTableFull);
+    return Upsert::kTableFull;
   }
   Scratch& sc = scratch();
   sc.next.copy_from(record);
   sc.next.live = 1;
-  const std::uint32_t need = 2 * detail::blocks_for_bytes(detail::encoded_size(sc.next));
-  while (!exists && pool_->free_blocks() < need) {
-    if (!evict_locked(kNone)) {
-      slots_[slot].lru_next = h_->free_slot;
-      h_->free_slot = slot;
-      counters_.add(Counter::kRejectedTableFull);
-      return Upsert::kTableFull;
-    }
-  }
-  std::uint64_t seq = 0;
-  for (;;) {
-    {
-      RobustLock l(slots_[slot].lock);
-      if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
-      slots_[slot].key_hash = hash;
-      seq = feed_.reserve();
-      sc.next.change_seq = seq;
-      if (publish(slot, sc.next)) break;
-      feed_.commit(seq, slot);
-    }
-    if (!evict_locked(slot)) {
-      if (!exists) {
-        slots_[slot].lru_next = h_->free_slot;
-        h_->free_slot = slot;
-      }
-      counters_.add(Counter::kRejectedTableFull);
-      return Upsert::kTableFull;
-    }
+  const std::uint64_t seq =
+      exists || make_room_locked(2 * detail::blocks_for_bytes(detail::encoded_size(sc.next)))
+          ? write_evicting(slot, hash, sc.next, slot)
+          : 0;
+  if (seq == 0) {
+    if (!exists) push_free_slot(slot);
+    counters_.add(Counter::kRejectedTableFull);
+    return Upsert::kTableFull;
   }
   if (!exists) {
     index_insert(hash, slot);

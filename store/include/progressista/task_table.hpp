@@ -134,6 +134,15 @@ class TaskTable {
   void lru_unlink(std::uint32_t slot);
   void track_finished(std::uint32_t slot, bool finished);
   [[nodiscard]] std::uint32_t pop_free_slot();
+  void push_free_slot(std::uint32_t slot);
+  // A free slot, evicting the least recently finished task when there is none; kNone if not.
+  [[nodiscard]] std::uint32_t take_slot_locked();
+  // Evicts finished tasks until the pool has `blocks` free; false when it cannot.
+  [[nodiscard]] bool make_room_locked(std::uint32_t blocks);
+  // Writes `rec` into `slot` under its lock (structure lock held), evicting finished tasks
+  // other than `keep` while the pool lacks the blocks. The change's sequence, 0 when no room.
+  [[nodiscard]] std::uint64_t write_evicting(std::uint32_t slot, std::uint64_t hash, TaskRecord& rec,
+                                             std::uint32_t keep);
   void rebuild_locked();
   bool free_slot_locked(std::uint32_t slot, std::uint32_t pos, const RecordPredicate* only_if = nullptr);
   [[nodiscard]] bool evict_locked(std::uint32_t keep);
