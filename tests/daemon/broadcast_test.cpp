@@ -9,6 +9,7 @@
 #include <simdjson.h>
 
 #include "progressista/store.hpp"
+#include "support/json_doc.hpp"
 #include "support/daemon_process.hpp"
 #include "support/http_client.hpp"
 #include "support/segment_fixture.hpp"
@@ -39,45 +40,7 @@ std::vector<std::string> role_args(std::string role, const ScopedSegmentName& se
   return a;
 }
 
-// A parsed frame; the parser owns the document.
-struct Json {
-  explicit Json(const std::string& text) { ok = parser.parse(text).get(root) == simdjson::SUCCESS; }
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  bool ok = false;
-
-  [[nodiscard]] std::string str(std::string_view key) const {
-    std::string_view v;
-    return root[key].get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
-  }
-  [[nodiscard]] std::set<std::string> keys(std::string_view member) const {
-    std::set<std::string> out;
-    simdjson::dom::object o;
-    if (root[member].get_object().get(o) == simdjson::SUCCESS) {
-      for (auto [k, v] : o) out.emplace(k);
-    }
-    return out;
-  }
-  // n of tasks[id] inside member ("tasks" or "upserts"); -1 when absent.
-  [[nodiscard]] double n_of(std::string_view member, std::string_view id) const {
-    double n = -1;
-    if (root[member][id]["n"].get_double().get(n) != simdjson::SUCCESS) return -1;
-    return n;
-  }
-  [[nodiscard]] std::vector<std::string> events() const {
-    std::vector<std::string> out;
-    simdjson::dom::array a;
-    if (root["events"].get_array().get(a) != simdjson::SUCCESS) return out;
-    for (auto e : a) {
-      std::string_view ev, id;
-      if (e["event"].get_string().get(ev) == simdjson::SUCCESS &&
-          e["task_id"].get_string().get(id) == simdjson::SUCCESS) {
-        out.push_back(std::string(ev) + " " + std::string(id));
-      }
-    }
-    return out;
-  }
-};
+using Json = testing::JsonDoc;
 
 int post(std::uint16_t port, const std::string& body, std::string_view extra = {}) {
   return http(port, "POST", "/progress", body, extra).status;

@@ -12,6 +12,7 @@
 
 #include "health.hpp"
 #include "progressista/store.hpp"
+#include "support/json_doc.hpp"
 #include "support/daemon_process.hpp"
 #include "support/http_client.hpp"
 #include "support/segment_fixture.hpp"
@@ -37,33 +38,7 @@ using namespace std::chrono_literals;
 // Generous: the sanitizer build is several times slower.
 constexpr auto kWait = 30s;
 
-struct Parsed {
-  explicit Parsed(const std::string& text) { ok = parser.parse(text).get(root) == simdjson::SUCCESS; }
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  bool ok = false;
-
-  [[nodiscard]] std::string str(std::string_view key) const {
-    std::string_view v;
-    return ok && root[key].get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
-  }
-  [[nodiscard]] std::uint64_t u64(std::string_view key) const {
-    std::uint64_t v = 0;
-    return ok && root[key].get_uint64().get(v) == simdjson::SUCCESS ? v : 0;
-  }
-  [[nodiscard]] bool flag(std::string_view key) const {
-    bool v = false;
-    return ok && root[key].get_bool().get(v) == simdjson::SUCCESS && v;
-  }
-  [[nodiscard]] std::set<std::string> keys(std::string_view member) const {
-    std::set<std::string> out;
-    simdjson::dom::object o;
-    if (ok && root[member].get_object().get(o) == simdjson::SUCCESS) {
-      for (auto [k, v] : o) out.emplace(k);
-    }
-    return out;
-  }
-};
+using Parsed = testing::JsonDoc;
 
 std::set<std::string> ids(const std::string& prefix, int count) {
   std::set<std::string> out;
