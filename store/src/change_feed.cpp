@@ -62,6 +62,14 @@ void ChangeFeed::commit_removal(std::uint64_t seq, std::uint32_t slot, std::stri
        id.substr(0, detail::kRingIdInline));
 }
 
+void ChangeFeed::skip_to(std::uint64_t seq) noexcept {
+  const std::uint64_t from = seq > ring_size_ ? seq - ring_size_ + 1 : 1;
+  for (std::uint64_t k = from; k <= seq; ++k) {
+    fill(ring_[k & (ring_size_ - 1)], k, 0, detail::ChangeKind::kSkipped, 0, {});
+  }
+  h_->head_seq.store(seq, std::memory_order_release);
+}
+
 bool ChangeFeed::committed(std::uint64_t seq) const noexcept {
   return ring_[seq & (ring_size_ - 1)].seq.load(std::memory_order_acquire) == seq;
 }
@@ -82,7 +90,7 @@ bool ChangeFeed::read(std::uint64_t seq, Change& c, std::uint64_t& next) const n
   }
   std::atomic_thread_fence(std::memory_order_acquire);
   if (e.seq.load(std::memory_order_relaxed) != seq) return false;  // overwritten while we copied it
-  if (kind == detail::ChangeKind::kIdPart) return false;
+  if (kind == detail::ChangeKind::kIdPart || kind == detail::ChangeKind::kSkipped) return false;
   for (std::uint64_t k = seq + 1; k < next; ++k) {
     const RingEntry& p = ring_[k & (ring_size_ - 1)];
     if (p.seq.load(std::memory_order_acquire) != k) return false;
@@ -110,7 +118,8 @@ ChangeFeed::Read ChangeFeed::since(std::uint64_t after, std::vector<Change>& out
     out.pop_back();
     const RingEntry& e = ring_[k & (ring_size_ - 1)];
     const std::uint64_t s = e.seq.load(std::memory_order_acquire);
-    if (s == k && e.kind == detail::ChangeKind::kIdPart) {  // the rest of a removal already read
+    // The rest of a removal already read, or a sequence a resize skipped: nothing to deliver.
+    if (s == k && (e.kind == detail::ChangeKind::kIdPart || e.kind == detail::ChangeKind::kSkipped)) {
       ++k;
       continue;
     }

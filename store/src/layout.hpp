@@ -52,7 +52,7 @@ struct Slot {
   std::uint8_t reserved[7] = {};
 };
 
-enum class ChangeKind : std::uint8_t { kUpsert = 1, kRemove = 2, kIdPart = 3 };
+enum class ChangeKind : std::uint8_t { kUpsert = 1, kRemove = 2, kIdPart = 3, kSkipped = 4 };
 
 // One change-feed entry. `seq` equals the entry's sequence once committed; kRingBusy while
 // a writer fills it; anything smaller means "not written yet for this lap". A removal

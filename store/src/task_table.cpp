@@ -803,7 +803,7 @@ std::string TaskTable::migrate_to(TaskTable& dest, const std::function<bool(std:
   };
   // Sequence numbers go on from here, past a whole ring, so every cursor of the old feed reads
   // as lapped in the new one.
-  dest.h_->head_seq.store(feed_.head() + dest.feed_.ring_size() + 1, std::memory_order_release);
+  dest.feed_.skip_to(feed_.head() + dest.feed_.ring_size() + 1);
   auto copy = [&](std::uint32_t s) {
     RobustLock l(slots_[s].lock);
     if (l.owner_died()) counters_.add(Counter::kLockRecoveries);

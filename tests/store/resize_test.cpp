@@ -84,6 +84,16 @@ TEST(Resize, KeepsEveryTaskAndTheEvictionOrderAndAttachedStoresFollow) {
   FeedReader moved(b->feed());
   moved.seek(old_cursor.cursor());
   EXPECT_EQ(moved.poll(out), FeedReader::Poll::kLapped);
+  // ...and after that rescan the new feed reads cleanly: the skipped sequences are no holes.
+  EXPECT_EQ(moved.start_snapshot(), b->feed().head());
+  std::this_thread::sleep_for(FeedReader::kHoleTimeout + std::chrono::milliseconds(50));
+  out.clear();
+  EXPECT_EQ(moved.poll(out), FeedReader::Poll::kOk);
+  EXPECT_TRUE(out.empty());
+  ASSERT_EQ(b->table().upsert(ev("t2").n(9), 61.0), Upsert::kUpdated);
+  EXPECT_EQ(moved.poll(out), FeedReader::Poll::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].removed);
 
   // Eviction order survived: t7 failed before t3 closed, so t7 goes first.
   for (int i = 0; b->table().size() < 128; ++i) {

@@ -37,6 +37,10 @@ class ChangeFeed {
   void commit(std::uint64_t seq, std::uint32_t slot) noexcept;
   void commit_removal(std::uint64_t seq, std::uint32_t slot, std::string_view task_id) noexcept;
   [[nodiscard]] static std::uint32_t entries_for_removal(std::size_t id_size) noexcept;
+  // For a new segment that continues an old one's sequence (a resize): moves the head to `seq`
+  // and commits the ring's entries below it as "nothing happened", so no reader mistakes the
+  // skipped sequences for holes. O(ring size), once.
+  void skip_to(std::uint64_t seq) noexcept;
 
   [[nodiscard]] std::uint64_t head() const noexcept;
   [[nodiscard]] std::uint32_t ring_size() const noexcept { return ring_size_; }
