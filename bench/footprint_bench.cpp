@@ -23,7 +23,8 @@ Upsert create(TaskTable& table, Shape shape, int i) {
     const std::string id = fmt::format("worker-{:05}.fleet.example:{:06}", i % 100000, i);
     const std::string desc = fmt::format("epoch {:3} of shard", i % 1000);
     const std::string meta =
-        fmt::format(R"({{"host":"node-{:04}","pid":{},"argv":"train.py --shard {}"}})", i % 4096, 10000 + i, i % 64);
+        fmt::format(R"({{"host":"node-{:04}","pid":{},"argv":"train.py --shard {}"}})", i % 4096,
+                    10000 + i, i % 64);
     Event e = typical_update(id, i % 100);
     e.desc = desc;
     e.meta = meta;
@@ -64,8 +65,12 @@ void BM_Footprint(benchmark::State& state, Shape shape) {
   state.counters["bytes_per_task"] = held ? static_cast<double>(budget) / held : 0;
 }
 
-BENCHMARK_CAPTURE(BM_Footprint, typical_task, Shape::kTypical)->Iterations(1)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Footprint, max_size_task, Shape::kMaxSize)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Footprint, typical_task, Shape::kTypical)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Footprint, max_size_task, Shape::kMaxSize)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace progressista::bench

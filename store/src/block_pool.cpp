@@ -15,7 +15,9 @@ constexpr std::uint32_t kMaxChain = blocks_for_bytes(kMaxRecordBytes);
 constexpr auto kRelaxed = std::memory_order_relaxed;
 }  // namespace
 
-std::uint32_t BlockPool::free_blocks() const noexcept { return h_.free_blocks.load(kRelaxed); }
+std::uint32_t BlockPool::free_blocks() const noexcept {
+  return h_.free_blocks.load(kRelaxed);
+}
 
 std::uint32_t BlockPool::length(const Slot& slot, unsigned k) const noexcept {
   std::uint32_t n = 0;
@@ -90,7 +92,8 @@ void BlockPool::write(const Slot& slot, unsigned k, const char* bytes, std::size
   }
 }
 
-std::size_t BlockPool::read(const Slot& slot, unsigned k, char* out, std::size_t max) const noexcept {
+std::size_t BlockPool::read(const Slot& slot, unsigned k, char* out,
+                            std::size_t max) const noexcept {
   std::size_t got = 0;
   std::uint32_t b = slot.head[k].load(std::memory_order_acquire);
   while (got < max && valid(b)) {
@@ -158,7 +161,8 @@ std::string BlockPool::check() {
     }
   }
   std::uint32_t free = 0;
-  for (std::uint32_t b = h_.free_block.load(kRelaxed); b != kNone; b = blocks_[b].next.load(kRelaxed)) {
+  for (std::uint32_t b = h_.free_block.load(kRelaxed); b != kNone;
+       b = blocks_[b].next.load(kRelaxed)) {
     if (!valid(b)) {
       problems += fmt::format("free list links to block {} (out of range); ", b);
       break;

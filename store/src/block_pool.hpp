@@ -40,7 +40,8 @@ class BlockPool {
   // Copies up to `max` bytes of copy `k` into `out`, following at most blocks_for_bytes(max)
   // links; returns the bytes copied. Safe against a chain changing underneath (indexes are
   // range-checked): the caller's seqlock decides whether the bytes are good.
-  [[nodiscard]] std::size_t read(const Slot& slot, unsigned k, char* out, std::size_t max) const noexcept;
+  [[nodiscard]] std::size_t read(const Slot& slot, unsigned k, char* out,
+                                 std::size_t max) const noexcept;
 
   // The payload of copy `k`'s first block, or null when it has none (writers holding the
   // slot's lock, and readers under their seqlock, for records that fit one block).

@@ -91,7 +91,8 @@ bool same_strings(const char* enc, std::size_t size, const Event& e) noexcept {
     if (at + len[i] > size) return false;
     if (fields[i] != nullptr && fields[i]->has_value()) {
       const std::string_view v = **fields[i];
-      if (v.size() != len[i] || (len[i] != 0 && std::memcmp(v.data(), enc + at, len[i]) != 0)) return false;
+      if (v.size() != len[i] || (len[i] != 0 && std::memcmp(v.data(), enc + at, len[i]) != 0))
+        return false;
     }
     at += len[i];
   }

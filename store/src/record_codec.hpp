@@ -4,8 +4,8 @@
 #pragma once
 
 #include <cstddef>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 
 #include "progressista/event.hpp"
 #include "progressista/task.hpp"

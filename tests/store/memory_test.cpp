@@ -18,12 +18,15 @@ using testing::ScopedSegmentName;
 Upsert typical(TaskTable& table, int i, double now = 1.0) {
   const std::string id = fmt::format("worker-{:05}.fleet.example:{:06}", i % 100000, i);
   const std::string desc = fmt::format("epoch {:3} of shard", i % 1000);
-  const std::string meta = fmt::format(R"({{"host":"node-{:04}","pid":{},"argv":"train.py --shard {}"}})",
-                                       i % 4096, 10000 + i, i % 64);
+  const std::string meta =
+      fmt::format(R"({{"host":"node-{:04}","pid":{},"argv":"train.py --shard {}"}})", i % 4096,
+                  10000 + i, i % 64);
   return table.upsert(ev(id).desc(desc).unit("it").meta(meta).n(i % 100).total(100), now);
 }
 
-std::string full(std::size_t n, char c) { return std::string(n, c); }
+std::string full(std::size_t n, char c) {
+  return std::string(n, c);
+}
 
 TEST(Memory, DefaultBudgetHoldsAFleetOfTypicalTasksInUnder1KiBEach) {
   ScopedSegmentName name;
@@ -97,8 +100,10 @@ TEST(Memory, RemovingTasksReturnsEveryBlock) {
   TaskTable& table = store->table();
   const std::uint32_t free0 = table.memory().free_blocks;
   for (int i = 0; i < 32; ++i) {
-    ASSERT_EQ(table.upsert(ev(fmt::format("t{}", i)).message(full(static_cast<std::size_t>(i) * 16, 'x')), 1.0),
-              Upsert::kCreated);
+    ASSERT_EQ(
+        table.upsert(ev(fmt::format("t{}", i)).message(full(static_cast<std::size_t>(i) * 16, 'x')),
+                     1.0),
+        Upsert::kCreated);
     ASSERT_EQ(table.upsert(ev(fmt::format("t{}", i)).n(1), 2.0), Upsert::kUpdated);
   }
   EXPECT_LT(table.memory().free_blocks, free0);
@@ -119,23 +124,27 @@ TEST(Memory, AFullBudgetEvictsFinishedTasksForGrowingRecordsThenRefusesWithTheFi
   // Closed tasks with long messages fill the blocks.
   int finished = 0;
   for (; finished < 64; ++finished) {
-    const Upsert u = table.upsert(ev(fmt::format("done-{}", finished)).message(big).status(Status::kClose), 1.0);
+    const Upsert u =
+        table.upsert(ev(fmt::format("done-{}", finished)).message(big).status(Status::kClose), 1.0);
     ASSERT_NE(u, Upsert::kTableFull) << "evicting finished tasks makes room";
     if (table.memory().free_blocks < 8) break;
   }
   // A running task growing into the full pool evicts the oldest finished task.
   ASSERT_EQ(table.upsert(ev("runner").n(1), 2.0), Upsert::kCreated);
   const std::uint64_t evictions = store->counters().get(Counter::kEvictions);
-  for (int round = 0; round < 200 && store->counters().get(Counter::kEvictions) == evictions; ++round) {
-    ASSERT_EQ(table.upsert(ev(fmt::format("runner-{}", round)).message(big).error(big).desc(big), 3.0),
-              Upsert::kCreated);
+  for (int round = 0; round < 200 && store->counters().get(Counter::kEvictions) == evictions;
+       ++round) {
+    ASSERT_EQ(
+        table.upsert(ev(fmt::format("runner-{}", round)).message(big).error(big).desc(big), 3.0),
+        Upsert::kCreated);
   }
   EXPECT_GT(store->counters().get(Counter::kEvictions), evictions);
   TaskRecord t;
   EXPECT_FALSE(table.lookup("done-0", t)) << "the least recently finished goes first";
   // With nothing finished left, a new task is refused and the message gives the budget.
   for (int i = 0; i < 1000; ++i) {
-    const Upsert u = table.upsert(ev(fmt::format("more-{}", i)).message(big).error(big).desc(big), 4.0);
+    const Upsert u =
+        table.upsert(ev(fmt::format("more-{}", i)).message(big).error(big).desc(big), 4.0);
     if (u == Upsert::kTableFull) break;
     ASSERT_EQ(u, Upsert::kCreated);
   }
@@ -146,7 +155,8 @@ TEST(Memory, AFullBudgetEvictsFinishedTasksForGrowingRecordsThenRefusesWithTheFi
   EXPECT_NE(detail.find("memory budget reached"), std::string::npos) << detail;
   EXPECT_GT(store->counters().get(Counter::kRejectedTableFull), 0u);
   EXPECT_TRUE(table.lookup("runner", t)) << "running tasks are never evicted";
-  EXPECT_EQ(table.upsert(ev("runner").n(2), 6.0), Upsert::kUpdated) << "same-size updates still apply";
+  EXPECT_EQ(table.upsert(ev("runner").n(2), 6.0), Upsert::kUpdated)
+      << "same-size updates still apply";
   EXPECT_EQ(table.check(), "");
 }
 
@@ -163,7 +173,8 @@ TEST(Memory, PlanFollowsTheBudgetAndRefusesAnImpossibleOne) {
     ADD_FAILURE() << "a million tasks cannot fit in 16 MiB";
   } catch (const StoreError& e) {
     EXPECT_EQ(e.code(), StoreError::Code::kInvalidShape);
-    EXPECT_NE(std::string(e.what()).find("too small for 1000000 tasks"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("too small for 1000000 tasks"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -44,10 +44,13 @@ TEST(Resize, KeepsEveryTaskAndTheEvictionOrderAndAttachedStoresFollow) {
   ScopedSegmentName name;
   auto a = Store::open(options(name, 64));
   for (int i = 0; i < 40; ++i) {
-    ASSERT_EQ(a->table().upsert(ev(fmt::format("t{}", i)).n(i).total(100).desc(fmt::format("task {}", i)), 1.0 + i),
-              Upsert::kCreated);
+    ASSERT_EQ(
+        a->table().upsert(ev(fmt::format("t{}", i)).n(i).total(100).desc(fmt::format("task {}", i)),
+                          1.0 + i),
+        Upsert::kCreated);
   }
-  ASSERT_EQ(a->table().upsert(ev("t7").status(Status::kError).error("boom"), 50.0), Upsert::kUpdated);
+  ASSERT_EQ(a->table().upsert(ev("t7").status(Status::kError).error("boom"), 50.0),
+            Upsert::kUpdated);
   ASSERT_EQ(a->table().upsert(ev("t3").status(Status::kClose), 51.0), Upsert::kUpdated);
   const std::uint64_t old_generation = a->segment().generation();
   const std::uint64_t applied = a->counters().get(Counter::kEventsApplied);
@@ -107,17 +110,20 @@ TEST(Resize, KeepsEveryTaskAndTheEvictionOrderAndAttachedStoresFollow) {
 TEST(Resize, RefusedWhenTheTasksDoNotFitAndNothingChanges) {
   ScopedSegmentName name;
   auto a = Store::open(options(name, 64));
-  for (int i = 0; i < 50; ++i) ASSERT_EQ(a->table().upsert(ev(fmt::format("t{}", i)), 1.0), Upsert::kCreated);
+  for (int i = 0; i < 50; ++i)
+    ASSERT_EQ(a->table().upsert(ev(fmt::format("t{}", i)), 1.0), Upsert::kCreated);
   try {
     (void)Store::open(resized(name, 16));
     ADD_FAILURE() << "50 tasks cannot fit in 16 slots";
   } catch (const StoreError& e) {
     EXPECT_EQ(e.code(), StoreError::Code::kInvalidShape);
-    EXPECT_NE(std::string(e.what()).find("its 50 tasks need 50 task slots"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("its 50 tasks need 50 task slots"), std::string::npos)
+        << e.what();
     EXPECT_NE(std::string(e.what()).find("left as it was"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(a->follow());
-  EXPECT_EQ(a->table().upsert(ev("t1").n(1), 2.0), Upsert::kUpdated) << "the old segment stays in service";
+  EXPECT_EQ(a->table().upsert(ev("t1").n(1), 2.0), Upsert::kUpdated)
+      << "the old segment stays in service";
   EXPECT_EQ(a->table().capacity(), 64u);
   // Smaller, but large enough: fine.
   auto b = Store::open(resized(name, 50));
@@ -166,7 +172,8 @@ TEST(Resize, AMigratorKilledAtAnyInstantLosesNothing) {
   ScopedSegmentName name;
   std::mt19937 rng(20261130);
   auto a = Store::open(options(name, 64));
-  for (int i = 0; i < 48; ++i) ASSERT_EQ(a->table().upsert(ev(fmt::format("t{}", i)).n(0), 1.0), Upsert::kCreated);
+  for (int i = 0; i < 48; ++i)
+    ASSERT_EQ(a->table().upsert(ev(fmt::format("t{}", i)).n(0), 1.0), Upsert::kCreated);
   ::alarm(300);
   int completed = 0;
   for (int round = 1; round <= 40; ++round) {
@@ -176,11 +183,13 @@ TEST(Resize, AMigratorKilledAtAnyInstantLosesNothing) {
       return 0;
     });
     // Meanwhile this process keeps writing (following when told the segment moved).
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200 + rng() % 3000);
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::microseconds(200 + rng() % 3000);
     int writes = 0;
     while (std::chrono::steady_clock::now() < until) {
       const int i = writes++ % 48;
-      ASSERT_EQ(apply(*a, ev(fmt::format("t{}", i)).n(round), now_seconds()), Upsert::kUpdated) << round;
+      ASSERT_EQ(apply(*a, ev(fmt::format("t{}", i)).n(round), now_seconds()), Upsert::kUpdated)
+          << round;
     }
     ::kill(child, SIGKILL);
     const int rc = wait_for(child);
@@ -188,13 +197,15 @@ TEST(Resize, AMigratorKilledAtAnyInstantLosesNothing) {
     ASSERT_TRUE(rc == 0 || rc == 128 + SIGKILL) << rc;
     // Every task carries this round's value once written again, wherever the name leads.
     for (int i = 0; i < 48; ++i) {
-      ASSERT_EQ(apply(*a, ev(fmt::format("t{}", i)).n(round), now_seconds()), Upsert::kUpdated) << round;
+      ASSERT_EQ(apply(*a, ev(fmt::format("t{}", i)).n(round), now_seconds()), Upsert::kUpdated)
+          << round;
     }
     (void)a->follow();
     auto probe = Store::open(options(name, a->table().capacity()));
     TaskRecord t;
     for (int i = 0; i < 48; ++i) {
-      ASSERT_TRUE(probe->table().lookup(fmt::format("t{}", i), t)) << "round " << round << " task " << i;
+      ASSERT_TRUE(probe->table().lookup(fmt::format("t{}", i), t))
+          << "round " << round << " task " << i;
       ASSERT_EQ(t.n, round) << "round " << round << " task " << i;
     }
     ASSERT_EQ(probe->table().size(), 48u);

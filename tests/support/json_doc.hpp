@@ -13,14 +13,17 @@
 namespace progressista::testing {
 
 struct JsonDoc {
-  explicit JsonDoc(const std::string& text) { ok = parser.parse(text).get(root) == simdjson::SUCCESS; }
+  explicit JsonDoc(const std::string& text) {
+    ok = parser.parse(text).get(root) == simdjson::SUCCESS;
+  }
   simdjson::dom::parser parser;
   simdjson::dom::element root;
   bool ok = false;
 
   [[nodiscard]] std::string str(std::string_view key) const {
     std::string_view v;
-    return ok && root[key].get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
+    return ok && root[key].get_string().get(v) == simdjson::SUCCESS ? std::string(v)
+                                                                    : std::string();
   }
   [[nodiscard]] std::uint64_t u64(std::string_view key) const {
     std::uint64_t v = 0;
