@@ -57,43 +57,45 @@ inline bool tag_matches(std::uint64_t entry, std::uint64_t hash) {
 // Bytes of an encoding to copy: the whole record, or just the head and the task_id.
 enum class Want { kRecord, kId };
 
-// Copies the current copy of `s` into `buf` until the copy is known to be untorn and still
-// current. Returns its size in bytes, 0 when the slot holds no record. Lock-free; retries
-// while a writer is busy.
-std::size_t read_consistent(const Slot& s, const BlockPool& pool, char* buf, Want want) {
+// Runs read(k) on the current copy k of `s` until it ran on a copy that was untorn and still
+// current throughout, and returns its result. Lock-free; retries while a writer is busy.
+template <class Read>
+auto read_stable(const Slot& s, Read&& read) {
   unsigned spins = 0;
   for (;;) {
     const std::uint64_t v = s.version.load(std::memory_order_acquire);
     const unsigned k = v & 1;
     const std::uint32_t c1 = s.copy_seq[k].load(std::memory_order_acquire);
     if ((c1 & 1) == 0) {
-      std::size_t size = 0;
-      if (s.head[k].load(std::memory_order_acquire) != kNone) {
-        size = pool.read(s, k, buf, detail::kBlockPayload);
-        if (size >= sizeof(RecordHead)) {
-          RecordHead head;
-          std::memcpy(&head, buf, sizeof head);
-          std::size_t need = sizeof head;
-          if (want == Want::kId) {
-            need = detail::id_prefix_size(head);
-          } else {
-            for (std::uint16_t n : head.len) need += n;
-          }
-          need = std::min(need, detail::kMaxRecordBytes);
-          if (need > size) size = pool.read(s, k, buf, need);
-          size = std::min(size, need);
-        } else {
-          size = 0;
-        }
-      }
+      auto result = read(k);
       std::atomic_thread_fence(std::memory_order_acquire);
       if (s.copy_seq[k].load(std::memory_order_relaxed) == c1 &&
           s.version.load(std::memory_order_relaxed) == v) {
-        return size;
+        return result;
       }
     }
     cpu_relax(spins);
   }
+}
+
+// Copies the current copy of `s` into `buf`: its size in bytes, 0 when the slot holds no record.
+std::size_t read_consistent(const Slot& s, const BlockPool& pool, char* buf, Want want) {
+  return read_stable(s, [&](unsigned k) -> std::size_t {
+    if (s.head[k].load(std::memory_order_acquire) == kNone) return 0;
+    std::size_t size = pool.read(s, k, buf, detail::kBlockPayload);
+    if (size < sizeof(RecordHead)) return 0;
+    RecordHead head;
+    std::memcpy(&head, buf, sizeof head);
+    std::size_t need = sizeof head;
+    if (want == Want::kId) {
+      need = detail::id_prefix_size(head);
+    } else {
+      for (std::uint16_t n : head.len) need += n;
+    }
+    need = std::min(need, detail::kMaxRecordBytes);
+    if (need > size) size = pool.read(s, k, buf, need);
+    return std::min(size, need);
+  });
 }
 
 // A writer's scratch records: a TaskRecord is ~4.7 KB, too large to build on every call.
@@ -176,27 +178,14 @@ bool TaskTable::slot_holds(std::uint32_t slot, std::string_view id) const {
   const Slot& s = slots_[slot];
   if (sizeof(RecordHead) + id.size() <= detail::kBlockPayload) {
     // Compared in place, in the first block, under the copy's sequence: no copy at all.
-    unsigned spins = 0;
-    for (;;) {
-      const std::uint64_t v = s.version.load(std::memory_order_acquire);
-      const unsigned k = v & 1;
-      const std::uint32_t c1 = s.copy_seq[k].load(std::memory_order_acquire);
-      if ((c1 & 1) == 0) {
-        bool holds = false;
-        if (const char* data = pool_->first(s, k)) {
-          std::uint16_t len = 0;
-          std::memcpy(&len, data + offsetof(RecordHead, len), sizeof len);
-          holds = data[offsetof(RecordHead, live)] != 0 && len == id.size() &&
-                  std::memcmp(data + sizeof(RecordHead), id.data(), id.size()) == 0;
-        }
-        std::atomic_thread_fence(std::memory_order_acquire);
-        if (s.copy_seq[k].load(std::memory_order_relaxed) == c1 &&
-            s.version.load(std::memory_order_relaxed) == v) {
-          return holds;
-        }
-      }
-      cpu_relax(spins);
-    }
+    return read_stable(s, [&](unsigned k) {
+      const char* data = pool_->first(s, k);
+      if (data == nullptr) return false;
+      std::uint16_t len = 0;
+      std::memcpy(&len, data + offsetof(RecordHead, len), sizeof len);
+      return data[offsetof(RecordHead, live)] != 0 && len == id.size() &&
+             (id.empty() || std::memcmp(data + sizeof(RecordHead), id.data(), id.size()) == 0);
+    });
   }
   char buf[sizeof(RecordHead) + limits::kTaskId + detail::kBlockPayload];
   const std::size_t n = read_consistent(s, *pool_, buf, Want::kId);
@@ -204,7 +193,7 @@ bool TaskTable::slot_holds(std::uint32_t slot, std::string_view id) const {
   RecordHead head;
   std::memcpy(&head, buf, sizeof head);
   return head.live != 0 && head.len[0] == id.size() && n >= sizeof head + id.size() &&
-         std::memcmp(buf + sizeof head, id.data(), id.size()) == 0;
+         (id.empty() || std::memcmp(buf + sizeof head, id.data(), id.size()) == 0);
 }
 
 bool TaskTable::read(std::uint32_t slot, TaskRecord& out) const {
