@@ -4,11 +4,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
-#include <thread>
 
 #include <fmt/format.h>
 #include <simdjson.h>
@@ -159,13 +157,7 @@ RestoreResult restore_tasks(Store& store, const std::string& path, double now) {
     }
     rec.recovered_at = now;
     rec.set(kHasRecovered);
-    // A resize by another process meanwhile: follow it into the new segment and put again
-    // (the copy did not include this task, or put would not answer kMoved).
-    Upsert u = store.table().put(rec);
-    for (int tries = 0; u == Upsert::kMoved && tries < 100; ++tries) {
-      if (!store.follow()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      u = store.table().put(rec);
-    }
+    const Upsert u = store.put(rec);  // follows a resize by another process meanwhile
     if (u == Upsert::kTableFull || u == Upsert::kMoved)
       ++result.skipped;
     else

@@ -49,12 +49,7 @@ class ApplySink final : public EventSink {
         return;
       }
     }
-    // A resize or re-creation of the segment under us: follow it and apply there.
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      last_ = store_.table().upsert(event, now_);
-      if (last_ != Upsert::kMoved) break;
-      (void)store_.follow();
-    }
+    last_ = store_.upsert(event, now_);  // follows a resize under us
     switch (last_) {
       case Upsert::kCreated:
       case Upsert::kUpdated:

@@ -30,8 +30,7 @@ std::size_t encoded_size(const TaskRecord& rec) noexcept {
 }
 
 // The numbers lead both structures in the same order: one copy moves them.
-constexpr std::size_t kNumbers = kNumbersSize;
-static_assert(kNumbers == offsetof(RecordHead, len));
+static_assert(kNumbersSize == offsetof(RecordHead, len));
 static_assert(offsetof(TaskRecord, fields) == offsetof(RecordHead, fields) &&
               offsetof(TaskRecord, status) == offsetof(RecordHead, status) &&
               offsetof(TaskRecord, live) == offsetof(RecordHead, live) &&
@@ -41,7 +40,7 @@ static_assert(offsetof(TaskRecord, fields) == offsetof(RecordHead, fields) &&
 
 void encode(const TaskRecord& rec, char* out) noexcept {
   RecordHead h;
-  std::memcpy(static_cast<void*>(&h), &rec, kNumbers);
+  std::memcpy(static_cast<void*>(&h), &rec, kNumbersSize);
   h.reserved = 0;
   std::size_t i = 0;
   char* p = out + sizeof(RecordHead);
@@ -59,7 +58,7 @@ void decode(const char* in, std::size_t size, TaskRecord& rec) noexcept {
     rec.live = 0;
     return;
   }
-  std::memcpy(static_cast<void*>(&rec), in, kNumbers);
+  std::memcpy(static_cast<void*>(&rec), in, kNumbersSize);
   if (static_cast<std::uint8_t>(rec.status) >= kStatusCount) rec.status = Status::kUpdate;
   std::uint16_t len[kStringFields];
   std::memcpy(len, in + offsetof(RecordHead, len), sizeof len);

@@ -102,6 +102,29 @@ std::unique_ptr<Store> Store::open(const SegmentOptions& opt) {
   return std::unique_ptr<Store>(new Store(opt, std::move(seg)));
 }
 
+namespace {
+// Each try either applies or follows one step (a finished resize, or a cancelled one).
+constexpr int kMoveTries = 16;
+}  // namespace
+
+Upsert Store::upsert(const Event& event, double now) {
+  Upsert u = table().upsert(event, now);
+  for (int i = 0; u == Upsert::kMoved && i < kMoveTries; ++i) {
+    (void)follow();
+    u = table().upsert(event, now);
+  }
+  return u;
+}
+
+Upsert Store::put(const TaskRecord& record) {
+  Upsert u = table().put(record);
+  for (int i = 0; u == Upsert::kMoved && i < kMoveTries; ++i) {
+    (void)follow();
+    u = table().put(record);
+  }
+  return u;
+}
+
 bool Store::enroll(Role role) {
   std::lock_guard lock(follow_mutex_);
   role_ = role;

@@ -1,7 +1,5 @@
 #include "progressista/task_table.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
@@ -12,6 +10,7 @@
 
 #include "block_pool.hpp"
 #include "event_rules.hpp"
+#include "index_entry.hpp"
 #include "layout.hpp"
 #include "progressista/segment.hpp"
 #include "record_codec.hpp"
@@ -19,6 +18,9 @@
 namespace progressista {
 
 using detail::BlockPool;
+using detail::entry_of;
+using detail::slot_of;
+using detail::tag_matches;
 using detail::kNone;
 using detail::RecordHead;
 using detail::Slot;
@@ -44,14 +46,6 @@ inline std::uint64_t fmix64(std::uint64_t k) {
   k *= 0xc4ceb9fe1a85ec53ULL;
   k ^= k >> 33;
   return k;
-}
-
-inline std::uint64_t entry_of(std::uint64_t hash, std::uint32_t slot) {
-  return (hash & 0xffffffff00000000ULL) | (std::uint64_t{slot} + 1);
-}
-inline std::uint32_t slot_of(std::uint64_t entry) { return static_cast<std::uint32_t>(entry) - 1; }
-inline bool tag_matches(std::uint64_t entry, std::uint64_t hash) {
-  return (entry >> 32) == (hash >> 32);
 }
 
 // Bytes of an encoding to copy: the whole record, or just the head and the task_id.
@@ -766,73 +760,6 @@ bool TaskTable::modify(std::string_view task_id, const RecordChange& change) {
   return true;
 }
 
-std::string TaskTable::migrate_to(TaskTable& dest, const std::function<bool(std::string&)>& commit) {
-  RobustLock sl(h_->structure_lock);
-  if (sl.owner_died()) rebuild_locked();
-  if (!active()) return "it is already being resized, or was replaced";
-  // Room first, so a resize that cannot fit changes nothing.
-  std::uint64_t blocks = 0;
-  std::uint32_t live = 0;
-  TaskRecord rec;
-  for (std::uint32_t s = 0; s < capacity_; ++s) {
-    if (!read(s, rec)) continue;
-    ++live;
-    blocks += 2 * detail::blocks_for_bytes(detail::encoded_size(rec));
-  }
-  const MemoryUse room = dest.memory();
-  if (live > room.max_tasks || blocks > room.free_blocks) {
-    return fmt::format("its {} tasks need {} task slots and {} record blocks, the new shape has {} and {}",
-                       live, live, blocks, room.max_tasks, room.free_blocks);
-  }
-  h_->migrator_pid.store(static_cast<std::uint32_t>(::getpid()), std::memory_order_relaxed);
-  h_->state.store(static_cast<std::uint32_t>(detail::SegmentState::kMigrating), std::memory_order_seq_cst);
-  auto abort = [&](std::string why) {
-    h_->state.store(static_cast<std::uint32_t>(detail::SegmentState::kActive), std::memory_order_release);
-    return why;
-  };
-  // Sequence numbers go on from here, past a whole ring, so every cursor of the old feed reads
-  // as lapped in the new one.
-  dest.feed_.skip_to(feed_.head() + dest.feed_.ring_size() + 1);
-  auto copy = [&](std::uint32_t s) {
-    RobustLock l(slots_[s].lock);
-    if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
-    if (!current(s, rec)) return true;
-    return dest.put(rec) != Upsert::kTableFull;
-  };
-  for (std::uint32_t s = 0; s < capacity_; ++s) {
-    if (!slots_[s].in_lru && !copy(s)) return abort("the new shape ran out of room while copying");
-  }
-  for (std::uint32_t s = h_->lru_head; s != kNone; s = slots_[s].lru_next) {
-    if (!copy(s)) return abort("the new shape ran out of room while copying");
-  }
-  for (std::size_t i = 0; i < kCounterSlots; ++i) {
-    dest.h_->counters[i].store(h_->counters[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
-  }
-  std::string why;
-  h_->successor.store(dest.h_->generation, std::memory_order_seq_cst);
-  if (!commit(why)) {
-    h_->successor.store(0, std::memory_order_relaxed);
-    return abort(why);
-  }
-  h_->state.store(static_cast<std::uint32_t>(detail::SegmentState::kRetired), std::memory_order_release);
-  return {};
-}
-
-bool TaskTable::settle() {
-  RobustLock sl(h_->structure_lock);
-  if (sl.owner_died()) rebuild_locked();
-  return h_->state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(detail::SegmentState::kRetired);
-}
-
-void TaskTable::cancel_retirement() {
-  RobustLock sl(h_->structure_lock);
-  if (sl.owner_died()) rebuild_locked();
-  std::uint32_t retired = static_cast<std::uint32_t>(detail::SegmentState::kRetired);
-  if (h_->state.compare_exchange_strong(retired, static_cast<std::uint32_t>(detail::SegmentState::kActive))) {
-    h_->successor.store(0, std::memory_order_relaxed);
-  }
-}
-
 bool TaskTable::lookup(std::string_view task_id, TaskRecord& out) const {
   const std::uint64_t hash = hash_task_id(task_id);
   Found f{};
@@ -846,78 +773,6 @@ bool TaskTable::lookup(std::string_view task_id, TaskRecord& out) const {
     if (slot_holds(s, task_id) && read(s, out) && out.task_id.view() == task_id) return true;
   }
   return false;
-}
-
-std::string TaskTable::check() const {
-  auto* self = const_cast<TaskTable*>(this);
-  RobustLock sl(h_->structure_lock);
-  if (sl.owner_died()) self->rebuild_locked();
-  std::string problems;
-  std::vector<char> seen_free(capacity_, 0);
-  std::uint32_t hops = 0;
-  for (std::uint32_t s = h_->free_slot; s != kNone; s = slots_[s].lru_next) {
-    if (s >= capacity_) {
-      problems += fmt::format("free-slot list links to slot {} (out of range); ", s);
-      break;
-    }
-    if (seen_free[s]++) {
-      problems += fmt::format("slot {} is on the free-slot list twice; ", s);
-      break;
-    }
-    if (++hops > capacity_) break;
-  }
-  std::uint32_t live = 0;
-  std::uint32_t finished = 0;
-  TaskRecord rec;
-  for (std::uint32_t s = 0; s < capacity_; ++s) {
-    const bool is_live = read(s, rec);
-    if (is_live) {
-      ++live;
-      Found f{};
-      if (seen_free[s]) problems += fmt::format("live slot {} is on the free-slot list; ", s);
-      if (!find_locked(hash_task_id(rec.task_id.view()), rec.task_id.view(), f) || f.slot != s) {
-        problems += fmt::format("task '{}' in slot {} is not reachable through the index; ",
-                                rec.task_id.view(), s);
-      }
-      if (is_terminal(rec.status) != (slots_[s].in_lru != 0)) {
-        problems += fmt::format("task '{}' is {} but {} the eviction list; ", rec.task_id.view(),
-                                status_name(rec.status), slots_[s].in_lru ? "on" : "not on");
-      }
-      finished += slots_[s].in_lru;
-    } else {
-      if (!seen_free[s]) problems += fmt::format("free slot {} is missing from the free-slot list; ", s);
-      if (slots_[s].head[0].load() != kNone || slots_[s].head[1].load() != kNone) {
-        problems += fmt::format("free slot {} still holds blocks; ", s);
-      }
-    }
-  }
-  std::uint32_t listed = 0;
-  hops = 0;
-  for (std::uint32_t s = h_->lru_head, prev = kNone; s != kNone; prev = s, s = slots_[s].lru_next) {
-    if (s >= capacity_ || slots_[s].lru_prev != prev || ++hops > capacity_) {
-      problems += "the eviction list is broken; ";
-      break;
-    }
-    ++listed;
-  }
-  if (listed != finished || listed != h_->finished_count.load()) {
-    problems += fmt::format("eviction list holds {} tasks, {} are marked, count says {}; ", listed,
-                            finished, h_->finished_count.load());
-  }
-  std::uint32_t entries = 0;
-  for (std::uint32_t i = 0; i <= index_mask_; ++i) {
-    const std::uint64_t e = index_[i].load(std::memory_order_relaxed);
-    if (e == 0) continue;
-    ++entries;
-    if (slot_of(e) >= capacity_ || !read(slot_of(e), rec)) {
-      problems += fmt::format("index position {} points to a free or invalid slot; ", i);
-    }
-  }
-  if (entries != live) problems += fmt::format("index has {} entries for {} live tasks; ", entries, live);
-  if (live != size()) problems += fmt::format("live count says {} but {} slots are live; ", size(), live);
-  if (h_->index_version.load() & 1) problems += "index version is odd outside a change; ";
-  problems += pool_->check();
-  return problems;
 }
 
 }  // namespace progressista

@@ -31,14 +31,7 @@ SegmentOptions resized(const ScopedSegmentName& name, std::uint32_t capacity) {
 }
 
 // Applies an event, following the segment when the table says it moved (as the Ingestor does).
-Upsert apply(Store& store, const Event& e, double now) {
-  for (int i = 0; i < 100; ++i) {
-    const Upsert u = store.table().upsert(e, now);
-    if (u != Upsert::kMoved) return u;
-    (void)store.follow();
-  }
-  return Upsert::kMoved;
-}
+Upsert apply(Store& store, const Event& e, double now) { return store.upsert(e, now); }
 
 TEST(Resize, KeepsEveryTaskAndTheEvictionOrderAndAttachedStoresFollow) {
   ScopedSegmentName name;

@@ -47,6 +47,12 @@ class Store {
   void beat() noexcept;
   void leave() noexcept;
 
+  // TaskTable::upsert and put on the current segment, following it when the table answers
+  // kMoved (a resize or re-creation under us) and trying again; kMoved only if it keeps
+  // moving. follow() may throw StoreError.
+  [[nodiscard]] Upsert upsert(const Event& event, double now);
+  [[nodiscard]] Upsert put(const TaskRecord& record);
+
   // Re-attaches when the segment was resized or re-created (an atomic load, and a stat(2)
   // at most once per kCheckInterval; waits while a resize is copying). True when it
   // re-attached: readers should rescan. Throws StoreError when the name no longer leads to a
