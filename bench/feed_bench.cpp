@@ -8,8 +8,8 @@
 
 #include "bench_store.hpp"
 #include "progressista/change_feed.hpp"
-#include "progressista/codec.hpp"
 #include "progressista/snapshot.hpp"
+#include "progressista/task_json.hpp"
 
 namespace progressista::bench {
 namespace {

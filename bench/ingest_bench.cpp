@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "bench_store.hpp"
-#include "progressista/codec.hpp"
+#include "progressista/event_parser.hpp"
 #include "progressista/ingest.hpp"
 
 namespace progressista::bench {

@@ -1,6 +1,6 @@
 #include "progressista/snapshot.hpp"
 
-#include "progressista/codec.hpp"
+#include "progressista/task_json.hpp"
 
 namespace progressista {
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "progressista/codec.hpp"
+#include "progressista/event_parser.hpp"
 #include "progressista/ingest.hpp"
 #include "progressista/store.hpp"
 #include "progressista/task_query.hpp"
@@ -21,9 +21,7 @@ struct progressista_store {
   ~progressista_store() {
     if (store) store->leave();
   }
-  void beat() noexcept {
-    store->beat();
-  }
+  void beat() noexcept { store->beat(); }
 };
 
 struct progressista_tokens {
@@ -41,7 +39,9 @@ void copy_message(const char* msg, char* err, size_t err_len) {
   err[n] = '\0';
 }
 
-std::string_view view(const char* p, size_t n) { return p ? std::string_view(p, n) : std::string_view{}; }
+std::string_view view(const char* p, size_t n) {
+  return p ? std::string_view(p, n) : std::string_view{};
+}
 
 // Points the caller at the handle's answer buffer.
 void expose(progressista_store* s, const char** answer, size_t* answer_len) {
@@ -57,10 +57,12 @@ int internal_error(const char** answer, size_t* answer_len) {
 
 }  // namespace
 
-extern "C" uint32_t progressista_max_capacity(void) { return progressista::kMaxCapacity; }
+extern "C" uint32_t progressista_max_capacity(void) {
+  return progressista::kMaxCapacity;
+}
 
-extern "C" progressista_store* progressista_attach(const char* name, uint32_t capacity, unsigned mode,
-                                                   char* err, size_t err_len) {
+extern "C" progressista_store* progressista_attach(const char* name, uint32_t capacity,
+                                                   unsigned mode, char* err, size_t err_len) {
   try {
     progressista::SegmentOptions opt;
     opt.name = name ? name : "progressista";
@@ -89,12 +91,12 @@ extern "C" int progressista_post(progressista_store* s, const progressista_token
                                  const char** answer, size_t* answer_len) {
   try {
     s->body.assign(view(body, len));  // the parser needs padding past the end
-    const progressista::PostRequest post{
-        view(request->content_type, request->content_type_len),
-        view(request->authorization, request->authorization_len),
-        view(request->query, request->query_len), tokens ? &tokens->set : nullptr};
-    const int status =
-        s->ingestor->post(post, s->body.view(), s->body.capacity(), progressista::now_seconds(), s->answer);
+    const progressista::PostRequest post{view(request->content_type, request->content_type_len),
+                                         view(request->authorization, request->authorization_len),
+                                         view(request->query, request->query_len),
+                                         tokens ? &tokens->set : nullptr};
+    const int status = s->ingestor->post(post, s->body.view(), s->body.capacity(),
+                                         progressista::now_seconds(), s->answer);
     expose(s, answer, answer_len);
     return status;
   } catch (...) {
@@ -107,7 +109,8 @@ extern "C" int progressista_tasks(progressista_store* s, const progressista_toke
                                   size_t* answer_len) {
   try {
     const std::string_view query = view(request->query, request->query_len);
-    if (tokens && !tokens->set.admits(view(request->authorization, request->authorization_len), query)) {
+    if (tokens &&
+        !tokens->set.admits(view(request->authorization, request->authorization_len), query)) {
       s->store->counters().add(progressista::Counter::kRejectedAuth);
       s->answer.clear();
       progressista::append_detail(s->answer, "Invalid API token");
@@ -165,7 +168,8 @@ extern "C" void progressista_detach(progressista_store* s) {
   }
 }
 
-extern "C" size_t progressista_detail_json(const char* text, size_t len, char* out, size_t out_cap) {
+extern "C" size_t progressista_detail_json(const char* text, size_t len, char* out,
+                                           size_t out_cap) {
   try {
     fmt::memory_buffer detail;
     progressista::append_detail(detail, view(text, len));
@@ -206,6 +210,10 @@ extern "C" int progressista_tokens_load(progressista_tokens* t, const char* path
   return -1;
 }
 
-extern "C" size_t progressista_tokens_count(const progressista_tokens* t) { return t->set.size(); }
+extern "C" size_t progressista_tokens_count(const progressista_tokens* t) {
+  return t->set.size();
+}
 
-extern "C" void progressista_tokens_free(progressista_tokens* t) { delete t; }
+extern "C" void progressista_tokens_free(progressista_tokens* t) {
+  delete t;
+}

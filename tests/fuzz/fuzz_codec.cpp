@@ -7,7 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "progressista/codec.hpp"
+#include "progressista/event_parser.hpp"
+#include "progressista/task_json.hpp"
 
 namespace {
 
@@ -65,11 +66,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     CheckingSink sink;
     const BodyResult r = parser.parse(body.view(), body.capacity(), format, sink);
     if (r.error != BodyError::kNone && r.detail.empty()) fail("error without detail");
-    if (r.error != BodyError::kNone && sink.events != 0) fail("events delivered from a rejected body");
+    if (r.error != BodyError::kNone && sink.events != 0)
+      fail("events delivered from a rejected body");
     if (sink.events > 0) {
       CountingSink again;
-      const BodyResult r2 = reparser.parse(sink.body.view(), sink.body.capacity(), BodyFormat::kJson, again);
-      if (r2.error != BodyError::kNone || again.valid != 1) fail("serialized task does not parse back");
+      const BodyResult r2 =
+          reparser.parse(sink.body.view(), sink.body.capacity(), BodyFormat::kJson, again);
+      if (r2.error != BodyError::kNone || again.valid != 1)
+        fail("serialized task does not parse back");
     }
   }
   return 0;

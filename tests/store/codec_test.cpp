@@ -5,7 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "progressista/codec.hpp"
+#include "progressista/event_parser.hpp"
+#include "progressista/task_json.hpp"
 
 namespace progressista {
 namespace {
@@ -25,8 +26,11 @@ struct Seen {
 class RecordingSink final : public EventSink {
  public:
   void on_event(std::size_t index, const Event& e) override {
-    Seen s{index, true, std::string(e.task_id), {}, {}, {}, {}, {}, {}, {}, e.n, e.total, e.progress,
-           e.timestamp, e.status};
+    Seen s{index,      true,        std::string(e.task_id),
+           {},         {},          {},
+           {},         {},          {},
+           {},         e.n,         e.total,
+           e.progress, e.timestamp, e.status};
     if (e.desc) s.desc = std::string(*e.desc);
     if (e.unit) s.unit = std::string(*e.unit);
     if (e.meta) s.meta = std::string(*e.meta);
@@ -120,7 +124,8 @@ TEST_F(CodecTest, AcceptsWhatRemoteTqdmSends) {
 }
 
 TEST_F(CodecTest, NullMeansAbsent) {
-  const BodyResult r = parse(R"({"task_id":"a","desc":null,"n":null,"total":null,"status":null,"meta":null})");
+  const BodyResult r =
+      parse(R"({"task_id":"a","desc":null,"n":null,"total":null,"status":null,"meta":null})");
   ASSERT_EQ(r.error, BodyError::kNone);
   ASSERT_TRUE(sink.seen.at(0).valid) << sink.seen[0].detail;
   EXPECT_FALSE(sink.seen[0].desc);
@@ -140,7 +145,8 @@ TEST_F(CodecTest, WrongTypesNameTheFieldAndTheType) {
   EXPECT_EQ(rejection(R"({"task_id":7})"), "task_id must be a string, got number");
   EXPECT_EQ(rejection(R"({"task_id":"a","n":"5"})"), "n must be a number, got string");
   EXPECT_EQ(rejection(R"({"task_id":"a","total":[10]})"), "total must be a number, got array");
-  EXPECT_EQ(rejection(R"({"task_id":"a","timestamp":true})"), "timestamp must be a number, got boolean");
+  EXPECT_EQ(rejection(R"({"task_id":"a","timestamp":true})"),
+            "timestamp must be a number, got boolean");
   EXPECT_EQ(rejection(R"({"task_id":"a","desc":{}})"), "desc must be a string, got object");
   EXPECT_EQ(rejection(R"({"task_id":"a","unit":1})"), "unit must be a string, got number");
   EXPECT_EQ(rejection(R"({"task_id":"a","status":1})"), "status must be a string, got number");
@@ -157,7 +163,8 @@ TEST_F(CodecTest, TaskIdOverItsLimitIsRejectedAtTheLimitAccepted) {
   parse(R"({"task_id":")" + at_limit + R"("})");
   ASSERT_TRUE(sink.seen.at(0).valid);
   EXPECT_EQ(sink.seen[0].task_id, at_limit);
-  EXPECT_EQ(rejection(R"({"task_id":")" + at_limit + R"(x"})"), "task_id is 257 bytes; the limit is 256");
+  EXPECT_EQ(rejection(R"({"task_id":")" + at_limit + R"(x"})"),
+            "task_id is 257 bytes; the limit is 256");
 }
 
 TEST_F(CodecTest, UnitProjectPhaseOverLimitAreRejected) {
@@ -194,8 +201,10 @@ TEST_F(CodecTest, StatusAcceptsAliasesAndListsTheAcceptedOnes) {
 TEST_F(CodecTest, ProgressMustBeAPercentage) {
   parse(R"({"task_id":"a","progress":42.5})");
   EXPECT_EQ(sink.seen.at(0).progress, 42.5);
-  EXPECT_EQ(rejection(R"({"task_id":"a","progress":150})"), "progress must be between 0 and 100, got 150");
-  EXPECT_EQ(rejection(R"({"task_id":"a","progress":-1})"), "progress must be between 0 and 100, got -1");
+  EXPECT_EQ(rejection(R"({"task_id":"a","progress":150})"),
+            "progress must be between 0 and 100, got 150");
+  EXPECT_EQ(rejection(R"({"task_id":"a","progress":-1})"),
+            "progress must be between 0 and 100, got -1");
 }
 
 TEST_F(CodecTest, MetaIsMinifiedAndItsTokenTakenOut) {
@@ -210,7 +219,8 @@ TEST_F(CodecTest, MetaIsMinifiedAndItsTokenTakenOut) {
 }
 
 TEST_F(CodecTest, MetaOverItsLimitOrTooDeepIsRejected) {
-  const std::string big = R"({"task_id":"a","meta":{"k":")" + std::string(limits::kMeta, 'm') + R"("}})";
+  const std::string big =
+      R"({"task_id":"a","meta":{"k":")" + std::string(limits::kMeta, 'm') + R"("}})";
   EXPECT_THAT(rejection(big), HasSubstr("meta is 2056 bytes of JSON; the limit is 2048"));
   std::string deep = R"({"task_id":"a","meta":{"k":)";
   for (int i = 0; i < 40; ++i) deep += "[";
@@ -220,7 +230,8 @@ TEST_F(CodecTest, MetaOverItsLimitOrTooDeepIsRejected) {
 }
 
 TEST_F(CodecTest, BatchesRejectOnlyTheBadEvents) {
-  const BodyResult r = parse(R"([{"task_id":"a","n":1}, 5, {"n":2}, {"task_id":"b","status":"close"}])");
+  const BodyResult r =
+      parse(R"([{"task_id":"a","n":1}, 5, {"n":2}, {"task_id":"b","status":"close"}])");
   ASSERT_EQ(r.error, BodyError::kNone);
   EXPECT_TRUE(r.batch);
   EXPECT_EQ(r.count, 4u);
@@ -286,8 +297,9 @@ TEST_F(CodecTest, EmptyBodiesAreReported) {
 }
 
 TEST_F(CodecTest, NdjsonParsesEachLineOnItsOwn) {
-  const BodyResult r = parse("{\"task_id\":\"a\",\"n\":1}\r\n\n{\"task_id\":\"b\"\n[1]\n  {\"task_id\":\"c\"}",
-                             BodyFormat::kNdjson);
+  const BodyResult r =
+      parse("{\"task_id\":\"a\",\"n\":1}\r\n\n{\"task_id\":\"b\"\n[1]\n  {\"task_id\":\"c\"}",
+            BodyFormat::kNdjson);
   ASSERT_EQ(r.error, BodyError::kNone);
   EXPECT_TRUE(r.batch);
   ASSERT_EQ(sink.seen.size(), 4u);
@@ -338,8 +350,9 @@ TEST(JsonOut, TaskHasProgressistasShapeAndOrder) {
   t.updated_at = 101;
   fmt::memory_buffer out;
   append_task_json(out, t);
-  EXPECT_EQ(fmt::to_string(out),
-            R"({"task_id":"job","n":5,"total":null,"status":"update","created_at":100,"updated_at":101})");
+  EXPECT_EQ(
+      fmt::to_string(out),
+      R"({"task_id":"job","n":5,"total":null,"status":"update","created_at":100,"updated_at":101})");
 
   t.desc.assign("d"), t.set(kHasDesc);
   t.total = 10, t.set(kHasTotal);
@@ -353,10 +366,11 @@ TEST(JsonOut, TaskHasProgressistasShapeAndOrder) {
   t.rate = 2.5, t.set(kHasRate);
   out.clear();
   append_task_json(out, t);
-  EXPECT_EQ(fmt::to_string(out),
-            R"({"task_id":"job","desc":"d","n":5,"total":10,"unit":"it","status":"recovered",)"
-            R"("timestamp":100.5,"meta":{"k":1},"created_at":100,"updated_at":101,"recovered":true,)"
-            R"("recovered_at":102,"project":"p","error":"e","rate":2.5,"eta":2})");
+  EXPECT_EQ(
+      fmt::to_string(out),
+      R"({"task_id":"job","desc":"d","n":5,"total":10,"unit":"it","status":"recovered",)"
+      R"("timestamp":100.5,"meta":{"k":1},"created_at":100,"updated_at":101,"recovered":true,)"
+      R"("recovered_at":102,"project":"p","error":"e","rate":2.5,"eta":2})");
 }
 
 TEST(Status, NamesAndAliases) {

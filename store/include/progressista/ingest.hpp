@@ -8,8 +8,9 @@
 
 #include <fmt/format.h>
 
-#include "progressista/codec.hpp"
+#include "progressista/event_parser.hpp"
 #include "progressista/store.hpp"
+#include "progressista/task_json.hpp"
 #include "progressista/tokens.hpp"
 
 namespace progressista {
@@ -24,7 +25,9 @@ namespace progressista {
 struct Access {
   const TokenSet* tokens = nullptr;  // null or empty: the API is open
   bool authenticated = false;        // a valid Authorization: Bearer or ?token= was presented
-  [[nodiscard]] bool open() const noexcept { return authenticated || tokens == nullptr || tokens->empty(); }
+  [[nodiscard]] bool open() const noexcept {
+    return authenticated || tokens == nullptr || tokens->empty();
+  }
 };
 
 // What a POST of events carries besides its body (header values as sent, raw query string).
@@ -43,8 +46,8 @@ class Ingestor {
   // Returns the HTTP status and leaves the JSON answer in `out` (cleared first). Without
   // access, a single event answers 401 {"detail":"Invalid API token"}; in a batch each such
   // event is rejected, and a batch in which no event authenticated answers 401.
-  [[nodiscard]] int apply(std::string_view body, std::size_t capacity, BodyFormat format, double now,
-                          fmt::memory_buffer& out, const Access& access = {});
+  [[nodiscard]] int apply(std::string_view body, std::size_t capacity, BodyFormat format,
+                          double now, fmt::memory_buffer& out, const Access& access = {});
 
   // POST /progress as a whole: 415 (counted) for a declared media type other than JSON or
   // NDJSON, else apply() with the request's access. The caller adds `WWW-Authenticate: Bearer`

@@ -24,6 +24,17 @@ inline constexpr std::size_t kError = 512;    // truncated at a UTF-8 boundary
 inline constexpr std::size_t kMeta = 2048;    // minified JSON text; rejected
 }  // namespace limits
 
+// The longest prefix of valid UTF-8 `s` of at most `limit` bytes that ends on a character
+// boundary (how desc, message and error are truncated). `s` being valid UTF-8, backing off
+// continuation bytes suffices.
+[[nodiscard]] constexpr std::string_view utf8_prefix(std::string_view s,
+                                                     std::size_t limit) noexcept {
+  if (s.size() <= limit) return s;
+  std::size_t cut = limit;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0u) == 0x80u) --cut;
+  return s.substr(0, cut);
+}
+
 // A string of at most N bytes stored inline. `size()` is clamped on read so that a
 // record copied while a writer was busy (and then discarded by the seqlock) never
 // makes anyone read past the buffer.

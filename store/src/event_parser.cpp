@@ -1,10 +1,12 @@
-#include "progressista/codec.hpp"
+#include "progressista/event_parser.hpp"
 
-#include <cmath>
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <simdjson.h>
+
+#include "progressista/task_json.hpp"
 
 namespace progressista {
 
@@ -25,12 +27,18 @@ enum class Step : std::uint8_t { kOk, kInvalid, kSyntax };
 
 std::string_view type_name(od::json_type t) {
   switch (t) {
-    case od::json_type::array: return "array";
-    case od::json_type::object: return "object";
-    case od::json_type::number: return "number";
-    case od::json_type::string: return "string";
-    case od::json_type::boolean: return "boolean";
-    case od::json_type::null: return "null";
+    case od::json_type::array:
+      return "array";
+    case od::json_type::object:
+      return "object";
+    case od::json_type::number:
+      return "number";
+    case od::json_type::string:
+      return "string";
+    case od::json_type::boolean:
+      return "boolean";
+    case od::json_type::null:
+      return "null";
   }
   return "unknown";
 }
@@ -74,9 +82,11 @@ struct EventParser::Impl {
 
   // Reads any value; writes it minified to `out` when given. Syntax errors anywhere are
   // reported, so an ignored field cannot smuggle broken JSON past the parser.
-  Step walk(od::value v, fmt::memory_buffer* out, int depth, std::string& detail, std::string_view where) {
+  Step walk(od::value v, fmt::memory_buffer* out, int depth, std::string& detail,
+            std::string_view where) {
     if (depth > kMaxDepth) {
-      if (detail.empty()) detail = fmt::format("{} is nested deeper than {} levels", where, kMaxDepth);
+      if (detail.empty())
+        detail = fmt::format("{} is nested deeper than {} levels", where, kMaxDepth);
       return Step::kInvalid;
     }
     od::json_type t{};
@@ -174,7 +184,8 @@ struct EventParser::Impl {
     std::string_view s;
     if (auto e = v.get_string().get(s)) return fail_syntax(e);
     if (s.size() > limit) {
-      if (!truncate) return invalid(p, fmt::format("{} is {} bytes; the limit is {}", name, s.size(), limit));
+      if (!truncate)
+        return invalid(p, fmt::format("{} is {} bytes; the limit is {}", name, s.size(), limit));
       s = utf8_prefix(s, limit);
     }
     dst = s;
@@ -237,7 +248,8 @@ struct EventParser::Impl {
     scratch.push_back('}');
     if (result == Step::kInvalid) return invalid(p, nested_detail);
     if (scratch.size() > limits::kMeta) {
-      return invalid(p, fmt::format("meta is {} bytes of JSON; the limit is {}", scratch.size(), limits::kMeta));
+      return invalid(p, fmt::format("meta is {} bytes of JSON; the limit is {}", scratch.size(),
+                                    limits::kMeta));
     }
     p.meta_offset = arena.size();
     p.meta_size = scratch.size();
@@ -254,8 +266,8 @@ struct EventParser::Impl {
       p.event.status = status;
       return Step::kOk;
     }
-    return invalid(p, fmt::format("status '{}' is not accepted; use one of: {}", utf8_prefix(*text, 64),
-                                  accepted_statuses()));
+    return invalid(p, fmt::format("status '{}' is not accepted; use one of: {}",
+                                  utf8_prefix(*text, 64), accepted_statuses()));
   }
 
   Step field(Pending& p, std::string_view key, od::value v) {
@@ -287,9 +299,11 @@ struct EventParser::Impl {
       }
       return s;
     }
-    if (key == "project") return string_field(p, v, t, "project", limits::kProject, false, ev.project);
+    if (key == "project")
+      return string_field(p, v, t, "project", limits::kProject, false, ev.project);
     if (key == "phase") return string_field(p, v, t, "phase", limits::kPhase, false, ev.phase);
-    if (key == "message") return string_field(p, v, t, "message", limits::kMessage, true, ev.message);
+    if (key == "message")
+      return string_field(p, v, t, "message", limits::kMessage, true, ev.message);
     if (key == "error") return string_field(p, v, t, "error", limits::kError, true, ev.error);
     // Unknown fields are ignored, as Progressista's model does, but still read in full.
     std::string ignored;
@@ -305,8 +319,10 @@ struct EventParser::Impl {
       if (auto e = f.value().get(v)) return fail_syntax(e);
       if (field(p, key, v) == Step::kSyntax) return Step::kSyntax;
     }
-    if (!p.has_task_id) invalid(p, "task_id is required");
-    else if (p.event.task_id.empty()) invalid(p, "task_id must not be empty");
+    if (!p.has_task_id)
+      invalid(p, "task_id is required");
+    else if (p.event.task_id.empty())
+      invalid(p, "task_id must not be empty");
     return p.valid ? Step::kOk : Step::kInvalid;
   }
 
@@ -317,7 +333,8 @@ struct EventParser::Impl {
     if (t != od::json_type::object) {
       invalid(p, fmt::format("an event must be a JSON object, got {}", type_name(t)));
       std::string ignored;
-      return walk(v, nullptr, 0, ignored, "event") == Step::kSyntax ? Step::kSyntax : Step::kInvalid;
+      return walk(v, nullptr, 0, ignored, "event") == Step::kSyntax ? Step::kSyntax
+                                                                    : Step::kInvalid;
     }
     od::object obj;
     if (auto e = v.get_object().get(obj)) return fail_syntax(e);
@@ -352,7 +369,8 @@ struct EventParser::Impl {
     BodyResult r;
     reset();
     od::document doc;
-    if (auto e = parser.iterate(simdjson::padded_string_view(body.data(), body.size(), capacity)).get(doc)) {
+    if (auto e = parser.iterate(simdjson::padded_string_view(body.data(), body.size(), capacity))
+                     .get(doc)) {
       return {BodyError::kMalformed, false, 0, syntax_detail(e)};
     }
     od::json_type t{};
@@ -360,7 +378,8 @@ struct EventParser::Impl {
 
     if (t == od::json_type::object) {
       od::object obj;
-      if (auto e = doc.get_object().get(obj)) return {BodyError::kMalformed, false, 0, syntax_detail(e)};
+      if (auto e = doc.get_object().get(obj))
+        return {BodyError::kMalformed, false, 0, syntax_detail(e)};
       pending.emplace_back();
       if (event_object(obj, pending.back()) == Step::kSyntax) {
         return {BodyError::kMalformed, false, 0, syntax_detail(syntax)};
@@ -368,7 +387,8 @@ struct EventParser::Impl {
     } else if (t == od::json_type::array) {
       r.batch = true;
       od::array arr;
-      if (auto e = doc.get_array().get(arr)) return {BodyError::kMalformed, true, 0, syntax_detail(e)};
+      if (auto e = doc.get_array().get(arr))
+        return {BodyError::kMalformed, true, 0, syntax_detail(e)};
       for (auto item : arr) {
         od::value v;
         if (auto e = item.get(v)) return {BodyError::kMalformed, true, 0, syntax_detail(e)};
@@ -380,12 +400,19 @@ struct EventParser::Impl {
     } else {
       // A scalar at the root: valid JSON (checked) but not an event.
       std::string_view token;
-      if (auto e = doc.raw_json_token().get(token)) return {BodyError::kMalformed, false, 0, syntax_detail(e)};
+      if (auto e = doc.raw_json_token().get(token))
+        return {BodyError::kMalformed, false, 0, syntax_detail(e)};
       simdjson::error_code e = simdjson::SUCCESS;
       switch (t) {
-        case od::json_type::number: e = doc.get_double().error(); break;
-        case od::json_type::string: e = doc.get_string().error(); break;
-        case od::json_type::boolean: e = doc.get_bool().error(); break;
+        case od::json_type::number:
+          e = doc.get_double().error();
+          break;
+        case od::json_type::string:
+          e = doc.get_string().error();
+          break;
+        case od::json_type::boolean:
+          e = doc.get_bool().error();
+          break;
         default: {
           bool is_null = false;
           e = doc.is_null().get(is_null);
@@ -393,12 +420,14 @@ struct EventParser::Impl {
         }
       }
       if (e) return {BodyError::kMalformed, false, 0, syntax_detail(e)};
-      return {BodyError::kWrongType, false, 0,
-              fmt::format("request body must be an event object or an array of event objects, got {}",
-                          type_name(t))};
+      return {
+          BodyError::kWrongType, false, 0,
+          fmt::format("request body must be an event object or an array of event objects, got {}",
+                      type_name(t))};
     }
     if (!at_end(doc)) {
-      return {BodyError::kMalformed, r.batch, 0, "malformed JSON: unexpected content after the JSON value"};
+      return {BodyError::kMalformed, r.batch, 0,
+              "malformed JSON: unexpected content after the JSON value"};
     }
     r.count = pending.size();
     deliver(sink, 0);
@@ -423,12 +452,13 @@ struct EventParser::Impl {
       const auto offset = static_cast<std::size_t>(line.data() - body.data());
       od::document doc;
       simdjson::error_code e =
-          parser.iterate(simdjson::padded_string_view(line.data(), line.size(), capacity - offset)).get(doc);
+          parser.iterate(simdjson::padded_string_view(line.data(), line.size(), capacity - offset))
+              .get(doc);
       od::json_type t{};
       if (!e) e = doc.type().get(t);
       if (!e && t != od::json_type::object) {
-        invalid(p, fmt::format("line {}: an NDJSON line must be one event object, got {}", index + 1,
-                               type_name(t)));
+        invalid(p, fmt::format("line {}: an NDJSON line must be one event object, got {}",
+                               index + 1, type_name(t)));
       } else if (!e) {
         od::object obj;
         e = doc.get_object().get(obj);
@@ -443,18 +473,11 @@ struct EventParser::Impl {
       ++index;
     }
     r.count = index;
-    if (index == 0) return {BodyError::kEmpty, true, 0, "request body has no events (empty NDJSON)"};
+    if (index == 0)
+      return {BodyError::kEmpty, true, 0, "request body has no events (empty NDJSON)"};
     return r;
   }
 };
-
-// `s` is valid UTF-8 (simdjson validated it), so backing off continuation bytes suffices.
-std::string_view utf8_prefix(std::string_view s, std::size_t limit) noexcept {
-  if (s.size() <= limit) return s;
-  std::size_t cut = limit;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0u) == 0x80u) --cut;
-  return s.substr(0, cut);
-}
 
 EventParser::EventParser() : impl_(std::make_unique<Impl>()) {}
 EventParser::~EventParser() = default;
@@ -462,115 +485,12 @@ EventParser::~EventParser() = default;
 BodyResult EventParser::parse(std::string_view body, std::size_t capacity, BodyFormat format,
                               EventSink& sink) {
   if (capacity < body.size() + kParsePadding) {
-    return {BodyError::kMalformed, false, 0, "internal error: request body buffer lacks parser padding"};
+    return {BodyError::kMalformed, false, 0,
+            "internal error: request body buffer lacks parser padding"};
   }
   if (trim(body).empty()) return {BodyError::kEmpty, false, 0, "request body is empty"};
   if (format == BodyFormat::kNdjson) return impl_->parse_ndjson(body, capacity, sink);
   return impl_->parse_json(body, capacity, sink);
-}
-
-void append_json_string(fmt::memory_buffer& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.substr(run, i - run));
-    run = i + 1;
-    switch (c) {
-      case '"': out.append(std::string_view{"\\\""}); break;
-      case '\\': out.append(std::string_view{"\\\\"}); break;
-      case '\n': out.append(std::string_view{"\\n"}); break;
-      case '\r': out.append(std::string_view{"\\r"}); break;
-      case '\t': out.append(std::string_view{"\\t"}); break;
-      case '\b': out.append(std::string_view{"\\b"}); break;
-      case '\f': out.append(std::string_view{"\\f"}); break;
-      default: {
-        const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-        out.append(std::string_view(esc, sizeof esc));
-      }
-    }
-  }
-  out.append(s.substr(run));
-  out.push_back('"');
-}
-
-void append_json_number(fmt::memory_buffer& out, double v) {
-  if (!std::isfinite(v)) {
-    out.append(std::string_view{"null"});
-    return;
-  }
-  fmt::format_to(std::back_inserter(out), "{}", v);
-}
-
-namespace {
-void key(fmt::memory_buffer& out, std::string_view quoted_key_colon) {
-  out.push_back(',');
-  out.append(quoted_key_colon);
-}
-}  // namespace
-
-void append_task_json(fmt::memory_buffer& out, const TaskRecord& t) {
-  out.append(std::string_view{"{\"task_id\":"});
-  append_json_string(out, t.task_id.view());
-  if (t.has(kHasDesc)) {
-    key(out, "\"desc\":");
-    append_json_string(out, t.desc.view());
-  }
-  key(out, "\"n\":");
-  append_json_number(out, t.n);
-  key(out, "\"total\":");
-  if (t.has(kHasTotal)) append_json_number(out, t.total);
-  else out.append(std::string_view{"null"});
-  if (t.has(kHasUnit)) {
-    key(out, "\"unit\":");
-    append_json_string(out, t.unit.view());
-  }
-  key(out, "\"status\":");
-  append_json_string(out, status_name(t.status));
-  if (t.has(kHasTimestamp)) {
-    key(out, "\"timestamp\":");
-    append_json_number(out, t.timestamp);
-  }
-  if (t.has(kHasMeta)) {
-    key(out, "\"meta\":");
-    out.append(t.meta.view());
-  }
-  key(out, "\"created_at\":");
-  append_json_number(out, t.created_at);
-  key(out, "\"updated_at\":");
-  append_json_number(out, t.updated_at);
-  if (t.has(kHasDoneAt)) {
-    key(out, "\"done_at\":");
-    append_json_number(out, t.done_at);
-  }
-  if (t.has(kHasStaleAt)) {
-    key(out, "\"stale_at\":");
-    append_json_number(out, t.stale_at);
-  }
-  if (t.has(kHasRecovered)) {
-    key(out, "\"recovered\":true,\"recovered_at\":");
-    append_json_number(out, t.recovered_at);
-  }
-  const auto text = [&](Field f, std::string_view k, std::string_view v) {
-    if (!t.has(f)) return;
-    key(out, k);
-    append_json_string(out, v);
-  };
-  text(kHasProject, "\"project\":", t.project.view());
-  text(kHasPhase, "\"phase\":", t.phase.view());
-  text(kHasMessage, "\"message\":", t.message.view());
-  text(kHasError, "\"error\":", t.error.view());
-  if (t.has(kHasRate)) {
-    key(out, "\"rate\":");
-    append_json_number(out, t.rate);
-  }
-  if (const double eta = t.eta(); eta >= 0) {
-    key(out, "\"eta\":");
-    append_json_number(out, eta);
-  }
-  out.push_back('}');
 }
 
 }  // namespace progressista
