@@ -4,13 +4,13 @@
 
 #include <CLI/CLI.hpp>
 
-#include "broadcast_api.hpp"
-#include "broadcaster.hpp"
-#include "http_server.hpp"
-#include "ingest_api.hpp"
-#include "janitor.hpp"
+#include "live/broadcast_api.hpp"
+#include "live/broadcaster.hpp"
+#include "http/http_server.hpp"
+#include "ingest/ingest_api.hpp"
+#include "ingest/janitor.hpp"
 #include "log.hpp"
-#include "persistence.hpp"
+#include "ingest/persistence.hpp"
 #include "progressista/error.hpp"
 #include "progressista/store.hpp"
 #include "systemd.hpp"

@@ -9,9 +9,9 @@
 
 #include "config.hpp"
 #include "daemon_runner.hpp"
-#include "demo.hpp"
-#include "inspect.hpp"
-#include "post.hpp"
+#include "cli/demo.hpp"
+#include "cli/inspect.hpp"
+#include "cli/post.hpp"
 
 #ifndef PROGRESSISTA_VERSION
 #error "PROGRESSISTA_VERSION must be defined by the build (daemon/CMakeLists.txt)"

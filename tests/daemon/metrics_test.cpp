@@ -11,7 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "metrics.hpp"
+#include "live/metrics.hpp"
 #include "progressista/ingest.hpp"
 #include "progressista/store.hpp"
 #include "support/route_request.hpp"

@@ -15,7 +15,7 @@
 #include "progressista/ingest.hpp"
 #include "progressista/snapshot.hpp"
 #include "progressista/store.hpp"
-#include "read_api.hpp"
+#include "live/read_api.hpp"
 #include "support/route_request.hpp"
 #include "support/segment_fixture.hpp"
 

@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
-#include "health.hpp"
+#include "http/health.hpp"
 #include "progressista/store.hpp"
 #include "support/json_doc.hpp"
 #include "support/daemon_process.hpp"

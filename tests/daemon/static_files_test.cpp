@@ -13,7 +13,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "static_files.hpp"
+#include "http/static_files.hpp"
 #include "support/route_request.hpp"
 
 namespace progressista {

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "http_types.hpp"
+#include "http/http_types.hpp"
 
 namespace progressista::testing {
 

@@ -1,0 +1,18 @@
+// GET /health for every role: the table's size and whether the peer daemon is alive.
+#pragma once
+
+#include "http/http_types.hpp"
+#include "progressista/store.hpp"
+
+namespace progressista::daemon {
+
+// A peer whose last heartbeat is older than this is reported stale.
+inline constexpr double kHeartbeatStaleSeconds = 5.0;
+
+// {"status":"ok","tasks":N,"capacity":C,"segment":"...","generation":G,"follows":F,
+//  "memory":{"tasks":N,"max_tasks":C,"finished":D,"budget_bytes":B,"free_blocks":K,
+//  "blocks":L,"block_bytes":256},"role":"ingest",
+//  "ingest":{"alive":true,"heartbeat_age":0.4},"broadcast":{"alive":false,"heartbeat_age":null}}
+void health_response(const Store& store, Role self, HttpResponse& response);
+
+}  // namespace progressista::daemon

@@ -1,0 +1,145 @@
+#include "ingest/ingest_api.hpp"
+
+#include <cmath>
+#include <vector>
+
+#include "http/health.hpp"
+
+namespace progressista::daemon {
+
+namespace {
+
+bool parse_seconds(const std::string& text, double& out) {
+  char* end = nullptr;
+  out = std::strtod(text.c_str(), &end);
+  return !text.empty() && end == text.c_str() + text.size() && std::isfinite(out) && out >= 0;
+}
+
+}  // namespace
+
+void not_routed(std::string_view allow, HttpResponse& response) {
+  if (allow.empty()) {
+    set_error(response, 404, "Not Found");
+    return;
+  }
+  set_error(response, 405, "Method Not Allowed");
+  response.set_header("Allow", std::string(allow));
+}
+
+bool IngestRoutes::authorize(const HttpRequest& request, HttpResponse& response) {
+  if (request_authenticated(request, ctx_.tokens)) return true;
+  ctx_.store.counters().add(Counter::kRejectedAuth);
+  set_error(response, 401, "Invalid API token");
+  response.set_header("WWW-Authenticate", "Bearer");
+  return false;
+}
+
+bool IngestRoutes::handle(const HttpRequest& request, HttpResponse& response) {
+  const std::string_view path = request.path;
+  if (path == "/progress") {
+    if (request.method == "POST") {
+      post_progress(request, response);
+    } else {
+      ctx_.store.counters().add(Counter::kRejectedMethod);
+      not_routed("POST", response);
+    }
+    return true;
+  }
+  if (path == "/tasks" && request.method == "DELETE") {
+    delete_tasks(request, response);
+    return true;
+  }
+  constexpr std::string_view kTaskPrefix = "/tasks/";
+  if (path.starts_with(kTaskPrefix) && path.size() > kTaskPrefix.size() &&
+      request.method == "DELETE") {
+    delete_task(request, path.substr(kTaskPrefix.size()), response);
+    return true;
+  }
+  if (path == "/health" && ctx_.role == Role::kIngest) {
+    if (request.method == "GET" || request.method == "HEAD") {
+      health_response(ctx_.store, ctx_.role, response);
+    } else {
+      ctx_.store.counters().add(Counter::kRejectedMethod);
+      not_routed("GET", response);
+    }
+    return true;
+  }
+  return false;
+}
+
+void IngestRoutes::post_progress(const HttpRequest& request, HttpResponse& response) {
+  const PostRequest post{request.header("content-type"), request.header("authorization"),
+                         request.query, &ctx_.tokens};
+  const std::string& body = *request.body;
+  response.status = ingestor_.post(post, body, body.capacity(), now_seconds(), out_);
+  response.body.assign(out_.data(), out_.size());
+  if (response.status == 401) response.set_header("WWW-Authenticate", "Bearer");
+}
+
+void IngestRoutes::delete_task(const HttpRequest& request, std::string_view encoded_id,
+                               HttpResponse& response) {
+  if (!authorize(request, response)) return;
+  std::string id;
+  if (!url_decode(encoded_id, id, false)) {
+    ctx_.store.counters().add(Counter::kRejectedValidation);
+    set_error(response, 422, "task_id in the path has a malformed percent-escape");
+    return;
+  }
+  const bool removed = ctx_.store.table().remove(id);
+  response.body = removed ? R"({"removed":true})" : R"({"removed":false})";
+}
+
+void IngestRoutes::delete_tasks(const HttpRequest& request, HttpResponse& response) {
+  if (!authorize(request, response)) return;
+  std::string status_text, older_text;
+  std::optional<Status> status;
+  if (query_param(request.query, "status", status_text) && !status_text.empty()) {
+    status = parse_status(status_text);
+    if (!status) {
+      ctx_.store.counters().add(Counter::kRejectedValidation);
+      set_error(response, 422,
+                fmt::format("status '{}' is not accepted; use one of: {}", status_text,
+                            accepted_statuses()));
+      return;
+    }
+  }
+  double older_than = 0;
+  if (query_param(request.query, "older_than", older_text) && !older_text.empty() &&
+      !parse_seconds(older_text, older_than)) {
+    ctx_.store.counters().add(Counter::kRejectedValidation);
+    set_error(response, 422,
+              fmt::format("older_than must be a number of seconds, got '{}'", older_text));
+    return;
+  }
+  const double cutoff = now_seconds() - older_than;
+  const auto matches = [&](const TaskRecord& t) {
+    return (!status || t.status == *status) && (older_than <= 0 || t.updated_at <= cutoff);
+  };
+  std::vector<std::string> candidates;
+  ctx_.store.table().for_each([&](const TaskRecord& t) {
+    if (matches(t)) candidates.emplace_back(t.task_id.view());
+  });
+  fmt::memory_buffer out;
+  out.append(std::string_view{"{\"removed\":["});
+  bool first = true;
+  for (const std::string& id : candidates) {
+    // Re-checked under the task's lock: a task updated since the scan stays.
+    if (!ctx_.store.table().remove_if(id, matches)) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    append_json_string(out, id);
+  }
+  out.append(std::string_view{"]}"});
+  response.body.assign(out.data(), out.size());
+}
+
+void IngestHandler::handle(const HttpRequest& request, HttpResponse& response) {
+  if (ctx_.cors.preflight(request, response)) return;
+  if (!routes_.handle(request, response)) {
+    ctx_.store.counters().add(Counter::kRejectedNotFound);
+    not_routed({}, response);
+  }
+  ctx_.cors.decorate(request, response);
+}
+
+}  // namespace progressista::daemon

@@ -1,0 +1,157 @@
+// The broadcaster's engine: every tick it reads the change feed (never the writers' locks),
+// turns what changed into one Tick, and hands that Tick to each I/O thread, which fans it out
+// to its live clients (live_clients.hpp). Frames every client of a view shares are built once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "live/broadcast_stats.hpp"
+#include "progressista/change_feed.hpp"
+#include "progressista/store.hpp"
+#include "live/view.hpp"
+
+namespace progressista::daemon {
+
+struct BroadcastOptions {
+  std::chrono::microseconds tick{100'000};
+  std::chrono::milliseconds ping_interval{30'000};
+  std::chrono::milliseconds client_timeout{10'000};  // a frame blocked this long: disconnect
+  std::size_t max_clients = 10000;
+};
+
+// One attachment's segment, change feed and table, taken together: Store's accessors each
+// return the current attachment, and another thread may follow between two calls. Valid for
+// Store::kRetiredGrace after a follow.
+struct Bound {
+  const Segment* segment = nullptr;
+  const ChangeFeed* feed = nullptr;
+  const TaskTable* table = nullptr;
+  std::uint64_t generation = 0;
+  [[nodiscard]] static Bound of(Store& store);
+};
+
+// Reads the change feed of one segment and says what happened to each task since the last
+// call. The sequences it hands out are the feed's plus `base`, so that they keep growing when
+// the broadcaster moves to a re-created segment whose feed starts again from zero.
+class FeedWatcher {
+ public:
+  // With `above`, `base` is raised so that every sequence handed out is above it.
+  explicit FeedWatcher(Store& store, std::uint64_t base = 0,
+                       std::optional<std::uint64_t> above = std::nullopt);
+  // What changed since the previous call (a reset Tick when the feed was lapped); null when
+  // nothing did.
+  [[nodiscard]] std::shared_ptr<const Tick> poll();
+  [[nodiscard]] std::uint64_t seq() const noexcept { return base_ + reader_.cursor(); }
+  [[nodiscard]] std::uint64_t base() const noexcept { return base_; }
+  // The newest sequence of this watcher's feed, in the sequences it hands out.
+  [[nodiscard]] std::uint64_t head() const noexcept { return base_ + bound_.feed->head(); }
+  [[nodiscard]] std::uint64_t generation() const noexcept { return bound_.generation; }
+  [[nodiscard]] const Bound& bound() const noexcept { return bound_; }
+
+ private:
+  void rescan();
+  Bound bound_;
+  std::uint64_t base_;
+  FeedReader reader_;
+  std::unordered_map<std::string, Status> known_;  // last status seen per live task
+  std::vector<Change> changes_;
+};
+
+// One I/O thread's share of the clients; implemented in live_clients.cpp.
+class ClientGroup {
+ public:
+  virtual ~ClientGroup() = default;
+  // Called on the group's own thread.
+  virtual void deliver(const std::shared_ptr<const Tick>& tick, const Frame& plain) = 0;
+  virtual void go_away() = 0;
+};
+
+class Broadcaster {
+ public:
+  Broadcaster(Store& store, const BroadcastOptions& options, BroadcastStats& stats);
+  ~Broadcaster();
+  Broadcaster(const Broadcaster&) = delete;
+  Broadcaster& operator=(const Broadcaster&) = delete;
+
+  void start();  // the tick thread
+  // Stops ticking and tells every client to go away (WebSocket close 1001). Idempotent.
+  void stop();
+  [[nodiscard]] bool stopping() const noexcept { return stopping_.load(); }
+
+  // A group posts work to its own thread with `post`.
+  using Post = std::function<void(std::function<void()>)>;
+  void add_group(ClientGroup* group, Post post);
+
+  // The sequence number of the last Tick handed out: what a new client's snapshot is worth.
+  [[nodiscard]] std::uint64_t seq() const noexcept { return seq_.load(std::memory_order_acquire); }
+  // Shared frames of the whole table at the current seq, built at most once per tick.
+  [[nodiscard]] Frame plain_snapshot();  // Progressista's {"tasks": {...}}
+  // {"type":"snapshot","seq":S,"tasks":{...}}, with "reset":true for clients that lagged
+  // or whose resume point the change feed no longer covers.
+  [[nodiscard]] Frame delta_snapshot(bool reset = false);
+  // The whole table's shared snapshot, or a narrowed view's own.
+  [[nodiscard]] Frame snapshot_of(const View& view, bool reset);
+  // SSE resume: the delta frame of `view` with what a client that last saw `seq` missed,
+  // when the segment it was seen in is still the one read and its feed still holds those
+  // changes (`possible`; the frame is null when the view matched none of them); else
+  // `possible` is false and the client should get a snapshot with "reset".
+  [[nodiscard]] Frame resume(std::uint64_t seq, const View& view, bool& possible);
+
+  // The segment generation the live clients are served from, and how often it changed.
+  [[nodiscard]] std::uint64_t generation() const noexcept {
+    return generation_.load(std::memory_order_acquire);
+  }
+
+  // Client admission against max_clients; release() when a client leaves.
+  [[nodiscard]] bool admit();
+  void release();
+
+  Store& store() noexcept { return store_; }
+  const BroadcastOptions& options() const noexcept { return opt_; }
+  BroadcastStats& stats() noexcept { return stats_; }
+
+ private:
+  void run();
+  void tick_once();
+  // Follows a resized or re-created segment; a new watcher and a reset Tick when it moved.
+  [[nodiscard]] std::shared_ptr<const Tick> follow();
+
+  Store& store_;
+  BroadcastOptions opt_;
+  BroadcastStats& stats_;
+  std::unique_ptr<FeedWatcher> watcher_;  // replaced (tick thread) when the segment changes
+  std::atomic<std::uint64_t> generation_{0};
+  std::chrono::steady_clock::time_point follow_warned_{};
+  std::mutex resume_mutex_;  // guards the three below for resume() on the I/O threads
+  std::uint64_t resume_generation_ = 0;
+  std::uint64_t resume_base_ = 0;
+  std::uint64_t resume_first_ = 0;  // sequences below it belong to an earlier segment
+  std::atomic<std::uint64_t> seq_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> clients_{0};
+  std::thread thread_;
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+
+  std::mutex groups_mutex_;
+  std::vector<std::pair<ClientGroup*, Post>> groups_;
+
+  std::mutex frames_mutex_;
+  Frame plain_;
+  std::uint64_t plain_seq_ = ~std::uint64_t{0};
+  Frame delta_[2];  // [reset]
+  std::uint64_t delta_seq_[2] = {~std::uint64_t{0}, ~std::uint64_t{0}};
+};
+
+}  // namespace progressista::daemon

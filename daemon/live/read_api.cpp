@@ -1,0 +1,271 @@
+#include "live/read_api.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <optional>
+
+#include <simdjson.h>
+
+#include "progressista/codec.hpp"
+#include "progressista/snapshot.hpp"
+#include "progressista/task_query.hpp"
+
+namespace progressista::daemon {
+
+namespace {
+
+constexpr std::string_view kTaskPrefix = "/tasks/";
+constexpr std::string_view kProjectsPrefix = "/projects/";
+constexpr std::string_view kProgressSuffix = "/progress";
+
+// The operations tracker's four states (see READ_API.md for the mapping).
+std::string_view operation_status(Status s) {
+  switch (s) {
+    case Status::kStart:
+      return "started";
+    case Status::kClose:
+      return "completed";
+    case Status::kError:
+      return "failed";
+    case Status::kUpdate:
+    case Status::kStale:
+    case Status::kRecovered:
+      return "in_progress";
+  }
+  return "in_progress";
+}
+
+template <std::size_t N>
+void append_optional(fmt::memory_buffer& out, const TaskRecord& t, Field f,
+                     const FixedString<N>& s) {
+  if (t.has(f)) {
+    append_json_string(out, s.view());
+  } else {
+    out.append(std::string_view{"null"});
+  }
+}
+
+void append_time(fmt::memory_buffer& out, double seconds) {
+  out.push_back('"');
+  if (append_iso8601(out, seconds)) {
+    out.push_back('"');
+  } else {
+    out.resize(out.size() - 1);
+    out.append(std::string_view{"null"});
+  }
+}
+
+// Reads ?active=; on a bad value answers 422 (counted) and returns false.
+bool read_active(ApiContext& ctx, const HttpRequest& request, HttpResponse& response,
+                 TaskFilter& filter) {
+  std::string detail;
+  if (progressista::read_active(request.query, filter, detail)) return true;
+  ctx.store.counters().add(Counter::kRejectedValidation);
+  set_error(response, 422, detail);
+  return false;
+}
+
+}  // namespace
+
+bool authorize_read(ApiContext& ctx, const HttpRequest& request, HttpResponse& response) {
+  if (request_authenticated(request, ctx.tokens)) return true;
+  ctx.store.counters().add(Counter::kRejectedAuth);
+  set_error(response, 401, "Invalid API token");
+  response.set_header("WWW-Authenticate", "Bearer");
+  return false;
+}
+
+bool append_iso8601(fmt::memory_buffer& out, double seconds) {
+  using namespace std::chrono;
+  // Years 0..9999 keep the four-digit form (and the arithmetic far from overflow).
+  constexpr double kMin = -62167219200.0, kMax = 253402300800.0;
+  if (!std::isfinite(seconds) || seconds < kMin || seconds >= kMax) return false;
+  const sys_time<milliseconds> t{milliseconds{std::llround(seconds * 1000.0)}};
+  const sys_days day = floor<days>(t);
+  const year_month_day ymd{day};
+  const hh_mm_ss<milliseconds> hms{t - day};
+  fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                 static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                 static_cast<unsigned>(ymd.day()), hms.hours().count(), hms.minutes().count(),
+                 hms.seconds().count(), hms.subseconds().count());
+  return true;
+}
+
+ReadRoutes::ReadRoutes(ApiContext& ctx)
+    : ctx_(ctx), parser_(std::make_unique<simdjson::dom::parser>()) {}
+
+ReadRoutes::~ReadRoutes() = default;
+
+bool ReadRoutes::handle(const HttpRequest& request, HttpResponse& response) {
+  const std::string_view path = request.path;
+  enum class Route { kNone, kTasks, kTask, kProgress } route = Route::kNone;
+  std::string_view arg;
+  if (path == "/tasks") {
+    route = Route::kTasks;
+  } else if (path.starts_with(kTaskPrefix) && path.size() > kTaskPrefix.size()) {
+    route = Route::kTask;
+    arg = path.substr(kTaskPrefix.size());
+  } else if (path.starts_with(kProjectsPrefix) && path.ends_with(kProgressSuffix) &&
+             path.size() > kProjectsPrefix.size() + kProgressSuffix.size()) {
+    route = Route::kProgress;
+    arg = path.substr(kProjectsPrefix.size(),
+                      path.size() - kProjectsPrefix.size() - kProgressSuffix.size());
+  }
+  if (route == Route::kNone) return false;
+
+  if (request.method != "GET" && request.method != "HEAD") {
+    ctx_.store.counters().add(Counter::kRejectedMethod);
+    // In `serve` the write API answers DELETE on the task routes.
+    const bool deletable = route != Route::kProgress && ctx_.role == Role::kServe;
+    not_routed(deletable ? "GET, HEAD, DELETE" : "GET, HEAD", response);
+  } else if (authorize_read(ctx_, request, response)) {
+    switch (route) {
+      case Route::kTasks:
+        list_tasks(request, response);
+        break;
+      case Route::kTask:
+        get_task(arg, response);
+        break;
+      case Route::kProgress:
+        progress(request, arg, response);
+        break;
+      case Route::kNone:
+        break;
+    }
+  }
+  response.set_header("Cache-Control", "no-store");
+  return true;
+}
+
+void ReadRoutes::finish(HttpResponse& response) {
+  response.status = 200;
+  response.content_type = "application/json";
+  response.body.assign(out_.data(), out_.size());
+}
+
+void ReadRoutes::list_tasks(const HttpRequest& request, HttpResponse& response) {
+  const int status = answer_task_list(ctx_.store, request.query, out_);
+  finish(response);
+  response.status = status;
+}
+
+void ReadRoutes::get_task(std::string_view encoded_id, HttpResponse& response) {
+  std::string id;
+  if (!url_decode(encoded_id, id, false)) {
+    ctx_.store.counters().add(Counter::kRejectedValidation);
+    set_error(response, 422, "task_id in the path has a malformed percent-escape");
+    return;
+  }
+  TaskRecord task;
+  if (!ctx_.store.table().lookup(id, task)) {
+    set_error(response, 404, "Task not found");
+    return;
+  }
+  out_.clear();
+  append_task_json(out_, task);
+  finish(response);
+}
+
+void ReadRoutes::progress(const HttpRequest& request, std::string_view encoded_project,
+                          HttpResponse& response) {
+  TaskFilter filter;
+  if (!url_decode(encoded_project, filter.project, false)) {
+    ctx_.store.counters().add(Counter::kRejectedValidation);
+    set_error(response, 422, "project in the path has a malformed percent-escape");
+    return;
+  }
+  if (filter.project == "all") filter.project.clear();
+  if (!read_active(ctx_, request, response, filter)) return;
+
+  std::string operation_id;
+  if (query_param(request.query, "operationId", operation_id) && !operation_id.empty()) {
+    TaskRecord task;
+    if (!ctx_.store.table().lookup(operation_id, task) || !filter.matches(task)) {
+      set_error(response, 404, "Operation not found");
+      return;
+    }
+    page_.clear();
+    append_operation(task);
+    out_.clear();
+    out_.append(std::string_view(page_.data(), page_.size()));
+    finish(response);
+    return;
+  }
+
+  // Operations are serialized as they are read (one copy per task), then ordered.
+  page_.clear();
+  entries_.clear();
+  ctx_.store.table().for_each([&](const TaskRecord& t) {
+    if (!filter.matches(t)) return;
+    const std::size_t offset = page_.size();
+    append_operation(t);
+    entries_.push_back({t.updated_at, offset, page_.size() - offset});
+  });
+  std::stable_sort(entries_.begin(), entries_.end(),
+                   [](const Entry& a, const Entry& b) { return a.updated_at > b.updated_at; });
+  out_.clear();
+  out_.append(std::string_view{"{\"operations\":["});
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    if (i > 0) out_.push_back(',');
+    out_.append(std::string_view(page_.data() + entries_[i].offset, entries_[i].size));
+  }
+  out_.append(std::string_view{"]}"});
+  finish(response);
+}
+
+void ReadRoutes::append_operation(const TaskRecord& t) {
+  fmt::memory_buffer& out = page_;
+  out.append(std::string_view{"{\"operationId\":"});
+  append_json_string(out, t.task_id.view());
+  out.append(std::string_view{",\"operation\":"});
+  append_json_string(out, t.has(kHasDesc) && t.desc.size() > 0 ? t.desc.view() : t.task_id.view());
+  out.append(std::string_view{",\"project\":"});
+  append_optional(out, t, kHasProject, t.project);
+  out.append(std::string_view{",\"dataset\":"});
+  append_dataset(t);
+  out.append(std::string_view{",\"status\":\""});
+  out.append(operation_status(t.status));
+  out.append(std::string_view{"\",\"phase\":"});
+  append_optional(out, t, kHasPhase, t.phase);
+  out.append(std::string_view{",\"progress\":"});
+  if (t.has(kHasTotal) && t.total > 0 && std::isfinite(t.total)) {
+    append_json_number(out, std::clamp(t.n / t.total * 100.0, 0.0, 100.0));
+  } else {
+    out.append(std::string_view{"null"});
+  }
+  out.append(std::string_view{",\"message\":"});
+  append_optional(out, t, kHasMessage, t.message);
+  out.append(std::string_view{",\"startedAt\":"});
+  append_time(out, t.created_at);
+  out.append(std::string_view{",\"updatedAt\":"});
+  append_time(out, t.updated_at);
+  out.append(std::string_view{",\"completedAt\":"});
+  if (t.has(kHasDoneAt)) {
+    append_time(out, t.done_at);
+  } else {
+    out.append(std::string_view{"null"});
+  }
+  out.append(std::string_view{",\"error\":"});
+  append_optional(out, t, kHasError, t.error);
+  out.push_back('}');
+}
+
+void ReadRoutes::append_dataset(const TaskRecord& t) {
+  if (t.has(kHasMeta)) {
+    const std::string_view meta = t.meta.view();
+    meta_.reserve(meta.size() + simdjson::SIMDJSON_PADDING);
+    meta_.assign(meta);
+    simdjson::dom::object object;
+    std::string_view dataset;
+    if (parser_->parse(meta_).get(object) == simdjson::SUCCESS &&
+        object["dataset"].get(dataset) == simdjson::SUCCESS) {
+      append_json_string(page_, dataset);
+      return;
+    }
+  }
+  page_.append(std::string_view{"null"});
+}
+
+}  // namespace progressista::daemon

@@ -1,0 +1,138 @@
+#include "live/view.hpp"
+
+#include "progressista/codec.hpp"
+#include "progressista/snapshot.hpp"
+
+namespace progressista::daemon {
+
+bool View::matches(std::string_view task_id, std::string_view project,
+                   bool has_project) const noexcept {
+  switch (kind) {
+    case Kind::kAll:
+      return true;
+    case Kind::kTask:
+      return task_id == value;
+    case Kind::kPrefix:
+      return task_id.starts_with(value);
+    case Kind::kProject:
+      return has_project && project == value;
+  }
+  return false;
+}
+
+bool View::matches(const TaskRecord& task) const noexcept {
+  return matches(task.task_id.view(), task.project.view(), task.has(kHasProject));
+}
+
+std::string View::key() const {
+  switch (kind) {
+    case Kind::kAll:
+      return "all";
+    case Kind::kTask:
+      return "task:" + value;
+    case Kind::kPrefix:
+      return "prefix:" + value;
+    case Kind::kProject:
+      return "project:" + value;
+  }
+  return "all";
+}
+
+std::string_view task_event_name(TaskEvent e) noexcept {
+  switch (e) {
+    case TaskEvent::kCreated:
+      return "task.created";
+    case TaskEvent::kUpdated:
+      return "task.updated";
+    case TaskEvent::kClosed:
+      return "task.closed";
+    case TaskEvent::kFailed:
+      return "task.failed";
+    case TaskEvent::kStale:
+      return "task.stale";
+    case TaskEvent::kRemoved:
+      return "task.removed";
+  }
+  return "task.updated";
+}
+
+TickItem upserted_item(const TaskRecord& task, TaskEvent event, fmt::memory_buffer& scratch) {
+  TickItem item;
+  item.task_id.assign(task.task_id.view());
+  item.has_project = task.has(kHasProject);
+  if (item.has_project) item.project.assign(task.project.view());
+  item.event = event;
+  scratch.clear();
+  append_task_json(scratch, task);
+  item.json.assign(scratch.data(), scratch.size());
+  return item;
+}
+
+TickItem removed_item(std::string task_id) {
+  TickItem item;
+  item.task_id = std::move(task_id);
+  item.removed = true;
+  item.event = TaskEvent::kRemoved;
+  return item;
+}
+
+void append_tasks_object(fmt::memory_buffer& out, const TaskTable& table, const View& view) {
+  if (view.all()) {
+    append_snapshot(out, table);
+  } else {
+    append_snapshot(out, table, [&view](const TaskRecord& t) { return view.matches(t); });
+  }
+}
+
+Frame snapshot_frame(const TaskTable& table, const View& view, std::uint64_t seq, bool reset) {
+  fmt::memory_buffer out;
+  fmt::format_to(std::back_inserter(out), R"({{"type":"snapshot","seq":{})", seq);
+  if (reset) out.append(std::string_view{",\"reset\":true"});
+  // append_tasks_object writes {"tasks":{...}}: its opening brace becomes the comma that
+  // joins it to this object.
+  const std::size_t brace = out.size();
+  append_tasks_object(out, table, view);
+  out[brace] = ',';
+  return std::make_shared<const std::string>(out.data(), out.size());
+}
+
+Frame delta_frame(const Tick& tick, const View& view) {
+  fmt::memory_buffer out;
+  fmt::format_to(std::back_inserter(out), R"({{"type":"delta","seq":{},"upserts":{{)", tick.seq);
+  std::size_t matched = 0;
+  bool first = true;
+  for (const TickItem& it : tick.items) {
+    if (it.removed || !view.matches(it.task_id, it.project, it.has_project)) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    append_json_string(out, it.task_id);
+    out.push_back(':');
+    out.append(it.json);
+    ++matched;
+  }
+  out.append(std::string_view{"},\"removed\":["});
+  first = true;
+  for (const TickItem& it : tick.items) {
+    if (!it.removed || !view.matches(it.task_id, it.project, it.has_project)) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    append_json_string(out, it.task_id);
+    ++matched;
+  }
+  out.append(std::string_view{"],\"events\":["});
+  first = true;
+  for (const TickItem& it : tick.items) {
+    if (!view.matches(it.task_id, it.project, it.has_project)) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    fmt::format_to(std::back_inserter(out), R"({{"event":"{}","task_id":)",
+                   task_event_name(it.event));
+    append_json_string(out, it.task_id);
+    out.push_back('}');
+  }
+  out.append(std::string_view{"]}"});
+  if (matched == 0) return nullptr;
+  return std::make_shared<const std::string>(out.data(), out.size());
+}
+
+}  // namespace progressista::daemon
