@@ -322,20 +322,8 @@ struct HttpServer::Impl {
       http::request<http::string_body>& req = parser.get();
       std::string& body = req.body();
       body.reserve(body.size() + kParsePadding);  // chunked bodies; a no-op otherwise
-      const beast::string_view target = req.target();
-      const std::string_view tgt(target.data(), target.size());
-      const std::size_t q = tgt.find('?');
-      const beast::string_view method = req.method_string();
-
-      HttpRequest request;
-      request.method = std::string_view(method.data(), method.size());
-      request.target = tgt;
-      request.path = tgt.substr(0, q);
-      request.query = q == std::string_view::npos ? std::string_view{} : tgt.substr(q + 1);
-      request.remote = remote;
-      request.body = &body;
-      request.fields = static_cast<const http::fields*>(&req);
-      request.lookup = &beast_header;
+      const BeastRequest adapter(req, remote);
+      const HttpRequest& request = adapter.view();
 
       if (StreamTaker* taker = w.handler->streams(); taker != nullptr && taker->wants(request)) {
         // The connection is the taker's from here on; the slot above still counts it.

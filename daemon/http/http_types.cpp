@@ -6,10 +6,6 @@
 
 namespace progressista::daemon {
 
-std::string_view HttpRequest::header(std::string_view name) const {
-  return lookup ? lookup(fields, name) : std::string_view{};
-}
-
 void set_error(HttpResponse& response, int status, std::string_view detail) {
   response.status = status;
   response.content_type = "application/json";

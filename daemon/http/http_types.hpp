@@ -11,6 +11,16 @@
 
 namespace progressista::daemon {
 
+// A request's header fields by case-insensitive name (the server's Beast container is behind
+// it: http/stream.hpp).
+class HeaderFields {
+ public:
+  [[nodiscard]] virtual std::string_view value(std::string_view name) const = 0;
+
+ protected:
+  ~HeaderFields() = default;
+};
+
 struct HttpRequest {
   std::string_view method;  // "GET", "POST", ...
   std::string_view target;  // as sent: path and query, still percent-encoded
@@ -20,12 +30,12 @@ struct HttpRequest {
   // The body, with at least kParsePadding spare bytes of capacity (for the JSON parser).
   std::string* body = nullptr;
 
-  // Header value by case-insensitive name, or empty.
-  [[nodiscard]] std::string_view header(std::string_view name) const;
+  const HeaderFields* fields = nullptr;
 
-  // Opaque access to the server's own header container.
-  const void* fields = nullptr;
-  std::string_view (*lookup)(const void* fields, std::string_view name) = nullptr;
+  // Header value by case-insensitive name, or empty.
+  [[nodiscard]] std::string_view header(std::string_view name) const {
+    return fields != nullptr ? fields->value(name) : std::string_view{};
+  }
 };
 
 struct HttpResponse {

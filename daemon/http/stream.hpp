@@ -17,13 +17,35 @@ namespace progressista::daemon {
 
 using StreamRequest = boost::beast::http::request<boost::beast::http::string_body>;
 
-// HttpRequest::lookup over Beast's header container (`fields` points at a StreamRequest or any
-// other boost::beast::http::fields).
-inline std::string_view beast_header(const void* fields, std::string_view name) {
-  const auto& f = *static_cast<const boost::beast::http::fields*>(fields);
-  const auto v = f[boost::beast::string_view(name.data(), name.size())];
-  return {v.data(), v.size()};
-}
+// The one place an HttpRequest is made from a Beast request: its views point into `request`,
+// which must outlive this object and not move meanwhile.
+class BeastRequest final : private HeaderFields {
+ public:
+  BeastRequest(StreamRequest& request, std::string_view remote) : fields_(request) {
+    const std::string_view target(request.target().data(), request.target().size());
+    const std::size_t q = target.find('?');
+    view_.method = std::string_view(request.method_string().data(), request.method_string().size());
+    view_.target = target;
+    view_.path = target.substr(0, q);
+    view_.query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+    view_.remote = remote;
+    view_.body = &request.body();
+    view_.fields = this;
+  }
+  BeastRequest(const BeastRequest&) = delete;
+  BeastRequest& operator=(const BeastRequest&) = delete;
+
+  [[nodiscard]] const HttpRequest& view() const noexcept { return view_; }
+
+ private:
+  [[nodiscard]] std::string_view value(std::string_view name) const override {
+    const auto v = fields_[boost::beast::string_view(name.data(), name.size())];
+    return {v.data(), v.size()};
+  }
+
+  const boost::beast::http::fields& fields_;
+  HttpRequest view_;
+};
 
 class StreamTaker {
  public:

@@ -33,20 +33,6 @@ constexpr std::size_t kMaxClientMessage = 64 * 1024;
 
 using Protocol = BroadcastStats::Protocol;
 
-// The request in the plain form the shared policy helpers take.
-HttpRequest plain_request(const StreamRequest& req) {
-  HttpRequest r;
-  const std::string_view target(req.target().data(), req.target().size());
-  const std::size_t q = target.find('?');
-  r.method = std::string_view(req.method_string().data(), req.method_string().size());
-  r.target = target;
-  r.path = target.substr(0, q);
-  r.query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
-  r.fields = static_cast<const http::fields*>(&req);
-  r.lookup = &beast_header;
-  return r;
-}
-
 // ?task_id= / ?prefix= / ?project= narrow a view from the URL (SSE, and the delta WebSocket).
 View view_from_query(std::string_view query) {
   View v;
@@ -385,7 +371,8 @@ asio::awaitable<void> LiveClients::serve(beast::tcp_stream stream, beast::flat_b
     co_return;
   }
   Admission admission{hub_};
-  const HttpRequest plain = plain_request(request);
+  const BeastRequest adapter(request, remote);
+  const HttpRequest& plain = adapter.view();
   if (plain.path == "/events") {
     if (!request_authenticated(plain, tokens_)) {
       hub_.store().counters().add(Counter::kRejectedAuth);
@@ -406,7 +393,8 @@ asio::awaitable<void> LiveClients::serve_ws(beast::tcp_stream stream, beast::fla
                     request.version());
     co_return;
   }
-  const HttpRequest plain = plain_request(request);
+  const BeastRequest adapter(request, remote);
+  const HttpRequest& plain = adapter.view();
   std::string protocol_param;
   const bool asked_subprotocol =
       plain.header("sec-websocket-protocol").find(kDeltaSubprotocol) != std::string_view::npos;
@@ -507,7 +495,8 @@ asio::awaitable<void> LiveClients::serve_ws(beast::tcp_stream stream, beast::fla
 
 asio::awaitable<void> LiveClients::serve_sse(beast::tcp_stream stream, StreamRequest request,
                                              std::string remote) {
-  const HttpRequest plain = plain_request(request);
+  const BeastRequest adapter(request, remote);
+  const HttpRequest& plain = adapter.view();
   const View view = view_from_query(plain.query);
   std::string last_id(plain.header("last-event-id"));
   if (last_id.empty()) (void)query_param(plain.query, "last_event_id", last_id);
