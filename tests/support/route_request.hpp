@@ -1,5 +1,5 @@
 // Requests for calling route classes directly, as http_server.cpp would: a target split into
-// path and query, and headers behind the same lookup function pointer.
+// path and query, and headers behind the same HeaderFields interface.
 #pragma once
 
 #include <algorithm>
@@ -12,7 +12,7 @@
 
 namespace progressista::testing {
 
-class RouteRequest {
+class RouteRequest final : private daemon::HeaderFields {
  public:
   RouteRequest(std::string method, std::string target,
                std::map<std::string, std::string> headers = {})
@@ -33,16 +33,16 @@ class RouteRequest {
     r.query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
     r.remote = "127.0.0.1";
     r.body = &body_;
-    r.fields = &headers_;
-    r.lookup = [](const void* fields, std::string_view name) -> std::string_view {
-      const auto& h = *static_cast<const std::map<std::string, std::string>*>(fields);
-      const auto it = h.find(lower(name));
-      return it == h.end() ? std::string_view{} : std::string_view(it->second);
-    };
+    r.fields = this;
     return r;
   }
 
  private:
+  [[nodiscard]] std::string_view value(std::string_view name) const override {
+    const auto it = headers_.find(lower(name));
+    return it == headers_.end() ? std::string_view{} : std::string_view(it->second);
+  }
+
   static std::string lower(std::string_view s) {
     std::string out;
     for (char c : s) out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
