@@ -1,0 +1,242 @@
+// A bucket on the board as a virtualized list. Its cards are laid out in rows of `cols` cards
+// (group headers take a row of their own). All rows have known heights, so the rows in view
+// follow from the scroll position alone: only those (plus an overscan) are in the DOM,
+// whatever the bucket holds.
+
+import { fmtCount, percent, plural } from './format.js';
+import { groupRuns } from './task_store.js';
+import { drawCard, releaseCard, setOnce, takeCard } from './cards.js';
+
+const OVERSCAN_PX = 400;
+const bucketTemplate = document.getElementById('bucket-template').content.firstElementChild;
+const groupTemplate = document.getElementById('group-template').content.firstElementChild;
+
+// Sizes from the style sheet (style.css :root), shared by every list.
+const geometry = { cardH: 166, cardMin: 320, gap: 10, groupH: 30 };
+
+// Reads the sizes from the style sheet; true when they changed (a media query switched).
+function readGeometry() {
+  const css = getComputedStyle(document.documentElement);
+  const px = (name, fallback) => parseFloat(css.getPropertyValue(name)) || fallback;
+  const next = {
+    cardH: px('--card-h', 166), cardMin: px('--card-min', 320),
+    gap: px('--gap', 10), groupH: px('--group-h', 30),
+  };
+  const changedSizes = Object.keys(next).some((k) => next[k] !== geometry[k]);
+  Object.assign(geometry, next);
+  return changedSizes;
+}
+readGeometry();
+
+export class BucketList {
+  rows = [];                  // { head: name } or { from, to } (indexes into the view)
+  rowTop = [];                // pixel offset of each row
+  height = 0;                 // of all rows
+  runs = new Map();           // project -> its run in the view (grouped only)
+  cols = 1;
+  viewH = window.innerHeight; // scroller height, from the ResizeObserver
+  scrollTop = 0;
+  cards = new Map();          // id -> card in the DOM
+  heads = new Map();          // project -> group header element
+  last = Object.create(null); // last styles written
+  layoutStale = true;         // rows must be recomputed
+  moved = false;              // rows unchanged, but the window onto them moved
+  collapsed = false;
+
+  // onChange() asks for a frame.
+  constructor(def, store, onChange) {
+    this.key = def.key;
+    this.def = def;
+    this.store = store;
+    const el = bucketTemplate.cloneNode(true);
+    this.el = el;
+    el.dataset.bucket = def.key;
+    el.setAttribute('aria-label', def.title);
+    el.querySelector('.bucket-title').textContent = def.title;
+    this.toggle = el.querySelector('.bucket-toggle');
+    this.count = el.querySelector('.bucket-count');
+    this.body = el.querySelector('.bucket-body');
+    this.scroller = el.querySelector('.scroller');
+    this.spacer = el.querySelector('.spacer');
+    this.cardsEl = el.querySelector('.cards');
+    this.emptyEl = el.querySelector('.empty');
+    this.toggle.dataset.bucket = def.key;
+    this.body.id = `bucket-${def.key}`;
+    this.toggle.setAttribute('aria-controls', this.body.id);
+    this.scroller.addEventListener('scroll', () => {
+      this.scrollTop = this.scroller.scrollTop;
+      this.moved = true;
+      onChange();
+    }, { passive: true });
+  }
+
+  toggleCollapsed() {
+    this.collapsed = !this.collapsed;
+    this.toggle.setAttribute('aria-expanded', String(!this.collapsed));
+    this.body.hidden = this.collapsed;
+    this.layoutStale = true;
+  }
+
+  scrollToTop() {
+    this.scroller.scrollTop = 0;
+    this.scrollTop = 0;
+  }
+
+  // The scroller's new content box.
+  resized(width, height) {
+    this.viewH = height || window.innerHeight;
+    const cols = Math.max(1, Math.floor((width + geometry.gap) / (geometry.cardMin + geometry.gap)));
+    if (cols !== this.cols) { this.cols = cols; this.layoutStale = true; } else { this.moved = true; }
+  }
+
+  // Once per frame; viewChanged says the store re-sorted this bucket's view.
+  update(now, viewChanged) {
+    if (viewChanged || this.layoutStale) this.#layout();
+    else if (!this.moved) return;
+    this.layoutStale = false;
+    this.moved = false;
+    this.#render(now);
+  }
+
+  #layout() {
+    const view = this.store.view(this.key);
+    const { cardH, gap, groupH } = geometry;
+    const rows = [];
+    const rowTop = [];
+    let y = 0;
+    const addCardRows = (from, to) => {
+      for (let i = from; i < to; i += this.cols) {
+        rows.push({ from: i, to: Math.min(to, i + this.cols) });
+        rowTop.push(y);
+        y += cardH + gap;
+      }
+    };
+    this.runs.clear();
+    if (this.store.grouped) {
+      for (const run of groupRuns(view)) {
+        this.runs.set(run.name, run);
+        rows.push({ head: run.name });
+        rowTop.push(y);
+        y += groupH + gap;
+        addCardRows(run.from, run.to);
+      }
+    } else {
+      addCardRows(0, view.length);
+    }
+    this.rows = rows;
+    this.rowTop = rowTop;
+    this.height = Math.max(0, y - gap);
+  }
+
+  #groupHead(name) {
+    let el = this.heads.get(name);
+    if (!el) {
+      el = groupTemplate.cloneNode(true);
+      el.querySelector('.group-name').textContent = name;
+      this.heads.set(name, el);
+    }
+    const run = this.runs.get(name);
+    const pct = run.total > 0 ? ` · ${percent(run.n, run.total)} of ${fmtCount(run.total)}` : '';
+    const text = `${plural(run.count, 'task')} here${pct}`;
+    const stats = el.querySelector('.group-stats');
+    if (stats.textContent !== text) stats.textContent = text;
+    return el;
+  }
+
+  // First row whose bottom is below y (binary search over the row offsets).
+  #rowAt(y) {
+    const rowTop = this.rowTop;
+    let lo = 0;
+    let hi = rowTop.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (rowTop[mid + 1] !== undefined && rowTop[mid + 1] <= y) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+
+  #setStyle(key, node, prop, value) {
+    setOnce(this.last, key, value, (v) => { node.style[prop] = v; });
+  }
+
+  #render(now) {
+    const store = this.store;
+    const view = store.view(this.key);
+    const total = store.count(this.key);
+    const shown = view.length;
+    const countText = store.query ? `${fmtCount(shown)} of ${fmtCount(total)}` : fmtCount(total);
+    if (this.count.textContent !== countText) this.count.textContent = countText;
+    const emptyText = shown === 0 ? (total === 0 ? this.def.empty : 'No task matches the search.') : '';
+    if (this.emptyEl.textContent !== emptyText) this.emptyEl.textContent = emptyText;
+    this.emptyEl.hidden = shown !== 0;
+    if ((total === 0) !== ('empty' in this.el.dataset)) this.el.toggleAttribute('data-empty', total === 0);
+
+    this.#setStyle('height', this.spacer, 'height', `${this.height}px`);
+    setOnce(this.last, 'cols', this.cols, (v) => this.cardsEl.style.setProperty('--cols', String(v)));
+
+    const wanted = [];
+    const keep = new Set();
+    let first = 0;
+    if (!this.collapsed && this.rows.length) {
+      const top = Math.max(0, this.scrollTop - OVERSCAN_PX);
+      const bottom = this.scrollTop + this.viewH + OVERSCAN_PX;
+      first = this.#rowAt(top);
+      for (let r = first; r < this.rows.length && this.rowTop[r] < bottom; r++) {
+        const row = this.rows[r];
+        if (row.head !== undefined) { wanted.push(this.#groupHead(row.head)); continue; }
+        for (let i = row.from; i < row.to; i++) {
+          const e = view[i];
+          let card = this.cards.get(e.id);
+          if (!card) {
+            card = takeCard(e.id);
+            this.cards.set(e.id, card);
+            drawCard(card, e.task, now);
+          } else if (store.isChanged(e.id)) {
+            drawCard(card, e.task, now);
+          }
+          keep.add(e.id);
+          wanted.push(card.el);
+        }
+      }
+    }
+    for (const [id, card] of this.cards) {
+      if (!keep.has(id)) { releaseCard(card); this.cards.delete(id); }
+    }
+    if (!store.grouped && this.heads.size) {
+      for (const el of this.heads.values()) el.remove();
+      this.heads.clear();
+    }
+    this.#setStyle('offset', this.cardsEl, 'transform', `translateY(${this.rows.length ? this.rowTop[first] : 0}px)`);
+    this.#placeInOrder(wanted);
+  }
+
+  // Puts the wanted nodes in order, moving only those out of place. A focused control inside
+  // a moved card would lose focus, so it is given back.
+  #placeInOrder(wanted) {
+    const focused = document.activeElement;
+    const parent = this.cardsEl;
+    let node = parent.firstChild;
+    for (const el of wanted) {
+      if (node === el) node = node.nextSibling;
+      else parent.insertBefore(el, node);
+    }
+    while (node) { const next = node.nextSibling; node.remove(); node = next; }
+    if (focused && focused !== document.activeElement && focused.isConnected) {
+      focused.focus({ preventScroll: true });
+    }
+  }
+}
+
+// One ResizeObserver for all lists: a width change may change the number of columns, and a
+// style-sheet size change (media query) every layout.
+export function observeSizes(lists, onChange) {
+  const byScroller = new Map(lists.map((list) => [list.scroller, list]));
+  const observer = new ResizeObserver((entries) => {
+    if (readGeometry()) for (const list of lists) list.layoutStale = true;
+    for (const entry of entries) {
+      byScroller.get(entry.target).resized(entry.contentRect.width, entry.contentRect.height);
+    }
+    onChange();
+  });
+  for (const list of lists) observer.observe(list.scroller);
+}

@@ -1,0 +1,93 @@
+// One task card: made from #card-template, drawn from a task, and pooled for reuse.
+
+import { STATUS_LABEL, fmtNum, hasTotal, percent, tqdmLine, whenLine } from './format.js';
+
+// Cards scrolled or sorted out of view are kept for reuse: sorted by activity at 1,000
+// changes/s, about as many cards enter the view as leave it in every frame.
+const CARD_POOL_MAX = 200;
+const template = document.getElementById('card-template').content.firstElementChild;
+const pool = [];
+
+function makeCard(id) {
+  const el = template.cloneNode(true);
+  el.dataset.id = id;
+  const q = (sel) => el.querySelector(sel);
+  return {
+    el, id,
+    desc: q('.desc'), tid: q('.tid'), badge: q('.badge'), discard: q('.discard'),
+    metaBtn: q('.meta-btn'), project: q('.project'), phase: q('.phase'), bar: q('.bar'),
+    fill: q('.fill'), tqdm: q('.tqdm'), pct: q('.pct'), when: q('.when'), note: q('.note'),
+    last: Object.create(null),   // last values written, so unchanged ones cost nothing
+  };
+}
+
+export function takeCard(id) {
+  const card = pool.pop();
+  if (!card) return makeCard(id);
+  card.id = id;
+  card.el.dataset.id = id;
+  card.last = Object.create(null);
+  return card;
+}
+
+export function releaseCard(card) {
+  card.el.remove();
+  if (pool.length < CARD_POOL_MAX) pool.push(card);
+}
+
+// Writes through `apply` only when `value` differs from the last one written under `key`.
+export function setOnce(last, key, value, apply) {
+  if (last[key] !== value) { last[key] = value; apply(value); }
+}
+
+const setText = (card, key, node, value) => setOnce(card.last, key, value, (v) => { node.textContent = v; });
+
+const setAttr = (card, key, node, name, value) => setOnce(card.last, key, value, (v) => {
+  if (v === null) node.removeAttribute(name); else node.setAttribute(name, v);
+});
+
+export function drawCard(card, t, now) {
+  const status = t.status || 'update';
+  setOnce(card.last, 'status', status, (v) => { card.el.dataset.status = v; });
+  const title = t.desc || t.task_id;
+  setText(card, 'desc', card.desc, title);
+  setAttr(card, 'title', card.desc, 'title', title);
+  setText(card, 'tid', card.tid, t.task_id);
+  setText(card, 'badge', card.badge, STATUS_LABEL[status] || status);
+  setAttr(card, 'discardLabel', card.discard, 'aria-label', `Discard task ${t.task_id}`);
+  setText(card, 'project', card.project, t.project || '');
+  setText(card, 'phase', card.phase, t.phase || '');
+
+  const determinate = hasTotal(t);
+  const frac = determinate ? Math.min(1, Math.max(0, (t.n || 0) / t.total)) : 0;
+  if (card.last.det !== determinate) {
+    card.last.det = determinate;
+    card.bar.classList.toggle('indeterminate', !determinate);
+    card.fill.style.transform = '';
+    card.last.frac = undefined;
+  }
+  if (determinate) setOnce(card.last, 'frac', frac, (v) => { card.fill.style.transform = `scaleX(${v})`; });
+  setAttr(card, 'label', card.bar, 'aria-label', title);
+  setAttr(card, 'vmax', card.bar, 'aria-valuemax', determinate ? String(t.total) : null);
+  setAttr(card, 'vnow', card.bar, 'aria-valuenow', determinate ? String(t.n || 0) : null);
+  setAttr(card, 'vtext', card.bar, 'aria-valuetext',
+    `${fmtNum(t.n)}${determinate ? ` of ${fmtNum(t.total)}` : ''} ${t.unit || 'it'}`);
+  setText(card, 'pct', card.pct, determinate ? percent(frac, 1) : '');
+
+  const note = t.error || t.message || '';
+  setText(card, 'note', card.note, note);
+  setAttr(card, 'noteTitle', card.note, 'title', note || null);
+  setOnce(card.last, 'isErr', Boolean(t.error), (v) => card.note.classList.toggle('error', v));
+
+  const hasMeta = Boolean(t.meta && typeof t.meta === 'object' && Object.keys(t.meta).length > 0);
+  setOnce(card.last, 'hasMeta', hasMeta, (v) => { card.metaBtn.hidden = !v; });
+  setAttr(card, 'metaLabel', card.metaBtn, 'aria-label', `Show the meta of task ${t.task_id}`);
+
+  drawTimes(card, t, now);
+}
+
+// The parts of a card that move with the clock alone.
+export function drawTimes(card, task, now) {
+  setText(card, 'tqdm', card.tqdm, tqdmLine(task, now));
+  setText(card, 'when', card.when, whenLine(task, now));
+}

@@ -1,0 +1,126 @@
+// Progressista dashboard: one live board of every task the server holds.
+//
+// Data flow: WebSocket (delta protocol) or GET /tasks polling (connection.js) -> the task store's
+// pending changes (task_store.js) -> applied once per animation frame here -> only the buckets
+// (bucket_list.js) and cards (cards.js) that changed are touched.
+
+import { api } from './api.js';
+import { createMetaDialog, showAlert } from './alerts.js';
+import { BucketList, observeSizes } from './bucket_list.js';
+import { drawTimes } from './cards.js';
+import { createConnection } from './connection.js';
+import { setupControls } from './controls.js';
+import { plural } from './format.js';
+import { createSummary } from './summary.js';
+import { BUCKETS, TaskStore } from './task_store.js';
+
+// Render statistics, read by the browser test (window.progressista.stats).
+const stats = { frames: 0, totalMs: 0, maxMs: 0, lastMs: 0 };
+let frameRequested = false;
+
+function schedule() {
+  if (!frameRequested) { frameRequested = true; requestAnimationFrame(frame); }
+}
+
+const store = new TaskStore({ onQueue: schedule });
+const board = document.getElementById('board');
+const lists = BUCKETS.map((def) => new BucketList(def, store, schedule));
+const listByKey = new Map(lists.map((list) => [list.key, list]));
+board.append(...lists.map((list) => list.el));
+observeSizes(lists, schedule);
+const metaDialog = createMetaDialog(store);
+const summary = createSummary(store);
+const connection = createConnection(store);
+setupControls(store, lists);
+
+const nowSeconds = () => Date.now() / 1000;
+
+function frame() {
+  frameRequested = false;
+  const t0 = performance.now();
+  store.applyPending();
+  const now = nowSeconds();
+  for (const list of lists) list.update(now, store.refreshView(list.key));
+  metaDialog.refresh();
+  summary.update();
+  store.clearChanged();
+  const ms = performance.now() - t0;
+  stats.frames++;
+  stats.totalMs += ms;
+  stats.lastMs = ms;
+  if (ms > stats.maxMs) stats.maxMs = ms;
+}
+
+// Once a second: relative times, elapsed clocks and ETAs of the cards on screen.
+function tick() {
+  const now = nowSeconds();
+  for (const list of lists) {
+    for (const card of list.cards.values()) {
+      const e = store.get(card.id);
+      if (e) drawTimes(card, e.task, now);
+    }
+  }
+  connection.render();
+}
+
+// ---- actions ----
+
+// A failed action is shown; a 401 also tells the connection the token is refused.
+function actionFailed(what, err) {
+  showAlert(`Could not ${what}: ${err.message}.`);
+  if (err.status === 401) connection.rejected();
+}
+
+async function discard(id, button) {
+  button.disabled = true;
+  try {
+    await api('DELETE', `tasks/${encodeURIComponent(id)}`);
+    store.queueRemoval([id]);
+  } catch (err) {
+    actionFailed(`discard task “${id}”`, err);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// The button stays disabled until the summary sees whether anything is left to clear.
+async function clearStatus(status, label, button) {
+  button.disabled = true;
+  try {
+    const body = await api('DELETE', `tasks?status=${encodeURIComponent(status)}`);
+    const removed = body && Array.isArray(body.removed) ? body.removed : [];
+    store.queueRemoval(removed);
+    showAlert(`Cleared ${plural(removed.length, `${label} task`)}.`, 'ok');
+  } catch (err) {
+    actionFailed(`clear ${label} tasks`, err);
+  } finally {
+    summary.invalidate();
+    schedule();
+  }
+}
+
+const clearCloseBtn = document.getElementById('clear-close');
+const clearStaleBtn = document.getElementById('clear-stale');
+clearCloseBtn.addEventListener('click', () => clearStatus('close', 'completed', clearCloseBtn));
+clearStaleBtn.addEventListener('click', () => clearStatus('stale', 'stale', clearStaleBtn));
+
+board.addEventListener('click', (ev) => {
+  const target = ev.target.closest('button');
+  if (!target) return;
+  const card = target.closest('.card');
+  if (target.classList.contains('discard')) {
+    if (card) discard(card.dataset.id, target);
+  } else if (target.classList.contains('meta-btn')) {
+    if (card) metaDialog.open(card.dataset.id);
+  } else if (target.classList.contains('bucket-toggle')) {
+    listByKey.get(target.dataset.bucket).toggleCollapsed();
+    schedule();
+  }
+});
+
+// ---- start ----
+
+window.progressista = { stats };
+setInterval(tick, 1000);
+connection.start();
+schedule();

@@ -1,0 +1,82 @@
+// The summary line, the per-project table (while grouped) and whether the clear buttons have
+// anything to clear.
+
+import { fmtCount, percent, plural } from './format.js';
+import { BUCKETS } from './task_store.js';
+
+const PROJECT_ROWS = 100;        // project summary rows shown at most
+const COLUMNS = 8;               // name, tasks, five buckets, progress
+
+export function createSummary(store) {
+  const summaryEl = document.getElementById('summary');
+  const projectsEl = document.getElementById('projects');
+  const projectsBody = document.getElementById('projects-body');
+  const projectsMore = document.getElementById('projects-more');
+  const clearCloseBtn = document.getElementById('clear-close');
+  const clearStaleBtn = document.getElementById('clear-stale');
+  const projectRows = new Map();   // name -> { tr, cells, last (texts written) }
+  let invalidated = false;
+
+  function renderLine() {
+    const parts = [plural(store.size, 'task')];
+    for (const def of BUCKETS) parts.push(`${fmtCount(store.count(def.key))} ${def.title.toLowerCase()}`);
+    if (store.query) parts.push(`${fmtCount(store.matchCount())} match “${store.query}”`);
+    const text = parts.join(' · ');
+    if (summaryEl.textContent !== text) summaryEl.textContent = text;
+    clearCloseBtn.disabled = store.count('close') === 0;
+    clearStaleBtn.disabled = store.count('stale') === 0;
+  }
+
+  function projectRow(name) {
+    let row = projectRows.get(name);
+    if (!row) {
+      const tr = document.createElement('tr');
+      const cells = [];
+      for (let i = 0; i < COLUMNS; i++) cells.push(tr.appendChild(document.createElement(i ? 'td' : 'th')));
+      cells[0].scope = 'row';
+      cells[0].textContent = name;
+      row = { tr, cells, last: [] };
+      projectRows.set(name, row);
+    }
+    return row;
+  }
+
+  // Per-project totals over every task matching the search (not just the visible pages).
+  function renderProjects() {
+    projectsEl.hidden = !store.grouped;
+    if (!store.grouped) return;
+    const projects = store.projectTotals();
+    const shown = projects.slice(0, PROJECT_ROWS);
+    const keep = new Set(shown.map((s) => s.name));
+    for (const [name, row] of projectRows) if (!keep.has(name)) { row.tr.remove(); projectRows.delete(name); }
+    let prev = null;
+    for (const s of shown) {
+      const row = projectRow(s.name);
+      const values = [s.name, fmtCount(s.tasks), ...BUCKETS.map((def) => fmtCount(s[def.key])),
+        s.total > 0 ? percent(s.n, s.total) : '—'];
+      for (let i = 1; i < COLUMNS; i++) {
+        if (row.last[i] !== values[i]) { row.last[i] = values[i]; row.cells[i].textContent = values[i]; }
+      }
+      const expected = prev ? prev.nextSibling : projectsBody.firstChild;
+      if (expected !== row.tr) projectsBody.insertBefore(row.tr, expected);
+      prev = row.tr;
+    }
+    projectsMore.hidden = projects.length <= PROJECT_ROWS;
+    if (projects.length > PROJECT_ROWS) {
+      projectsMore.textContent = `and ${fmtCount(projects.length - PROJECT_ROWS)} more projects (narrow them with the search box)`;
+    }
+  }
+
+  return {
+    // Redraw in the next frame even if the store did not change (a clear button was disabled
+    // while its request ran).
+    invalidate() { invalidated = true; },
+    // Once per frame, after the bucket views are up to date.
+    update() {
+      if (!store.takeSummaryStale() && !invalidated) return;
+      invalidated = false;
+      renderLine();
+      renderProjects();
+    },
+  };
+}
