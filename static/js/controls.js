@@ -2,7 +2,10 @@
 // Grouping and theme are remembered in localStorage.
 
 const SEARCH_DEBOUNCE_MS = 120;
-const THEMES = ['auto', 'light', 'dark'];
+// The dark palette's sheet (index.html #dark-palette) applies by the system's preference, always
+// or never; <html data-theme> names an explicit choice.
+const DARK_MEDIA = { auto: '(prefers-color-scheme: dark)', light: 'not all', dark: 'all' };
+const THEMES = Object.keys(DARK_MEDIA);
 
 function remember(key, value) {
   try { localStorage.setItem(key, value); } catch { /* private mode: not remembered */ }
@@ -34,7 +37,9 @@ function setupGrouping(store) {
 
 function setupTheme() {
   const themeBtn = document.getElementById('theme');
+  const darkPalette = document.getElementById('dark-palette');
   function apply(name) {
+    darkPalette.media = DARK_MEDIA[name];
     if (name === 'auto') delete document.documentElement.dataset.theme;
     else document.documentElement.dataset.theme = name;
     themeBtn.textContent = `Theme: ${name}`;
