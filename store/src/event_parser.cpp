@@ -7,6 +7,7 @@
 #include <simdjson.h>
 
 #include "progressista/task_json.hpp"
+#include "text.hpp"
 
 namespace progressista {
 
@@ -16,6 +17,7 @@ static_assert(kParsePadding == simdjson::SIMDJSON_PADDING,
 namespace {
 
 namespace od = simdjson::ondemand;
+using detail::trim;
 
 // Nesting allowed inside meta (and inside ignored fields): deep enough for any real metadata,
 // shallow enough that a hostile body cannot exhaust the stack.
@@ -41,13 +43,6 @@ std::string_view type_name(od::json_type t) {
       return "null";
   }
   return "unknown";
-}
-
-std::string_view trim(std::string_view s) {
-  const auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 std::string syntax_detail(simdjson::error_code e) {

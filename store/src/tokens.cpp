@@ -8,16 +8,12 @@
 #include <stdexcept>
 
 #include "progressista/query.hpp"
+#include "text.hpp"
 
 namespace progressista {
 
-namespace {
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-}  // namespace
+using detail::kSpaces;
+using detail::trim;
 
 TokenSet::TokenSet(std::vector<std::string> tokens) {
   for (auto& t : tokens) {
@@ -31,15 +27,16 @@ TokenSet TokenSet::from_settings(std::string_view single, std::string_view list)
   while (pos <= list.size()) {
     std::size_t comma = list.find(',', pos);
     if (comma == std::string_view::npos) comma = list.size();
-    if (const auto t = trim(list.substr(pos, comma - pos)); !t.empty()) out.emplace_back(t);
+    if (const auto t = trim(list.substr(pos, comma - pos), kSpaces); !t.empty())
+      out.emplace_back(t);
     pos = comma + 1;
   }
-  if (out.empty() && !trim(single).empty()) out.emplace_back(trim(single));
+  if (out.empty() && !trim(single, kSpaces).empty()) out.emplace_back(trim(single, kSpaces));
   return TokenSet(std::move(out));
 }
 
 void TokenSet::add(std::string_view token) {
-  if (const auto t = trim(token); !t.empty()) tokens_.emplace_back(t);
+  if (const auto t = trim(token, kSpaces); !t.empty()) tokens_.emplace_back(t);
 }
 
 void TokenSet::add(const TokenSet& other) {
@@ -48,10 +45,11 @@ void TokenSet::add(const TokenSet& other) {
 
 TokenSet TokenSet::from_file(const std::string& path) {
   std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read tokens file " + path + ": " + std::strerror(errno));
+  if (!in)
+    throw std::runtime_error("cannot read tokens file " + path + ": " + std::strerror(errno));
   std::string list, line;
   while (std::getline(in, line)) {
-    if (trim(line).starts_with('#')) continue;
+    if (trim(line, kSpaces).starts_with('#')) continue;
     list += line;
     list += ',';
   }
@@ -82,13 +80,13 @@ bool TokenSet::contains(std::string_view candidate) const noexcept {
 }
 
 std::string_view bearer_token(std::string_view authorization) noexcept {
-  authorization = trim(authorization);
+  authorization = trim(authorization, kSpaces);
   constexpr std::string_view kScheme = "bearer ";
   if (authorization.size() <= kScheme.size()) return {};
   for (std::size_t i = 0; i < kScheme.size(); ++i) {
     if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return {};
   }
-  return trim(authorization.substr(kScheme.size()));
+  return trim(authorization.substr(kScheme.size()), kSpaces);
 }
 
 }  // namespace progressista
