@@ -261,8 +261,7 @@ struct EventParser::Impl {
       p.event.status = status;
       return Step::kOk;
     }
-    return invalid(p, fmt::format("status '{}' is not accepted; use one of: {}",
-                                  utf8_prefix(*text, 64), accepted_statuses()));
+    return invalid(p, status_not_accepted(*text));  // at most 64 bytes, as read above
   }
 
   Step field(Pending& p, std::string_view key, od::value v) {

@@ -46,7 +46,7 @@ bool read_task_filter(std::string_view query, TaskFilter& filter, std::string& d
   if (query_param(query, "status", text) && !text.empty()) {
     filter.status = parse_status(text);
     if (!filter.status) {
-      detail = fmt::format("status '{}' is not accepted; use one of: {}", text, accepted_statuses());
+      detail = status_not_accepted(text);
       return false;
     }
   }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace progressista {
@@ -27,6 +28,10 @@ inline constexpr int kStatusCount = 6;
 
 // Human-readable list of every accepted spelling, for validation errors.
 [[nodiscard]] std::string_view accepted_statuses() noexcept;
+
+// The validation detail for a status `text` that parse_status refuses: "status '<text>' is not
+// accepted; use one of: ...".
+[[nodiscard]] std::string status_not_accepted(std::string_view text);
 
 // close and error end a task; only a later `start` reopens it.
 [[nodiscard]] constexpr bool is_terminal(Status s) noexcept {
