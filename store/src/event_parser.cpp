@@ -69,6 +69,13 @@ struct EventParser::Impl {
   std::string arena;  // minified meta texts of the pending events
   fmt::memory_buffer scratch;
   simdjson::error_code syntax = simdjson::SUCCESS;
+  // The body being read.
+  std::string_view body;
+  std::size_t capacity = 0;
+  BodyFormat format = BodyFormat::kJson;
+  std::size_t next_pending = 0;  // JSON: the next item of `pending` to hand out
+  std::size_t line_start = 0;    // NDJSON: where the next line starts, and its item's index
+  std::size_t line_index = 0;
 
   Step fail_syntax(simdjson::error_code e) {
     syntax = e;
@@ -341,61 +348,58 @@ struct EventParser::Impl {
     return doc.current_location().get(where) != simdjson::SUCCESS;
   }
 
-  void deliver(EventSink& sink, std::size_t base) {
-    for (std::size_t i = 0; i < pending.size(); ++i) {
-      Pending& p = pending[i];
-      if (!p.valid) {
-        sink.on_invalid(base + i, p.detail);
-        continue;
-      }
-      if (p.has_meta) p.event.meta = std::string_view(arena.data() + p.meta_offset, p.meta_size);
-      sink.on_event(base + i, p.event);
-    }
+  // The item for `p`: its event (meta pointed into the arena, now that it no longer grows)
+  // or its rejection.
+  BodyItem item_of(Pending& p, std::size_t index) {
+    if (!p.valid) return {index, nullptr, p.detail};
+    if (p.has_meta) p.event.meta = std::string_view(arena.data() + p.meta_offset, p.meta_size);
+    return {index, &p.event, {}};
   }
 
   void reset() {
     pending.clear();
     arena.clear();
     syntax = simdjson::SUCCESS;
+    next_pending = 0;
   }
 
-  BodyResult parse_json(std::string_view body, std::size_t capacity, EventSink& sink) {
+  // Reads the whole JSON body into `pending`; next() hands the items out afterwards.
+  BodyResult open_json() {
     BodyResult r;
-    reset();
     od::document doc;
     if (auto e = parser.iterate(simdjson::padded_string_view(body.data(), body.size(), capacity))
                      .get(doc)) {
-      return {BodyError::kMalformed, false, 0, syntax_detail(e)};
+      return {BodyError::kMalformed, false, syntax_detail(e)};
     }
     od::json_type t{};
-    if (auto e = doc.type().get(t)) return {BodyError::kMalformed, false, 0, syntax_detail(e)};
+    if (auto e = doc.type().get(t)) return {BodyError::kMalformed, false, syntax_detail(e)};
 
     if (t == od::json_type::object) {
       od::object obj;
       if (auto e = doc.get_object().get(obj))
-        return {BodyError::kMalformed, false, 0, syntax_detail(e)};
+        return {BodyError::kMalformed, false, syntax_detail(e)};
       pending.emplace_back();
       if (event_object(obj, pending.back()) == Step::kSyntax) {
-        return {BodyError::kMalformed, false, 0, syntax_detail(syntax)};
+        return {BodyError::kMalformed, false, syntax_detail(syntax)};
       }
     } else if (t == od::json_type::array) {
       r.batch = true;
       od::array arr;
-      if (auto e = doc.get_array().get(arr))
-        return {BodyError::kMalformed, true, 0, syntax_detail(e)};
+      if (auto e = doc.get_array().get(arr)) return {BodyError::kMalformed, true, syntax_detail(e)};
       for (auto item : arr) {
         od::value v;
-        if (auto e = item.get(v)) return {BodyError::kMalformed, true, 0, syntax_detail(e)};
+        if (auto e = item.get(v)) return {BodyError::kMalformed, true, syntax_detail(e)};
         pending.emplace_back();
         if (element(v, pending.back()) == Step::kSyntax) {
-          return {BodyError::kMalformed, true, 0, syntax_detail(syntax)};
+          return {BodyError::kMalformed, true, syntax_detail(syntax)};
         }
       }
     } else {
       // A scalar at the root: valid JSON (checked) but not an event.
       std::string_view token;
-      if (auto e = doc.raw_json_token().get(token))
-        return {BodyError::kMalformed, false, 0, syntax_detail(e)};
+      if (auto e = doc.raw_json_token().get(token)) {
+        return {BodyError::kMalformed, false, syntax_detail(e)};
+      }
       simdjson::error_code e = simdjson::SUCCESS;
       switch (t) {
         case od::json_type::number:
@@ -413,35 +417,29 @@ struct EventParser::Impl {
           if (!e && !is_null) e = simdjson::N_ATOM_ERROR;
         }
       }
-      if (e) return {BodyError::kMalformed, false, 0, syntax_detail(e)};
+      if (e) return {BodyError::kMalformed, false, syntax_detail(e)};
       return {
-          BodyError::kWrongType, false, 0,
+          BodyError::kWrongType, false,
           fmt::format("request body must be an event object or an array of event objects, got {}",
                       type_name(t))};
     }
     if (!at_end(doc)) {
-      return {BodyError::kMalformed, r.batch, 0,
+      return {BodyError::kMalformed, r.batch,
               "malformed JSON: unexpected content after the JSON value"};
     }
-    r.count = pending.size();
-    deliver(sink, 0);
     return r;
   }
 
-  BodyResult parse_ndjson(std::string_view body, std::size_t capacity, EventSink& sink) {
-    BodyResult r;
-    r.batch = true;
-    std::size_t index = 0;
-    std::size_t pos = 0;
-    while (pos < body.size()) {
-      std::size_t end = body.find('\n', pos);
+  // Parses the next non-blank NDJSON line on its own; nullopt past the last one.
+  std::optional<BodyItem> next_line() {
+    while (line_start < body.size()) {
+      std::size_t end = body.find('\n', line_start);
       if (end == std::string_view::npos) end = body.size();
-      const std::string_view line = trim(body.substr(pos, end - pos));
-      pos = end + 1;
+      const std::string_view line = trim(body.substr(line_start, end - line_start));
+      line_start = end + 1;
       if (line.empty()) continue;
       reset();
-      pending.emplace_back();
-      Pending& p = pending.back();
+      Pending& p = pending.emplace_back();
       // The rest of the body and its padding stay readable past the end of the line.
       const auto offset = static_cast<std::size_t>(line.data() - body.data());
       od::document doc;
@@ -452,7 +450,7 @@ struct EventParser::Impl {
       if (!e) e = doc.type().get(t);
       if (!e && t != od::json_type::object) {
         invalid(p, fmt::format("line {}: an NDJSON line must be one event object, got {}",
-                               index + 1, type_name(t)));
+                               line_index + 1, type_name(t)));
       } else if (!e) {
         od::object obj;
         e = doc.get_object().get(obj);
@@ -461,30 +459,51 @@ struct EventParser::Impl {
       }
       if (e) {
         p.valid = true;  // replace any validation detail: the line is not JSON at all
-        invalid(p, fmt::format("line {}: {}", index + 1, syntax_detail(e)));
+        invalid(p, fmt::format("line {}: {}", line_index + 1, syntax_detail(e)));
       }
-      deliver(sink, index);
-      ++index;
+      return item_of(p, line_index++);
     }
-    r.count = index;
-    if (index == 0)
-      return {BodyError::kEmpty, true, 0, "request body has no events (empty NDJSON)"};
-    return r;
+    return std::nullopt;
+  }
+
+  std::optional<BodyItem> next() {
+    if (format == BodyFormat::kNdjson) return next_line();
+    if (next_pending == pending.size()) return std::nullopt;
+    const std::size_t index = next_pending++;
+    return item_of(pending[index], index);
   }
 };
 
 EventParser::EventParser() : impl_(std::make_unique<Impl>()) {}
 EventParser::~EventParser() = default;
 
-BodyResult EventParser::parse(std::string_view body, std::size_t capacity, BodyFormat format,
-                              EventSink& sink) {
+BodyResult EventParser::open(std::string_view body, std::size_t capacity, BodyFormat format) {
+  Impl& m = *impl_;
+  m.reset();
+  // Until a body opens well, next() finds nothing: an empty JSON body, or NDJSON read through.
+  m.format = BodyFormat::kJson;
   if (capacity < body.size() + kParsePadding) {
-    return {BodyError::kMalformed, false, 0,
+    return {BodyError::kMalformed, false,
             "internal error: request body buffer lacks parser padding"};
   }
-  if (trim(body).empty()) return {BodyError::kEmpty, false, 0, "request body is empty"};
-  if (format == BodyFormat::kNdjson) return impl_->parse_ndjson(body, capacity, sink);
-  return impl_->parse_json(body, capacity, sink);
+  if (trim(body).empty()) return {BodyError::kEmpty, false, "request body is empty"};
+  m.body = body;
+  m.capacity = capacity;
+  if (format == BodyFormat::kNdjson) {
+    // Every line is parsed on its own when next() reaches it. The body holds a non-blank line
+    // (it is not blank), so an NDJSON body always has an item.
+    m.format = format;
+    m.line_start = 0;
+    m.line_index = 0;
+    return {BodyError::kNone, true, {}};
+  }
+  BodyResult r = m.open_json();
+  if (r.error != BodyError::kNone) m.reset();  // a broken body yields no item at all
+  return r;
+}
+
+std::optional<BodyItem> EventParser::next() {
+  return impl_->next();
 }
 
 }  // namespace progressista

@@ -1,6 +1,8 @@
 #include "progressista/ingest.hpp"
 
 #include <cctype>
+#include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,121 +33,125 @@ std::string media_type(std::string_view content_type) {
 
 constexpr std::string_view kInvalidToken = "Invalid API token";
 
+// With the API closed to this request, an event may still carry a valid `meta._token`.
+bool admits(const Access& access, const Event& event) {
+  return access.open() || (event.meta_token && access.tokens->contains(*event.meta_token));
+}
+
+// What the answer will say, recorded item by item.
+struct Tally {
+  struct Rejection {
+    std::size_t index;
+    std::string detail;
+    int status;  // of a single event's answer
+  };
+
+  void reject(std::size_t index, std::string_view detail, int status) {
+    rejected.push_back(Rejection{index, std::string(detail), status});
+  }
+
+  void record(std::size_t index, Upsert u, const TaskTable& table) {
+    last = u;
+    switch (u) {
+      case Upsert::kCreated:
+      case Upsert::kUpdated:
+        ++accepted;
+        break;
+      case Upsert::kIgnoredOutOfOrder:
+      case Upsert::kIgnoredClosed:
+        ++accepted;
+        ++ignored;
+        break;
+      case Upsert::kTableFull:
+        reject(index, table.full_detail(), 507);
+        break;
+      case Upsert::kMoved:
+        reject(index, "the task table is being resized; send the event again", 503);
+        break;
+    }
+  }
+
+  std::size_t items = 0;
+  std::size_t accepted = 0;
+  std::size_t ignored = 0;
+  std::size_t unauthorized = 0;
+  Upsert last = Upsert::kUpdated;
+  std::vector<Rejection> rejected;
+};
+
 std::string_view ignored_reason(Upsert u) {
   return u == Upsert::kIgnoredClosed ? "task is closed; only a start event reopens it"
                                      : "older than the task's last applied event";
 }
 
-class ApplySink final : public EventSink {
- public:
-  ApplySink(Store& store, double now, const Access& access) : store_(store), now_(now), access_(access) {}
-
-  void on_event(std::size_t index, const Event& event) override {
-    if (!access_.open()) {
-      if (!event.meta_token || !access_.tokens->contains(*event.meta_token)) {
-        store_.counters().add(Counter::kRejectedAuth);
-        ++unauthorized_;
-        reject(index, kInvalidToken);
-        return;
-      }
-    }
-    last_ = store_.upsert(event, now_);  // follows a resize under us
-    switch (last_) {
-      case Upsert::kCreated:
-      case Upsert::kUpdated:
-        ++accepted_;
-        break;
-      case Upsert::kIgnoredOutOfOrder:
-      case Upsert::kIgnoredClosed:
-        ++accepted_;
-        ++ignored_;
-        break;
-      case Upsert::kTableFull:
-        reject(index, store_.table().full_detail());
-        status_ = 507;
-        break;
-      case Upsert::kMoved:
-        reject(index, "the task table is being resized; send the event again");
-        status_ = 503;
-        break;
-    }
+// A body that yields no event: 400 for broken or empty, 422 for JSON that holds none.
+int refuse_body(const BodyResult& body, Counters& counters, fmt::memory_buffer& out) {
+  append_detail(out, body.detail);
+  if (body.error == BodyError::kWrongType) {
+    counters.add(Counter::kRejectedValidation);
+    return 422;
   }
+  counters.add(Counter::kRejectedMalformed);
+  return 400;
+}
 
-  void on_invalid(std::size_t index, std::string_view detail) override {
-    store_.counters().add(Counter::kRejectedValidation);
-    last_invalid_ = true;
-    reject(index, detail);
+int answer_single(const Tally& tally, fmt::memory_buffer& out) {
+  if (!tally.rejected.empty()) {
+    append_detail(out, tally.rejected.front().detail);
+    return tally.rejected.front().status;
   }
-
-  struct Rejection {
-    std::size_t index;
-    std::string detail;
-  };
-  void reject(std::size_t index, std::string_view detail) {
-    rejected_.push_back(Rejection{index, std::string(detail)});
+  out.append(std::string_view{"{\"ok\":true"});
+  if (tally.ignored > 0) {
+    out.append(std::string_view{",\"ignored\":"});
+    append_json_string(out, ignored_reason(tally.last));
   }
+  out.push_back('}');
+  return 200;
+}
 
-  Store& store_;
-  double now_;
-  const Access& access_;
-  std::size_t unauthorized_ = 0;
-  std::size_t accepted_ = 0;
-  std::size_t ignored_ = 0;
-  Upsert last_ = Upsert::kUpdated;
-  bool last_invalid_ = false;
-  int status_ = 507;  // of a single event refused by the table
-  std::vector<Rejection> rejected_;
-};
+int answer_batch(const Tally& tally, fmt::memory_buffer& out) {
+  fmt::format_to(std::back_inserter(out),
+                 "{{\"ok\":true,\"accepted\":{},\"ignored\":{},\"rejected\":[", tally.accepted,
+                 tally.ignored);
+  for (std::size_t i = 0; i < tally.rejected.size(); ++i) {
+    if (i) out.push_back(',');
+    fmt::format_to(std::back_inserter(out), "{{\"index\":{},\"detail\":", tally.rejected[i].index);
+    append_json_string(out, tally.rejected[i].detail);
+    out.push_back('}');
+  }
+  out.append(std::string_view{"]}"});
+  return 200;
+}
 
 }  // namespace
 
 int Ingestor::apply(std::string_view body, std::size_t capacity, BodyFormat format, double now,
                     fmt::memory_buffer& out, const Access& access) {
   out.clear();
-  ApplySink sink(store_, now, access);
-  const BodyResult r = parser_.parse(body, capacity, format, sink);
-  switch (r.error) {
-    case BodyError::kNone:
-      break;
-    case BodyError::kMalformed:
-    case BodyError::kEmpty:
-      store_.counters().add(Counter::kRejectedMalformed);
-      append_detail(out, r.detail);
-      return 400;
-    case BodyError::kWrongType:
+  const BodyResult opened = parser_.open(body, capacity, format);
+  if (opened.error != BodyError::kNone) return refuse_body(opened, store_.counters(), out);
+
+  Tally tally;
+  while (const std::optional<BodyItem> item = parser_.next()) {
+    ++tally.items;
+    if (item->event == nullptr) {
       store_.counters().add(Counter::kRejectedValidation);
-      append_detail(out, r.detail);
-      return 422;
+      tally.reject(item->index, item->detail, 422);
+    } else if (!admits(access, *item->event)) {
+      store_.counters().add(Counter::kRejectedAuth);
+      ++tally.unauthorized;
+      tally.reject(item->index, kInvalidToken, 401);
+    } else {
+      // Follows a resize under us; table() is then the new segment's.
+      tally.record(item->index, store_.upsert(*item->event, now), store_.table());
+    }
   }
 
-  if (sink.unauthorized_ > 0 && sink.unauthorized_ == r.count) {
+  if (tally.unauthorized > 0 && tally.unauthorized == tally.items) {
     append_detail(out, kInvalidToken);
     return 401;
   }
-  if (!r.batch) {
-    if (!sink.rejected_.empty()) {
-      append_detail(out, sink.rejected_.front().detail);
-      return sink.last_invalid_ ? 422 : sink.status_;
-    }
-    out.append(std::string_view{"{\"ok\":true"});
-    if (sink.ignored_ > 0) {
-      out.append(std::string_view{",\"ignored\":"});
-      append_json_string(out, ignored_reason(sink.last_));
-    }
-    out.push_back('}');
-    return 200;
-  }
-
-  fmt::format_to(std::back_inserter(out), "{{\"ok\":true,\"accepted\":{},\"ignored\":{},\"rejected\":[",
-                 sink.accepted_, sink.ignored_);
-  for (std::size_t i = 0; i < sink.rejected_.size(); ++i) {
-    if (i) out.push_back(',');
-    fmt::format_to(std::back_inserter(out), "{{\"index\":{},\"detail\":", sink.rejected_[i].index);
-    append_json_string(out, sink.rejected_[i].detail);
-    out.push_back('}');
-  }
-  out.append(std::string_view{"]}"});
-  return 200;
+  return opened.batch ? answer_batch(tally, out) : answer_single(tally, out);
 }
 
 int Ingestor::post(const PostRequest& request, std::string_view body, std::size_t capacity,
@@ -161,15 +167,15 @@ int Ingestor::post(const PostRequest& request, std::string_view body, std::size_
              !(type.starts_with("application/") && type.ends_with("+json"))) {
     store_.counters().add(Counter::kRejectedUnsupportedMedia);
     out.clear();
-    append_detail(
-        out, fmt::format("unsupported media type '{}': send application/json (one event or an "
-                         "array) or application/x-ndjson (one event per line)",
-                         type));
+    append_detail(out,
+                  fmt::format("unsupported media type '{}': send application/json (one event or an "
+                              "array) or application/x-ndjson (one event per line)",
+                              type));
     return 415;
   }
-  const Access access{request.tokens,
-                      request.tokens != nullptr && request.tokens->admits(request.authorization,
-                                                                          request.query)};
+  const Access access{
+      request.tokens,
+      request.tokens != nullptr && request.tokens->admits(request.authorization, request.query)};
   return apply(body, capacity, format, now, out, access);
 }
 

@@ -13,7 +13,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// What the sink saw, with every view copied out (they die with the call).
+// What the parser yielded, with every view copied out.
 struct Seen {
   std::size_t index;
   bool valid;
@@ -23,52 +23,53 @@ struct Seen {
   std::optional<Status> status;
 };
 
-class RecordingSink final : public EventSink {
- public:
-  void on_event(std::size_t index, const Event& e) override {
-    Seen s{index,      true,        std::string(e.task_id),
-           {},         {},          {},
-           {},         {},          {},
-           {},         e.n,         e.total,
-           e.progress, e.timestamp, e.status};
-    if (e.desc) s.desc = std::string(*e.desc);
-    if (e.unit) s.unit = std::string(*e.unit);
-    if (e.meta) s.meta = std::string(*e.meta);
-    if (e.meta_token) s.token = std::string(*e.meta_token);
-    if (e.message) s.message = std::string(*e.message);
-    if (e.project) s.project = std::string(*e.project);
-    seen.push_back(std::move(s));
-  }
-  void on_invalid(std::size_t index, std::string_view detail) override {
+// Copies an item out (its views die with the parser's next call).
+Seen seen_of(const BodyItem& item) {
+  if (item.event == nullptr) {
     Seen s{};
-    s.index = index;
+    s.index = item.index;
     s.valid = false;
-    s.detail = std::string(detail);
-    seen.push_back(std::move(s));
+    s.detail = std::string(item.detail);
+    return s;
   }
-  std::vector<Seen> seen;
-};
+  const Event& e = *item.event;
+  Seen s{item.index, true,        std::string(e.task_id),
+         {},         {},          {},
+         {},         {},          {},
+         {},         e.n,         e.total,
+         e.progress, e.timestamp, e.status};
+  if (e.desc) s.desc = std::string(*e.desc);
+  if (e.unit) s.unit = std::string(*e.unit);
+  if (e.meta) s.meta = std::string(*e.meta);
+  if (e.meta_token) s.token = std::string(*e.meta_token);
+  if (e.message) s.message = std::string(*e.message);
+  if (e.project) s.project = std::string(*e.project);
+  return s;
+}
 
 class CodecTest : public ::testing::Test {
  protected:
+  // Opens `text` and reads every item it yields into `seen`.
   BodyResult parse(std::string_view text, BodyFormat format = BodyFormat::kJson) {
-    sink = RecordingSink{};
+    seen.clear();
     body.assign(text);
-    return parser.parse(body.view(), body.capacity(), format, sink);
+    const BodyResult r = parser.open(body.view(), body.capacity(), format);
+    while (const std::optional<BodyItem> item = parser.next()) seen.push_back(seen_of(*item));
+    return r;
   }
   // Parses a single event that must be rejected and returns the detail.
   std::string rejection(std::string_view text) {
     const BodyResult r = parse(text);
     EXPECT_EQ(r.error, BodyError::kNone) << text;
-    EXPECT_EQ(sink.seen.size(), 1u) << text;
-    if (sink.seen.size() != 1) return {};
-    EXPECT_FALSE(sink.seen[0].valid) << text;
-    return sink.seen[0].detail;
+    EXPECT_EQ(seen.size(), 1u) << text;
+    if (seen.size() != 1) return {};
+    EXPECT_FALSE(seen[0].valid) << text;
+    return seen[0].detail;
   }
 
   EventParser parser;
   PaddedBody body;
-  RecordingSink sink;
+  std::vector<Seen> seen;
 };
 
 TEST_F(CodecTest, ParsesEveryFieldOfOneEvent) {
@@ -77,8 +78,8 @@ TEST_F(CodecTest, ParsesEveryFieldOfOneEvent) {
       "project":"p","phase":"load","message":"hi","error":"bad","unknown":{"deep":[1,{"x":2}]}})");
   ASSERT_EQ(r.error, BodyError::kNone) << r.detail;
   EXPECT_FALSE(r.batch);
-  ASSERT_EQ(sink.seen.size(), 1u);
-  const Seen& s = sink.seen[0];
+  ASSERT_EQ(seen.size(), 1u);
+  const Seen& s = seen[0];
   ASSERT_TRUE(s.valid) << s.detail;
   EXPECT_EQ(s.task_id, "job-1");
   EXPECT_EQ(s.desc, "Copying");
@@ -105,34 +106,34 @@ TEST_F(CodecTest, AcceptsWhatRemoteTqdmSends) {
   for (const char* text : bodies) {
     const BodyResult r = parse(text);
     ASSERT_EQ(r.error, BodyError::kNone) << text << ": " << r.detail;
-    ASSERT_EQ(sink.seen.size(), 1u);
-    ASSERT_TRUE(sink.seen[0].valid) << text << ": " << sink.seen[0].detail;
+    ASSERT_EQ(seen.size(), 1u);
+    ASSERT_TRUE(seen[0].valid) << text << ": " << seen[0].detail;
   }
-  EXPECT_EQ(sink.seen[0].status, Status::kClose);
-  EXPECT_EQ(sink.seen[0].n, 250);
-  EXPECT_EQ(sink.seen[0].meta, R"({"host":"w1"})");
-  EXPECT_EQ(sink.seen[0].token, "s3cret");
+  EXPECT_EQ(seen[0].status, Status::kClose);
+  EXPECT_EQ(seen[0].n, 250);
+  EXPECT_EQ(seen[0].meta, R"({"host":"w1"})");
+  EXPECT_EQ(seen[0].token, "s3cret");
   parse(bodies[0]);
-  EXPECT_FALSE(sink.seen.at(0).total);
-  EXPECT_EQ(sink.seen[0].desc, "");
-  EXPECT_EQ(sink.seen[0].timestamp, 1763887000.123456);
+  EXPECT_FALSE(seen.at(0).total);
+  EXPECT_EQ(seen[0].desc, "");
+  EXPECT_EQ(seen[0].timestamp, 1763887000.123456);
   parse(bodies[2]);
-  EXPECT_EQ(sink.seen.at(0).desc, "Copying \xC3\xA9t\xC3\xA9");
+  EXPECT_EQ(seen.at(0).desc, "Copying \xC3\xA9t\xC3\xA9");
   parse(bodies[3]);
-  EXPECT_EQ(sink.seen.at(0).n, 3.5);
-  EXPECT_EQ(sink.seen[0].total, 10);
+  EXPECT_EQ(seen.at(0).n, 3.5);
+  EXPECT_EQ(seen[0].total, 10);
 }
 
 TEST_F(CodecTest, NullMeansAbsent) {
   const BodyResult r =
       parse(R"({"task_id":"a","desc":null,"n":null,"total":null,"status":null,"meta":null})");
   ASSERT_EQ(r.error, BodyError::kNone);
-  ASSERT_TRUE(sink.seen.at(0).valid) << sink.seen[0].detail;
-  EXPECT_FALSE(sink.seen[0].desc);
-  EXPECT_FALSE(sink.seen[0].n);
-  EXPECT_FALSE(sink.seen[0].total);
-  EXPECT_FALSE(sink.seen[0].status);
-  EXPECT_FALSE(sink.seen[0].meta);
+  ASSERT_TRUE(seen.at(0).valid) << seen[0].detail;
+  EXPECT_FALSE(seen[0].desc);
+  EXPECT_FALSE(seen[0].n);
+  EXPECT_FALSE(seen[0].total);
+  EXPECT_FALSE(seen[0].status);
+  EXPECT_FALSE(seen[0].meta);
 }
 
 TEST_F(CodecTest, TaskIdIsRequiredAndNonEmpty) {
@@ -161,8 +162,8 @@ TEST_F(CodecTest, FirstProblemOfAnEventIsReported) {
 TEST_F(CodecTest, TaskIdOverItsLimitIsRejectedAtTheLimitAccepted) {
   const std::string at_limit(limits::kTaskId, 'x');
   parse(R"({"task_id":")" + at_limit + R"("})");
-  ASSERT_TRUE(sink.seen.at(0).valid);
-  EXPECT_EQ(sink.seen[0].task_id, at_limit);
+  ASSERT_TRUE(seen.at(0).valid);
+  EXPECT_EQ(seen[0].task_id, at_limit);
   EXPECT_EQ(rejection(R"({"task_id":")" + at_limit + R"(x"})"),
             "task_id is 257 bytes; the limit is 256");
 }
@@ -180,19 +181,19 @@ TEST_F(CodecTest, DescAndMessageAreTruncatedAtAUtf8Boundary) {
   // 511 ASCII bytes then "é" (2 bytes): cutting at 512 would split the character.
   const std::string desc = std::string(limits::kDesc - 1, 'a') + "\xC3\xA9" + "tail";
   parse(R"({"task_id":"a","desc":")" + desc + R"(","message":")" + desc + R"("})");
-  ASSERT_TRUE(sink.seen.at(0).valid) << sink.seen[0].detail;
-  EXPECT_EQ(sink.seen[0].desc, std::string(limits::kDesc - 1, 'a'));
-  EXPECT_EQ(sink.seen[0].message, std::string(limits::kMessage - 1, 'a'));
+  ASSERT_TRUE(seen.at(0).valid) << seen[0].detail;
+  EXPECT_EQ(seen[0].desc, std::string(limits::kDesc - 1, 'a'));
+  EXPECT_EQ(seen[0].message, std::string(limits::kMessage - 1, 'a'));
   // Escapes count as the characters they stand for, not their source bytes.
   parse(R"({"task_id":"a","desc":"\u00e9\n"})");
-  EXPECT_EQ(sink.seen.at(0).desc, "\xC3\xA9\n");
+  EXPECT_EQ(seen.at(0).desc, "\xC3\xA9\n");
 }
 
 TEST_F(CodecTest, StatusAcceptsAliasesAndListsTheAcceptedOnes) {
   parse(R"({"task_id":"a","status":"Completed"})");
-  EXPECT_EQ(sink.seen.at(0).status, Status::kClose);
+  EXPECT_EQ(seen.at(0).status, Status::kClose);
   parse(R"({"task_id":"a","status":"in_progress"})");
-  EXPECT_EQ(sink.seen.at(0).status, Status::kUpdate);
+  EXPECT_EQ(seen.at(0).status, Status::kUpdate);
   const std::string detail = rejection(R"({"task_id":"a","status":"exploded"})");
   EXPECT_THAT(detail, HasSubstr("status 'exploded' is not accepted"));
   EXPECT_THAT(detail, HasSubstr("start, update, close, error, stale, recovered"));
@@ -200,7 +201,7 @@ TEST_F(CodecTest, StatusAcceptsAliasesAndListsTheAcceptedOnes) {
 
 TEST_F(CodecTest, ProgressMustBeAPercentage) {
   parse(R"({"task_id":"a","progress":42.5})");
-  EXPECT_EQ(sink.seen.at(0).progress, 42.5);
+  EXPECT_EQ(seen.at(0).progress, 42.5);
   EXPECT_EQ(rejection(R"({"task_id":"a","progress":150})"),
             "progress must be between 0 and 100, got 150");
   EXPECT_EQ(rejection(R"({"task_id":"a","progress":-1})"),
@@ -209,13 +210,13 @@ TEST_F(CodecTest, ProgressMustBeAPercentage) {
 
 TEST_F(CodecTest, MetaIsMinifiedAndItsTokenTakenOut) {
   parse(R"({"task_id":"a","meta":{ "_token" : "s3cret", "k" : [ 1 , 2.50 ], "s":"q\"\u0001" }})");
-  ASSERT_TRUE(sink.seen.at(0).valid) << sink.seen[0].detail;
-  EXPECT_EQ(sink.seen[0].meta, R"({"k":[1,2.50],"s":"q\"\u0001"})");
-  EXPECT_EQ(sink.seen[0].token, "s3cret");
+  ASSERT_TRUE(seen.at(0).valid) << seen[0].detail;
+  EXPECT_EQ(seen[0].meta, R"({"k":[1,2.50],"s":"q\"\u0001"})");
+  EXPECT_EQ(seen[0].token, "s3cret");
   // A non-string token is removed too, but is no token.
   parse(R"({"task_id":"a","meta":{"_token":5}})");
-  EXPECT_EQ(sink.seen.at(0).meta, "{}");
-  EXPECT_FALSE(sink.seen[0].token);
+  EXPECT_EQ(seen.at(0).meta, "{}");
+  EXPECT_FALSE(seen[0].token);
 }
 
 TEST_F(CodecTest, MetaOverItsLimitOrTooDeepIsRejected) {
@@ -234,27 +235,26 @@ TEST_F(CodecTest, BatchesRejectOnlyTheBadEvents) {
       parse(R"([{"task_id":"a","n":1}, 5, {"n":2}, {"task_id":"b","status":"close"}])");
   ASSERT_EQ(r.error, BodyError::kNone);
   EXPECT_TRUE(r.batch);
-  EXPECT_EQ(r.count, 4u);
-  ASSERT_EQ(sink.seen.size(), 4u);
-  EXPECT_TRUE(sink.seen[0].valid);
-  EXPECT_EQ(sink.seen[1].detail, "an event must be a JSON object, got number");
-  EXPECT_EQ(sink.seen[2].detail, "task_id is required");
-  EXPECT_EQ(sink.seen[3].task_id, "b");
-  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(sink.seen[i].index, i);
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_TRUE(seen[0].valid);
+  EXPECT_EQ(seen[1].detail, "an event must be a JSON object, got number");
+  EXPECT_EQ(seen[2].detail, "task_id is required");
+  EXPECT_EQ(seen[3].task_id, "b");
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(seen[i].index, i);
 }
 
 TEST_F(CodecTest, BatchMetaSurvivesLaterEvents) {
   parse(R"([{"task_id":"a","meta":{"i":1}},{"task_id":"b","meta":{"i":2}}])");
-  ASSERT_EQ(sink.seen.size(), 2u);
-  EXPECT_EQ(sink.seen[0].meta, R"({"i":1})");
-  EXPECT_EQ(sink.seen[1].meta, R"({"i":2})");
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].meta, R"({"i":1})");
+  EXPECT_EQ(seen[1].meta, R"({"i":2})");
 }
 
 TEST_F(CodecTest, EmptyBatchIsFine) {
   const BodyResult r = parse("[]");
   EXPECT_EQ(r.error, BodyError::kNone);
   EXPECT_TRUE(r.batch);
-  EXPECT_EQ(r.count, 0u);
+  EXPECT_TRUE(seen.empty());
 }
 
 TEST_F(CodecTest, BrokenJsonAnywhereRejectsTheWholeBodyBeforeAnythingIsDelivered) {
@@ -271,7 +271,7 @@ TEST_F(CodecTest, BrokenJsonAnywhereRejectsTheWholeBodyBeforeAnythingIsDelivered
     const BodyResult r = parse(text);
     EXPECT_EQ(r.error, BodyError::kMalformed) << text;
     EXPECT_THAT(r.detail, HasSubstr("malformed JSON")) << text;
-    EXPECT_TRUE(sink.seen.empty()) << text;
+    EXPECT_TRUE(seen.empty()) << text;
   }
 }
 
@@ -302,19 +302,28 @@ TEST_F(CodecTest, NdjsonParsesEachLineOnItsOwn) {
             BodyFormat::kNdjson);
   ASSERT_EQ(r.error, BodyError::kNone);
   EXPECT_TRUE(r.batch);
-  ASSERT_EQ(sink.seen.size(), 4u);
-  EXPECT_TRUE(sink.seen[0].valid);
-  EXPECT_THAT(sink.seen[1].detail, HasSubstr("line 2: malformed JSON"));
-  EXPECT_EQ(sink.seen[2].detail, "line 3: an NDJSON line must be one event object, got array");
-  EXPECT_EQ(sink.seen[3].task_id, "c");
-  EXPECT_EQ(sink.seen[3].index, 3u);
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_TRUE(seen[0].valid);
+  EXPECT_THAT(seen[1].detail, HasSubstr("line 2: malformed JSON"));
+  EXPECT_EQ(seen[2].detail, "line 3: an NDJSON line must be one event object, got array");
+  EXPECT_EQ(seen[3].task_id, "c");
+  EXPECT_EQ(seen[3].index, 3u);
+}
+
+TEST_F(CodecTest, OpeningABodyForgetsTheItemsLeftInTheLastOne) {
+  PaddedBody first;
+  first.assign(R"([{"task_id":"a"},{"task_id":"b"}])");
+  ASSERT_EQ(parser.open(first.view(), first.capacity(), BodyFormat::kJson).error, BodyError::kNone);
+  ASSERT_TRUE(parser.next().has_value());
+  EXPECT_EQ(parse("tru").error, BodyError::kMalformed);
+  EXPECT_TRUE(seen.empty());
 }
 
 TEST_F(CodecTest, RefusesABufferWithoutPadding) {
   const std::string text = R"({"task_id":"a"})";
-  const BodyResult r = parser.parse(text, text.size(), BodyFormat::kJson, sink);
+  const BodyResult r = parser.open(text, text.size(), BodyFormat::kJson);
   EXPECT_EQ(r.error, BodyError::kMalformed);
-  EXPECT_TRUE(sink.seen.empty());
+  EXPECT_FALSE(parser.next().has_value());
 }
 
 std::string json_string(std::string_view s) {

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,30 +35,31 @@ enum class BodyFormat : std::uint8_t {
   kNdjson,  // one event object per line (application/x-ndjson); blank lines are skipped
 };
 
-// Receives events in body order. Views in `Event` are valid only during the call.
-class EventSink {
- public:
-  virtual ~EventSink() = default;
-  virtual void on_event(std::size_t index, const Event& event) = 0;
-  // The event at `index` failed validation (or, in NDJSON, its line is not valid JSON).
-  virtual void on_invalid(std::size_t index, std::string_view detail) = 0;
-};
-
 enum class BodyError : std::uint8_t {
   kNone,
-  kMalformed,  // not JSON at all (HTTP 400): nothing was delivered to the sink
+  kMalformed,  // not JSON at all (HTTP 400): the body yields no item
   kWrongType,  // JSON, but neither an object nor an array of objects (HTTP 422)
-  kEmpty,      // no bytes, or an NDJSON body of blank lines only (HTTP 400)
+  kEmpty,      // no bytes, or only blanks (HTTP 400)
 };
 
 struct BodyResult {
   BodyError error = BodyError::kNone;
-  bool batch = false;     // array or NDJSON: the answer lists accepted/rejected per index
-  std::size_t count = 0;  // events delivered (valid + invalid)
-  std::string detail;     // set when error != kNone
+  bool batch = false;  // array or NDJSON: the answer lists accepted/rejected per index
+  std::string detail;  // set when error != kNone
 };
 
-// Parses bodies into events. Not thread-safe: one parser per thread, reused for every body.
+// One item of a body, in body order: an event, or why the item at `index` is rejected.
+// Its views (the event's strings, the detail) stay valid until the parser's next call.
+struct BodyItem {
+  std::size_t index = 0;
+  const Event* event = nullptr;  // null: the item is rejected
+  std::string_view detail;       // why: it fails validation, or its NDJSON line is not JSON
+};
+
+// Reads bodies into events, one item at a time:
+//   if (parser.open(body, capacity, format).error == BodyError::kNone)
+//     while (const auto item = parser.next()) ...
+// Not thread-safe: one parser per thread, reused for every body.
 class EventParser {
  public:
   EventParser();
@@ -65,10 +67,14 @@ class EventParser {
   EventParser(const EventParser&) = delete;
   EventParser& operator=(const EventParser&) = delete;
 
-  // `capacity` is the number of readable bytes at body.data(); it must be at least
-  // body.size() + kParsePadding (PaddedBody guarantees it).
-  [[nodiscard]] BodyResult parse(std::string_view body, std::size_t capacity, BodyFormat format,
-                                 EventSink& sink);
+  // Starts on a body. JSON is read through first, so broken syntax anywhere rejects the
+  // whole body before any item is handed out; NDJSON is read a line per next(), each line on
+  // its own. `capacity` is the number of readable bytes at body.data(); it must be at least
+  // body.size() + kParsePadding (PaddedBody guarantees it). The body must outlive the reading.
+  [[nodiscard]] BodyResult open(std::string_view body, std::size_t capacity, BodyFormat format);
+
+  // The next item of the body opened last; nullopt after the last one, or when open() failed.
+  [[nodiscard]] std::optional<BodyItem> next();
 
  private:
   struct Impl;
