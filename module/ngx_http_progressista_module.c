@@ -262,40 +262,14 @@ ngx_http_progressista_postconfiguration(ngx_conf_t *cf)
 }
 
 
-/* "mode=0660": octal, at most 0777, and the owner must keep read and write. */
-static ngx_int_t
-ngx_http_progressista_parse_mode(u_char *p, size_t len, ngx_uint_t *mode)
-{
-    ngx_uint_t  value = 0;
-    size_t      i;
-
-    if (len == 0 || len > 4) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (p[i] < '0' || p[i] > '7') {
-            return NGX_ERROR;
-        }
-        value = value * 8 + (p[i] - '0');
-    }
-
-    if ((value & 0600) != 0600 || value > 0777) {
-        return NGX_ERROR;
-    }
-
-    *mode = value;
-    return NGX_OK;
-}
-
-
 static char *
 ngx_http_progressista_segment(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_progressista_main_conf_t  *pmcf = conf;
 
+    char        err[256];
     ngx_int_t   n;
-    ngx_str_t  *value, arg;
+    ngx_str_t  *value;
     ngx_uint_t  i;
 
     (void) cmd;
@@ -306,14 +280,12 @@ ngx_http_progressista_segment(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    /* A name as shm_open(3) takes it: no '/', not empty, not "." or "..". */
-    if (value[1].len == 0 || value[1].len > 200
-        || ngx_strlchr(value[1].data, value[1].data + value[1].len, '/') != NULL
-        || ngx_strcmp(value[1].data, ".") == 0 || ngx_strcmp(value[1].data, "..") == 0)
+    /* The daemons' rule (a name as shm_open(3) takes it), in their words. */
+    if (progressista_segment_name_check((const char *) value[1].data, value[1].len,
+                                        err, sizeof(err))
+        != 0)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid segment name \"%V\": use 1-200 characters "
-                           "without '/'", &value[1]);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
         return NGX_CONF_ERROR;
     }
 
@@ -342,16 +314,14 @@ ngx_http_progressista_segment(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "mode=", 5) == 0) {
-            arg.data = value[i].data + 5;
-            arg.len = value[i].len - 5;
-            if (ngx_http_progressista_parse_mode(arg.data, arg.len, &pmcf->mode)
-                != NGX_OK)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid mode \"%V\": use an octal file mode "
-                                   "such as 0600 or 0660", &value[i]);
+            n = progressista_segment_mode((const char *) value[i].data + 5,
+                                          value[i].len - 5);
+            if (n < 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid mode \"%V\": use %s",
+                                   &value[i], progressista_segment_modes());
                 return NGX_CONF_ERROR;
             }
+            pmcf->mode = (ngx_uint_t) n;
             continue;
         }
 

@@ -4,10 +4,12 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "progressista/event_parser.hpp"
 #include "progressista/ingest.hpp"
+#include "progressista/segment.hpp"
 #include "progressista/store.hpp"
 #include "progressista/task_query.hpp"
 #include "progressista/tokens.hpp"
@@ -59,6 +61,27 @@ int internal_error(const char** answer, size_t* answer_len) {
 
 extern "C" uint32_t progressista_max_capacity(void) {
   return progressista::kMaxCapacity;
+}
+
+extern "C" int progressista_segment_name_check(const char* name, size_t len, char* err,
+                                               size_t err_len) {
+  try {
+    const std::string problem = progressista::segment_name_problem(view(name, len));
+    if (problem.empty()) return 0;
+    copy_message(problem.c_str(), err, err_len);
+  } catch (...) {
+    copy_message("out of memory while checking the segment name", err, err_len);
+  }
+  return -1;
+}
+
+extern "C" int progressista_segment_mode(const char* text, size_t len) {
+  const std::optional<unsigned> mode = progressista::parse_segment_mode(view(text, len));
+  return mode ? static_cast<int>(*mode) : -1;
+}
+
+extern "C" const char* progressista_segment_modes(void) {
+  return progressista::kSegmentModes.data();  // a string literal: NUL-terminated
 }
 
 extern "C" progressista_store* progressista_attach(const char* name, uint32_t capacity,

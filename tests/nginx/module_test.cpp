@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "nginx/nginx_process.hpp"
+#include "progressista/segment.hpp"
 #include "progressista/store.hpp"
 #include "support/child_process.hpp"
 #include "support/daemon_process.hpp"
@@ -24,15 +25,15 @@ namespace {
 using testing::Connection;
 using testing::DaemonProcess;
 using testing::eventually;
+using ::testing::HasSubstr;
 using testing::http;
 using testing::http_request;
 using testing::HttpReply;
 using testing::NginxConfig;
 using testing::NginxProcess;
+using ::testing::Not;
 using testing::ScopedSegmentName;
 using testing::WsTestClient;
-using ::testing::HasSubstr;
-using ::testing::Not;
 using namespace std::chrono_literals;
 
 constexpr int kCapacity = 64;
@@ -41,19 +42,29 @@ constexpr int kCapacity = 64;
 NginxConfig module_config(const ScopedSegmentName& seg, std::string server_extra = {},
                           int workers = 2) {
   NginxConfig c;
-  c.http = fmt::format("    progressista_segment {} capacity={} mode=0660;\n", seg.str(), kCapacity);
-  c.server = "        location = /progress { progressista_ingest; }\n"
-             "        location = /tasks { progressista_tasks; }\n" +
-             server_extra;
+  c.http =
+      fmt::format("    progressista_segment {} capacity={} mode=0660;\n", seg.str(), kCapacity);
+  c.server =
+      "        location = /progress { progressista_ingest; }\n"
+      "        location = /tasks { progressista_tasks; }\n" +
+      server_extra;
   c.workers = workers;
   return c;
 }
 
 std::vector<std::string> daemon_args(std::string role, const ScopedSegmentName& seg,
                                      std::vector<std::string> extra = {}) {
-  std::vector<std::string> a{std::move(role), "--segment", seg.str(), "--capacity",
-                             std::to_string(kCapacity), "--threads", "1", "--shm-mode", "0660",
-                             "--storage-path", ""};
+  std::vector<std::string> a{std::move(role),
+                             "--segment",
+                             seg.str(),
+                             "--capacity",
+                             std::to_string(kCapacity),
+                             "--threads",
+                             "1",
+                             "--shm-mode",
+                             "0660",
+                             "--storage-path",
+                             ""};
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
 }
@@ -86,7 +97,8 @@ TEST(NginxModule, EventsPostedThroughNginxAppearInTasksAndReachTheBroadcaster) {
   ASSERT_TRUE(ws.open()) << ws.error();
   ASSERT_TRUE(ws.read());  // the first snapshot
 
-  const HttpReply r = post(nginx.port(), R"({"task_id":"via-nginx","n":3,"total":10,"desc":"Copy"})");
+  const HttpReply r =
+      post(nginx.port(), R"({"task_id":"via-nginx","n":3,"total":10,"desc":"Copy"})");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, R"({"ok":true})");
   EXPECT_EQ(r.header("content-type"), "application/json");
@@ -99,8 +111,8 @@ TEST(NginxModule, EventsPostedThroughNginxAppearInTasksAndReachTheBroadcaster) {
   EXPECT_EQ(http(nginx.port(), "GET", "/tasks?prefix=zzz").body, R"({"tasks":{}})");
 
   std::string frame;
-  EXPECT_TRUE(ws.read_until([](const std::string& f) { return f.find("via-nginx") != std::string::npos; },
-                            10s, &frame))
+  EXPECT_TRUE(ws.read_until(
+      [](const std::string& f) { return f.find("via-nginx") != std::string::npos; }, 10s, &frame))
       << frame;
 }
 
@@ -118,10 +130,12 @@ TEST(NginxModule, AnswersAreByteForByteTheIngestDaemons) {
   ASSERT_TRUE(nginx.running()) << nginx.output() << nginx.error_log();
 
   std::string many_open;  // more open tasks than slots: 507s in a batch
-  for (int i = 0; i < kCapacity + 6; ++i) many_open += fmt::format("{{\"task_id\":\"open-{}\"}}\n", i);
+  for (int i = 0; i < kCapacity + 6; ++i)
+    many_open += fmt::format("{{\"task_id\":\"open-{}\"}}\n", i);
   std::string spilled;  // larger than client_body_buffer_size: nginx writes it to a temp file
   for (int i = 0; spilled.size() < 6 * 1024; ++i)
-    spilled += fmt::format("{{\"task_id\":\"open-{}\",\"n\":{},\"desc\":\"{}\"}}\n", i % 8, i, std::string(200, 'x'));
+    spilled += fmt::format("{{\"task_id\":\"open-{}\",\"n\":{},\"desc\":\"{}\"}}\n", i % 8, i,
+                           std::string(200, 'x'));
 
   struct Case {
     std::string type, body;
@@ -131,7 +145,8 @@ TEST(NginxModule, AnswersAreByteForByteTheIngestDaemons) {
       {"application/json", R"({"task_id":"a","n":2,"timestamp":1})"},
       {"", R"({"task_id":"b"})"},
       {"application/json", R"([{"task_id":"c"},{"task_id":7},{"n":1},{"task_id":"d","n":"x"}])"},
-      {"application/x-ndjson", "{\"task_id\":\"e\"}\nnot json\n{\"task_id\":\"f\",\"status\":\"close\"}\n"},
+      {"application/x-ndjson",
+       "{\"task_id\":\"e\"}\nnot json\n{\"task_id\":\"f\",\"status\":\"close\"}\n"},
       {"application/json", "{"},
       {"application/json", ""},
       {"application/json", "42"},
@@ -169,8 +184,9 @@ TEST(NginxModule, AnswersAreByteForByteTheIngestDaemons) {
   EXPECT_EQ(m413.header("content-type"), "application/json");
 
   Connection chunked(nginx.port());
-  std::string req = "POST /progress HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                    "Transfer-Encoding: chunked\r\n\r\n";
+  std::string req =
+      "POST /progress HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 3; ++i) req += fmt::format("{:x}\r\n{}\r\n", 4096, std::string(4096, ' '));
   req += "0\r\n\r\n";
   ASSERT_TRUE(chunked.send(req));
@@ -193,10 +209,11 @@ TEST(NginxModule, TokensGuardWritesAndReadsLikeTheDaemons) {
     std::ofstream f(tokens_file);
     f << "# for /progress-file\nfrom-file\n";
   }
-  NginxProcess nginx(module_config(
-      seg, fmt::format("        progressista_token s3cret;\n"
-                       "        location = /progress-file {{ progressista_ingest; progressista_tokens_file {}; }}\n",
-                       tokens_file)));
+  NginxProcess nginx(
+      module_config(seg, fmt::format("        progressista_token s3cret;\n"
+                                     "        location = /progress-file {{ progressista_ingest; "
+                                     "progressista_tokens_file {}; }}\n",
+                                     tokens_file)));
   std::filesystem::remove(tokens_file);  // read by the master at start-up
   ASSERT_TRUE(nginx.running()) << nginx.output() << nginx.error_log();
 
@@ -207,7 +224,8 @@ TEST(NginxModule, TokensGuardWritesAndReadsLikeTheDaemons) {
   EXPECT_EQ(none.header("www-authenticate"), "Bearer");
   EXPECT_EQ(post(nginx.port(), event, "Authorization: Bearer wrong\r\n").status, 401);
   EXPECT_EQ(post(nginx.port(), event, "Authorization: Bearer s3cret\r\n").status, 200);
-  EXPECT_EQ(post(nginx.port(), event, {}, "application/json", "/progress?token=s3cret").status, 200);
+  EXPECT_EQ(post(nginx.port(), event, {}, "application/json", "/progress?token=s3cret").status,
+            200);
   EXPECT_EQ(post(nginx.port(), R"({"task_id":"m","meta":{"_token":"s3cret"}})").status, 200);
   EXPECT_EQ(post(nginx.port(), event, "Authorization: Bearer from-file\r\n").status, 401);
   EXPECT_EQ(post(nginx.port(), event, "Authorization: Bearer from-file\r\n", "application/json",
@@ -218,7 +236,8 @@ TEST(NginxModule, TokensGuardWritesAndReadsLikeTheDaemons) {
   const HttpReply read_none = http(nginx.port(), "GET", "/tasks");
   EXPECT_EQ(read_none.status, 401);
   EXPECT_EQ(read_none.header("www-authenticate"), "Bearer");
-  const HttpReply read_meta = http(nginx.port(), "GET", "/tasks", {}, "Authorization: Bearer s3cret\r\n");
+  const HttpReply read_meta =
+      http(nginx.port(), "GET", "/tasks", {}, "Authorization: Bearer s3cret\r\n");
   EXPECT_EQ(read_meta.status, 200);
   EXPECT_THAT(read_meta.body, HasSubstr(R"("guarded":)"));
   EXPECT_EQ(http(nginx.port(), "GET", "/tasks?token=s3cret").status, 200);
@@ -234,6 +253,23 @@ TEST(NginxModule, BadDirectivesFailTheConfigurationTest) {
   std::string out;
   EXPECT_NE(nginx.test_config(&out), 0);
   EXPECT_THAT(out, HasSubstr("invalid capacity \"capacity=lots\""));
+}
+
+TEST(NginxModule, SegmentNameAndModeFollowTheDaemonsRules) {
+  ScopedSegmentName seg;
+  NginxConfig c = module_config(seg);
+  c.http = "    progressista_segment a/b;\n";
+  NginxProcess bad_name(c);
+  EXPECT_FALSE(bad_name.running());
+  std::string out;
+  EXPECT_NE(bad_name.test_config(&out), 0);
+  EXPECT_THAT(out, HasSubstr(segment_name_problem("a/b")));
+
+  c.http = fmt::format("    progressista_segment {} mode=0640;\n", seg.str());
+  NginxProcess bad_mode(c);
+  EXPECT_FALSE(bad_mode.running());
+  EXPECT_NE(bad_mode.test_config(&out), 0);
+  EXPECT_THAT(out, HasSubstr(fmt::format("invalid mode \"mode=0640\": use {}", kSegmentModes)));
 }
 
 TEST(NginxModule, ABlankTokenFailsTheConfigurationTestWithItsOwnReason) {
@@ -256,13 +292,16 @@ TEST(NginxModule, UnreadableSegmentGets503UntilItsModeIsFixed) {
   const HttpReply r = post(nginx.port(), R"({"task_id":"x"})");
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.header("content-type"), "application/json");
-  EXPECT_THAT(r.body, HasSubstr(fmt::format(R"({{"detail":"progressista segment \"{}\" is not attached)", seg.str())));
+  EXPECT_THAT(r.body,
+              HasSubstr(fmt::format(R"({{"detail":"progressista segment \"{}\" is not attached)",
+                                    seg.str())));
   EXPECT_THAT(nginx.error_log(), HasSubstr(fmt::format("cannot attach segment \"{}\"", seg.str())));
   EXPECT_THAT(nginx.error_log(), HasSubstr("permission denied"));
 
   // Workers retry (at most once a second) and recover without a restart.
   ASSERT_EQ(::chmod(("/dev/shm/" + seg.str()).c_str(), 0660), 0);
-  EXPECT_TRUE(eventually([&] { return post(nginx.port(), R"({"task_id":"x"})").status == 200; }, 10s));
+  EXPECT_TRUE(
+      eventually([&] { return post(nginx.port(), R"({"task_id":"x"})").status == 200; }, 10s));
   EXPECT_TRUE(has_task(*store, "x"));
 }
 
@@ -409,7 +448,8 @@ TEST(NginxModule, KilledWorkerLeavesTheSegmentUsableAndTheOthersWriting) {
     clients.emplace_back([&, t] {
       auto conn = std::make_unique<Connection>(nginx.port());
       for (int i = 0; i < 4000 && !stop && std::chrono::steady_clock::now() < deadline; ++i) {
-        const std::string body = fmt::format(R"({{"task_id":"hot","n":{},"message":"client {}"}})", i, t);
+        const std::string body =
+            fmt::format(R"({{"task_id":"hot","n":{},"message":"client {}"}})", i, t);
         if (!conn->connected() || !conn->send(http_request("POST", "/progress", body))) {
           conn = std::make_unique<Connection>(nginx.port());
           continue;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <set>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "layout.hpp"
@@ -37,6 +38,34 @@ StoreError::Code open_error(const SegmentOptions& o, std::string* message = null
   }
   ADD_FAILURE() << "open succeeded";
   return StoreError::Code::kSystem;
+}
+
+TEST(Segment, NamesAreWhatShmOpenTakes) {
+  for (const std::string_view good : {"progressista", "a", "with space", "x.y"}) {
+    EXPECT_EQ(segment_name_problem(good), "") << good;
+  }
+  EXPECT_EQ(segment_name_problem(std::string(200, 'n')), "");
+  for (const std::string_view bad : {"", ".", "..", "a/b", "/lead"}) {
+    EXPECT_EQ(segment_name_problem(bad),
+              fmt::format("invalid segment name '{}': use 1-200 characters without '/'", bad));
+  }
+  EXPECT_NE(segment_name_problem(std::string(201, 'n')), "");
+  SegmentOptions slash;
+  slash.name = "a/b";
+  std::string msg;
+  EXPECT_EQ(open_error(slash, &msg), StoreError::Code::kSystem);
+  EXPECT_EQ(msg, segment_name_problem("a/b"));
+}
+
+TEST(Segment, ModesAre0600Or0660) {
+  EXPECT_EQ(parse_segment_mode("0600"), 0600u);
+  EXPECT_EQ(parse_segment_mode("600"), 0600u);
+  EXPECT_EQ(parse_segment_mode("0660"), 0660u);
+  EXPECT_EQ(parse_segment_mode("660"), 0660u);
+  for (const std::string_view bad :
+       {"", "0", "0640", "0666", "0777", "0700", "1600", "00600", "0600 ", "rw-------"}) {
+    EXPECT_FALSE(parse_segment_mode(bad).has_value()) << bad;
+  }
 }
 
 TEST(Segment, CreatesWithMode0600ByDefault) {
@@ -103,8 +132,11 @@ TEST(Segment, OtherLayoutVersionIsRefusedSayingWhatDiffers) {
   a->header().layout_version = detail::kLayoutVersion + 7;  // as if another build made it
   std::string msg;
   EXPECT_EQ(open_error(options(name), &msg), StoreError::Code::kLayoutMismatch);
-  EXPECT_NE(msg.find(fmt::format("layout version {}", detail::kLayoutVersion + 7)), std::string::npos) << msg;
-  EXPECT_NE(msg.find(fmt::format("expects version {}", detail::kLayoutVersion)), std::string::npos) << msg;
+  EXPECT_NE(msg.find(fmt::format("layout version {}", detail::kLayoutVersion + 7)),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find(fmt::format("expects version {}", detail::kLayoutVersion)), std::string::npos)
+      << msg;
 }
 
 TEST(Segment, OtherBlockSizeIsRefused) {
@@ -141,7 +173,8 @@ int with_small_shm(const char* size, const std::function<int()>& body) {
   if (pid == 0) {
     if (::unshare(CLONE_NEWNS) != 0) ::_exit(100);
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(100);
-    if (::mount("tmpfs", "/dev/shm", "tmpfs", 0, fmt::format("size={}", size).c_str()) != 0) ::_exit(100);
+    if (::mount("tmpfs", "/dev/shm", "tmpfs", 0, fmt::format("size={}", size).c_str()) != 0)
+      ::_exit(100);
     ::_exit(body());
   }
   int status = 0;
@@ -158,7 +191,9 @@ TEST(Segment, SmallShmFailsAtStartWithAClearMessage) {
       (void)Segment::open(o);
     } catch (const StoreError& e) {
       const std::string msg = e.what();
-      return e.code() == StoreError::Code::kNoSpace && msg.find("--shm-size") != std::string::npos ? 0 : 1;
+      return e.code() == StoreError::Code::kNoSpace && msg.find("--shm-size") != std::string::npos
+                 ? 0
+                 : 1;
     }
     return 2;
   });
@@ -175,7 +210,9 @@ TEST(Segment, DefaultCapacityWorksIn64MiBShm) {
       // Touch every slot: a SIGBUS here would mean pages were not really reserved.
       for (std::uint32_t i = 0; i < store->table().capacity(); ++i) {
         const std::string id = fmt::format("task-{}", i);
-        if (store->table().upsert(testing::ev(id).n(1).status(Status::kClose), 1.0) != Upsert::kCreated) return 3;
+        if (store->table().upsert(testing::ev(id).n(1).status(Status::kClose), 1.0) !=
+            Upsert::kCreated)
+          return 3;
       }
       return 0;
     } catch (const StoreError&) {

@@ -9,6 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "progressista/segment.hpp"
 #include "progressista/store.h"
 #include "progressista/store.hpp"
 #include "support/segment_fixture.hpp"
@@ -26,8 +27,8 @@ struct Answer {
 
 progressista_request request(std::string_view content_type, std::string_view authorization = {},
                              std::string_view query = {}) {
-  return progressista_request{content_type.data(), content_type.size(), authorization.data(),
-                              authorization.size(), query.data(),       query.size()};
+  return progressista_request{content_type.data(),  content_type.size(), authorization.data(),
+                              authorization.size(), query.data(),        query.size()};
 }
 
 class StoreCAbiRequests : public ::testing::Test {
@@ -68,7 +69,8 @@ class StoreCAbiRequests : public ::testing::Test {
 TEST_F(StoreCAbiRequests, PostAppliesJsonAndNdjsonAndRefusesOtherMediaTypes) {
   EXPECT_EQ(post(R"({"task_id":"a","n":1})", request("application/json; charset=utf-8")).body,
             R"({"ok":true})");
-  const Answer nd = post("{\"task_id\":\"b\"}\n{\"task_id\":\"c\"}\n", request("application/x-ndjson"));
+  const Answer nd =
+      post("{\"task_id\":\"b\"}\n{\"task_id\":\"c\"}\n", request("application/x-ndjson"));
   EXPECT_EQ(nd.status, 200);
   EXPECT_EQ(nd.body, R"({"ok":true,"accepted":2,"ignored":0,"rejected":[]})");
   const Answer bad = post(R"({"task_id":"d"})", request("text/plain"));
@@ -89,8 +91,9 @@ TEST_F(StoreCAbiRequests, PostTakesBearerQueryOrMetaToken) {
   EXPECT_EQ(post(event, request("application/json", "Bearer nope")).status, 401);
   EXPECT_EQ(post(event, request("application/json", "Bearer s3cret")).status, 200);
   EXPECT_EQ(post(event, request("application/json", {}, "x=1&token=s3cret")).status, 200);
-  EXPECT_EQ(post(R"({"task_id":"a","meta":{"_token":"s3cret"}})", request("application/json")).status,
-            200);
+  EXPECT_EQ(
+      post(R"({"task_id":"a","meta":{"_token":"s3cret"}})", request("application/json")).status,
+      200);
   EXPECT_EQ(count(Counter::kRejectedAuth), 2u);
   // No token set at all: the API is open.
   EXPECT_EQ(post(event, request("application/json"), false).status, 200);
@@ -182,6 +185,23 @@ TEST(StoreCAbi, DetailJsonEscapesAndReportsItsLength) {
   std::string out(need, '\0');
   ASSERT_EQ(progressista_detail_json(text.data(), text.size(), out.data(), out.size()), need);
   EXPECT_EQ(out, R"({"detail":"segment \"x\" is\tgone"})");
+}
+
+TEST(StoreCAbi, SegmentNameAndModeFollowTheDaemonsRules) {
+  char err[128] = "untouched";
+  EXPECT_EQ(progressista_segment_name_check("progressista", 12, err, sizeof err), 0);
+  EXPECT_STREQ(err, "untouched");
+  EXPECT_EQ(progressista_segment_name_check("a/b", 3, err, sizeof err), -1);
+  EXPECT_EQ(std::string(err), segment_name_problem("a/b"));
+  char small[8];
+  EXPECT_EQ(progressista_segment_name_check("..", 2, small, sizeof small), -1);
+  EXPECT_EQ(std::string(small), "invalid");  // truncated, still terminated
+
+  EXPECT_EQ(progressista_segment_mode("0660", 4), 0660);
+  EXPECT_EQ(progressista_segment_mode("600", 3), 0600);
+  EXPECT_EQ(progressista_segment_mode("0777", 4), -1);
+  EXPECT_EQ(progressista_segment_mode("06601", 4), 0660);  // only `len` bytes are read
+  EXPECT_EQ(std::string(progressista_segment_modes()), kSegmentModes);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace progressista {
 
@@ -23,9 +24,21 @@ inline constexpr std::uint64_t kDefaultMemory = std::uint64_t{60} << 20;
 // Bytes of budget planned per task when only one of --memory and --capacity is given.
 inline constexpr std::uint64_t kPlannedTaskBytes = 640;
 // The most tasks (slots) of the default budget.
-inline constexpr std::uint32_t kDefaultCapacity = static_cast<std::uint32_t>(kDefaultMemory / kPlannedTaskBytes);
+inline constexpr std::uint32_t kDefaultCapacity =
+    static_cast<std::uint32_t>(kDefaultMemory / kPlannedTaskBytes);
 inline constexpr std::uint32_t kMaxCapacity = 1u << 24;
 inline constexpr std::uint64_t kMaxMemory = std::uint64_t{64} << 30;
+
+// Why `name` cannot name a segment (shm_open(3) takes 1-200 characters without '/', and not
+// "." or ".."), quoting it: "invalid segment name ...". Empty when it can.
+[[nodiscard]] std::string segment_name_problem(std::string_view name);
+
+// The file modes a segment may be created with, for messages: "use <kSegmentModes>".
+inline constexpr std::string_view kSegmentModes = "0600 (owner only) or 0660 (owner and group)";
+
+// The file mode `text` names: "0600" or "0660" (the leading 0 optional); nullopt for anything
+// else. The owner always keeps read and write, and no one else ever writes.
+[[nodiscard]] std::optional<unsigned> parse_segment_mode(std::string_view text) noexcept;
 
 // The shape of a segment: how many tasks (slots) and record blocks, and the bytes in all.
 struct Geometry {
@@ -87,12 +100,21 @@ class Segment {
   // re-created by another process): the caller should re-attach. One stat(2) per call.
   [[nodiscard]] bool replaced() const noexcept;
 
-  [[nodiscard]] detail::Header& header() const noexcept { return *reinterpret_cast<detail::Header*>(base_); }
+  [[nodiscard]] detail::Header& header() const noexcept {
+    return *reinterpret_cast<detail::Header*>(base_);
+  }
   [[nodiscard]] std::byte* base() const noexcept { return base_; }
 
  private:
   struct Mapping;  // Boost.Interprocess objects, kept out of this header
   Segment();
+  // Attaches to the existing segment `opt.name` once it passes verify(); null when none exists.
+  [[nodiscard]] static std::unique_ptr<Segment> attach(const SegmentOptions& opt);
+  // Creates, reserves and initialises `opt.name`; null when another process created it first.
+  [[nodiscard]] static std::unique_ptr<Segment> create(const SegmentOptions& opt);
+  // A handle owning `map`, which maps the file /dev/shm/<opt.name> (created by us or not).
+  [[nodiscard]] static std::unique_ptr<Segment> adopt(const SegmentOptions& opt,
+                                                      std::unique_ptr<Mapping> map, bool created);
   std::unique_ptr<Mapping> map_;
   std::string name_;
   std::byte* base_ = nullptr;

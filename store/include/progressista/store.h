@@ -28,6 +28,17 @@ typedef struct {
 /* The largest capacity a segment may have. */
 uint32_t progressista_max_capacity(void);
 
+/* 0 when `name` (len bytes) can name a segment; else -1 with the reason, quoting the name, in
+ * err (NUL-terminated, truncated to err_len). The daemons' rule, checked at configuration. */
+int progressista_segment_name_check(const char* name, size_t len, char* err, size_t err_len);
+
+/* The file mode `text` (len bytes) names as a segment mode (0600, or 0660 to share with a
+ * group; the leading 0 optional), or -1 for any other text. */
+int progressista_segment_mode(const char* text, size_t len);
+
+/* The accepted segment modes in words, for messages ("0600 (owner only) or ..."). */
+const char* progressista_segment_modes(void);
+
 /* Creates or attaches the segment `name` (capacity 0: attach as it is, or create with the
  * default; mode e.g. 0600 or 0660). NULL on failure, with a message in err (NUL-terminated,
  * truncated to err_len). The process is listed in the segment as an nginx worker until
@@ -57,8 +68,8 @@ int progressista_tasks(progressista_store* store, const progressista_tokens* tok
 /* A refusal the caller decided on, counted in the segment like the daemons count it, with
  * the daemons' JSON answer: 405 (method), 413 (body over `limit` bytes). Any other status
  * answers {"detail":"internal error"} and counts nothing. *answer as for progressista_post. */
-int progressista_refuse(progressista_store* store, int status, uint64_t limit,
-                        const char** answer, size_t* answer_len);
+int progressista_refuse(progressista_store* store, int status, uint64_t limit, const char** answer,
+                        size_t* answer_len);
 
 /* Non-zero when the segment was removed or re-created since attaching: detach and attach. */
 int progressista_replaced(const progressista_store* store);
