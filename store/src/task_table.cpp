@@ -8,36 +8,28 @@
 
 #include <fmt/format.h>
 
-#include "block_pool.hpp"
 #include "event_rules.hpp"
-#include "index_entry.hpp"
-#include "layout.hpp"
 #include "progressista/segment.hpp"
-#include "record_codec.hpp"
+#include "slot_access.hpp"
 
 namespace progressista {
 
 using detail::BlockPool;
-using detail::entry_of;
-using detail::slot_of;
-using detail::tag_matches;
 using detail::kNone;
+using detail::read_consistent;
+using detail::read_stable;
 using detail::RecordHead;
+using detail::Scratch;
+using detail::scratch;
 using detail::Slot;
+using detail::SlotLock;
+using detail::Want;
 
 namespace {
 
-inline void cpu_relax(unsigned& spins) {
-  if (++spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  } else {
-    std::this_thread::yield();
-  }
+inline std::uint64_t rotl(std::uint64_t x, int r) {
+  return (x << r) | (x >> (64 - r));
 }
-
-inline std::uint64_t rotl(std::uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 
 inline std::uint64_t fmix64(std::uint64_t k) {
   k ^= k >> 33;
@@ -46,61 +38,6 @@ inline std::uint64_t fmix64(std::uint64_t k) {
   k *= 0xc4ceb9fe1a85ec53ULL;
   k ^= k >> 33;
   return k;
-}
-
-// Bytes of an encoding to copy: the whole record, or just the head and the task_id.
-enum class Want { kRecord, kId };
-
-// Runs read(k) on the current copy k of `s` until it ran on a copy that was untorn and still
-// current throughout, and returns its result. Lock-free; retries while a writer is busy.
-template <class Read>
-auto read_stable(const Slot& s, Read&& read) {
-  unsigned spins = 0;
-  for (;;) {
-    const std::uint64_t v = s.version.load(std::memory_order_acquire);
-    const unsigned k = v & 1;
-    const std::uint32_t c1 = s.copy_seq[k].load(std::memory_order_acquire);
-    if ((c1 & 1) == 0) {
-      auto result = read(k);
-      std::atomic_thread_fence(std::memory_order_acquire);
-      if (s.copy_seq[k].load(std::memory_order_relaxed) == c1 &&
-          s.version.load(std::memory_order_relaxed) == v) {
-        return result;
-      }
-    }
-    cpu_relax(spins);
-  }
-}
-
-// Copies the current copy of `s` into `buf`: its size in bytes, 0 when the slot holds no record.
-std::size_t read_consistent(const Slot& s, const BlockPool& pool, char* buf, Want want) {
-  return read_stable(s, [&](unsigned k) -> std::size_t {
-    if (s.head[k].load(std::memory_order_acquire) == kNone) return 0;
-    std::size_t size = pool.read(s, k, buf, detail::kBlockPayload);
-    if (size < sizeof(RecordHead)) return 0;
-    RecordHead head;
-    std::memcpy(&head, buf, sizeof head);
-    std::size_t need = sizeof head;
-    if (want == Want::kId) {
-      need = detail::id_prefix_size(head);
-    } else {
-      for (std::uint16_t n : head.len) need += n;
-    }
-    need = std::min(need, detail::kMaxRecordBytes);
-    if (need > size) size = pool.read(s, k, buf, need);
-    return std::min(size, need);
-  });
-}
-
-// A writer's scratch records: a TaskRecord is ~4.7 KB, too large to build on every call.
-struct Scratch {
-  TaskRecord cur;
-  TaskRecord next;
-  char bytes[detail::kMaxRecordBytes];
-};
-Scratch& scratch() {
-  thread_local Scratch s;
-  return s;
 }
 
 }  // namespace
@@ -127,8 +64,8 @@ TaskTable::TaskTable(const Segment& seg, ChangeFeed& feed, Counters& counters)
       slots_(reinterpret_cast<Slot*>(seg.base() + seg.header().slots_offset)),
       index_(reinterpret_cast<std::atomic<std::uint64_t>*>(seg.base() + seg.header().index_offset)),
       pool_(std::make_unique<BlockPool>(
-          seg.header(), slots_, reinterpret_cast<detail::Block*>(seg.base() + seg.header().blocks_offset),
-          counters)),
+          seg.header(), slots_,
+          reinterpret_cast<detail::Block*>(seg.base() + seg.header().blocks_offset), counters)),
       capacity_(seg.header().capacity),
       index_mask_(seg.header().index_size - 1),
       feed_(feed),
@@ -136,10 +73,13 @@ TaskTable::TaskTable(const Segment& seg, ChangeFeed& feed, Counters& counters)
 
 TaskTable::~TaskTable() = default;
 
-std::uint32_t TaskTable::size() const noexcept { return h_->live_count.load(std::memory_order_relaxed); }
+std::uint32_t TaskTable::size() const noexcept {
+  return h_->live_count.load(std::memory_order_relaxed);
+}
 
 bool TaskTable::active() const noexcept {
-  return h_->state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(detail::SegmentState::kActive);
+  return h_->state.load(std::memory_order_acquire) ==
+         static_cast<std::uint32_t>(detail::SegmentState::kActive);
 }
 
 MemoryUse TaskTable::memory() const noexcept {
@@ -254,7 +194,8 @@ bool TaskTable::publish(std::uint32_t slot, const TaskRecord& next) {
 
 // publish() for a one-block record whose strings stay: the shadow (one block already, as
 // both copies have the same length) gets the current bytes with `next`'s numbers.
-bool TaskTable::publish_patch(std::uint32_t slot, const char* cur, std::size_t size, const TaskRecord& next) {
+bool TaskTable::publish_patch(std::uint32_t slot, const char* cur, std::size_t size,
+                              const TaskRecord& next) {
   Slot& s = slots_[slot];
   const std::uint64_t v = s.version.load(std::memory_order_relaxed);
   const unsigned k = (v + 1) & 1;
@@ -284,151 +225,18 @@ void TaskTable::clear(std::uint32_t slot) {
     const std::uint32_t begin = (c & 1) ? c + 2 : c + 1;
     s.copy_seq[k].store(begin, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
-    if (s.head[k].load(std::memory_order_relaxed) != kNone) (void)pool_->reshape(s, k, 0);  // never fails
+    if (s.head[k].load(std::memory_order_relaxed) != kNone)
+      (void)pool_->reshape(s, k, 0);  // never fails
     s.copy_seq[k].store(begin + 1, std::memory_order_release);
     if (k == ((v + 1) & 1)) s.version.store(v + 1, std::memory_order_release);
   }
 }
 
-bool TaskTable::find(std::uint64_t hash, std::string_view id, Found& out) const {
-  // The index changes only under the structure lock, which makes index_version odd while
-  // it works; a miss during a change is retried, a hit is always verified against the slot.
-  unsigned spins = 0;
-  for (int attempt = 0; attempt < 32; ++attempt) {
-    const std::uint64_t iv = h_->index_version.load(std::memory_order_acquire);
-    if ((iv & 1) == 0) {
-      std::uint32_t pos = static_cast<std::uint32_t>(hash) & index_mask_;
-      for (std::uint32_t step = 0; step <= index_mask_; ++step, pos = (pos + 1) & index_mask_) {
-        const std::uint64_t e = index_[pos].load(std::memory_order_acquire);
-        if (e == 0) break;
-        if (tag_matches(e, hash) && slot_of(e) < capacity_ && slot_holds(slot_of(e), id)) {
-          out = {slot_of(e), pos};
-          return true;
-        }
-      }
-      if (h_->index_version.load(std::memory_order_acquire) == iv) return false;
-    }
-    cpu_relax(spins);
-  }
-  return false;  // the index is busy (or its writer died): callers fall back
-}
-
-bool TaskTable::find_locked(std::uint64_t hash, std::string_view id, Found& out) const {
-  std::uint32_t pos = static_cast<std::uint32_t>(hash) & index_mask_;
-  for (std::uint32_t step = 0; step <= index_mask_; ++step, pos = (pos + 1) & index_mask_) {
-    const std::uint64_t e = index_[pos].load(std::memory_order_relaxed);
-    if (e == 0) return false;
-    if (tag_matches(e, hash) && slot_of(e) < capacity_ && slot_holds(slot_of(e), id)) {
-      out = {slot_of(e), pos};
-      return true;
-    }
-  }
-  return false;
-}
-
-void TaskTable::index_insert(std::uint64_t hash, std::uint32_t slot) {
-  h_->index_version.fetch_add(1, std::memory_order_acq_rel);
-  std::uint32_t pos = static_cast<std::uint32_t>(hash) & index_mask_;
-  while (index_[pos].load(std::memory_order_relaxed) != 0) pos = (pos + 1) & index_mask_;
-  index_[pos].store(entry_of(hash, slot), std::memory_order_release);
-  h_->index_version.fetch_add(1, std::memory_order_acq_rel);
-}
-
-// Backward-shift deletion: linear probing without tombstones, so probes stay short under
-// churn.
-void TaskTable::index_erase(std::uint32_t pos) {
-  h_->index_version.fetch_add(1, std::memory_order_acq_rel);
-  std::uint32_t hole = pos;
-  std::uint32_t j = pos;
-  for (;;) {
-    j = (j + 1) & index_mask_;
-    const std::uint64_t e = index_[j].load(std::memory_order_relaxed);
-    if (e == 0) break;
-    const std::uint32_t home = static_cast<std::uint32_t>(slots_[slot_of(e)].key_hash) & index_mask_;
-    // The entry at j may move into the hole unless its home lies cyclically in (hole, j].
-    const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
-    if (stays) continue;
-    index_[hole].store(e, std::memory_order_release);
-    hole = j;
-  }
-  index_[hole].store(0, std::memory_order_release);
-  h_->index_version.fetch_add(1, std::memory_order_acq_rel);
-}
-
-// ---- the eviction list and the free slots (structure lock) ----------------------------------
-
-void TaskTable::lru_link(std::uint32_t slot) {
-  Slot& s = slots_[slot];
-  if (s.in_lru) return;
-  s.lru_prev = h_->lru_tail;
-  s.lru_next = kNone;
-  if (h_->lru_tail != kNone) {
-    slots_[h_->lru_tail].lru_next = slot;
-  } else {
-    h_->lru_head = slot;
-  }
-  h_->lru_tail = slot;
-  s.in_lru = 1;
-  h_->finished_count.fetch_add(1, std::memory_order_relaxed);
-}
-
-void TaskTable::lru_unlink(std::uint32_t slot) {
-  Slot& s = slots_[slot];
-  if (!s.in_lru) return;
-  if (s.lru_prev != kNone) {
-    slots_[s.lru_prev].lru_next = s.lru_next;
-  } else {
-    h_->lru_head = s.lru_next;
-  }
-  if (s.lru_next != kNone) {
-    slots_[s.lru_next].lru_prev = s.lru_prev;
-  } else {
-    h_->lru_tail = s.lru_prev;
-  }
-  s.lru_prev = s.lru_next = kNone;
-  s.in_lru = 0;
-  h_->finished_count.fetch_sub(1, std::memory_order_relaxed);
-}
-
-void TaskTable::track_finished(std::uint32_t slot, bool finished) {
-  if (finished) {
-    lru_link(slot);
-  } else {
-    lru_unlink(slot);
-  }
-}
-
-std::uint32_t TaskTable::pop_free_slot() {
-  const std::uint32_t slot = h_->free_slot;
-  if (slot == kNone) return kNone;
-  h_->free_slot = slots_[slot].lru_next;
-  slots_[slot].lru_next = kNone;
-  return slot;
-}
-
-std::uint32_t TaskTable::take_slot_locked() {
-  const std::uint32_t slot = pop_free_slot();
-  if (slot != kNone || !evict_locked(kNone)) return slot;
-  return pop_free_slot();
-}
-
-void TaskTable::push_free_slot(std::uint32_t slot) {
-  slots_[slot].lru_next = h_->free_slot;
-  h_->free_slot = slot;
-}
-
-bool TaskTable::make_room_locked(std::uint32_t blocks) {
-  while (pool_->free_blocks() < blocks) {
-    if (!evict_locked(kNone)) return false;
-  }
-  return true;
-}
-
-std::uint64_t TaskTable::write_evicting(std::uint32_t slot, std::uint64_t hash, TaskRecord& rec, std::uint32_t keep) {
+std::uint64_t TaskTable::write_evicting(std::uint32_t slot, std::uint64_t hash, TaskRecord& rec,
+                                        std::uint32_t keep) {
   for (;;) {
     {
-      RobustLock l(slots_[slot].lock);
-      if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
+      SlotLock l(slots_[slot], counters_);
       slots_[slot].key_hash = hash;
       const std::uint64_t seq = feed_.reserve();
       rec.change_seq = seq;
@@ -439,121 +247,16 @@ std::uint64_t TaskTable::write_evicting(std::uint32_t slot, std::uint64_t hash, 
   }
 }
 
-// After a writer died holding the structure lock the index, the free-slot list, the
-// eviction list and the counts may disagree with the slots. The slots' current copies are the
-// truth (they are always consistent), so everything else is rebuilt from them.
-// O(capacity), once per crash.
-void TaskTable::rebuild_locked() {
-  counters_.add(Counter::kLockRecoveries);
-  const std::uint64_t iv = h_->index_version.load(std::memory_order_relaxed);
-  h_->index_version.store(iv | 1, std::memory_order_release);
-  for (std::uint32_t i = 0; i <= index_mask_; ++i) index_[i].store(0, std::memory_order_relaxed);
-  std::uint32_t live = 0;
-  std::uint32_t free_head = kNone;
-  struct Finished {
-    double at;
-    std::uint32_t slot;
-  };
-  std::vector<Finished> finished;
-  TaskRecord& rec = scratch().cur;
-  for (std::uint32_t s = capacity_; s-- > 0;) {
-    Slot& slot = slots_[s];
-    slot.in_lru = 0;
-    slot.lru_prev = slot.lru_next = kNone;
-    bool is_live = read(s, rec);
-    const std::uint64_t hash = is_live ? hash_task_id(rec.task_id.view()) : 0;
-    Found dup{};
-    if (is_live && find_locked(hash, rec.task_id.view(), dup)) is_live = false;  // keep one copy
-    if (is_live) {
-      slot.key_hash = hash;
-      std::uint32_t pos = static_cast<std::uint32_t>(hash) & index_mask_;
-      while (index_[pos].load(std::memory_order_relaxed) != 0) pos = (pos + 1) & index_mask_;
-      index_[pos].store(entry_of(hash, s), std::memory_order_relaxed);
-      ++live;
-      if (is_terminal(rec.status)) finished.push_back({rec.updated_at, s});
-    } else {
-      // A free slot holds no blocks (a writer may have died between emptying its copies).
-      RobustLock l(slot.lock);
-      clear(s);
-      slot.lru_next = free_head;
-      free_head = s;
-    }
-  }
-  h_->free_slot = free_head;
-  h_->lru_head = h_->lru_tail = kNone;
-  h_->finished_count.store(0, std::memory_order_relaxed);
-  std::sort(finished.begin(), finished.end(),
-            [](const Finished& a, const Finished& b) { return a.at < b.at; });
-  for (const Finished& f : finished) lru_link(f.slot);
-  h_->live_count.store(live, std::memory_order_relaxed);
-  h_->index_version.store((iv | 1) + 1, std::memory_order_release);
-  // A resize whose migrator died (we hold its lock now): before it named its successor, the
-  // old segment stays in service.
-  // With a successor named, it may have renamed the new segment already: retire this one, and
-  // followers that find no new segment by name bring it back (cancel_retirement()).
-  std::uint32_t migrating = static_cast<std::uint32_t>(detail::SegmentState::kMigrating);
-  h_->state.compare_exchange_strong(
-      migrating, static_cast<std::uint32_t>(h_->successor.load(std::memory_order_relaxed) != 0
-                                                ? detail::SegmentState::kRetired
-                                                : detail::SegmentState::kActive));
-}
-
-bool TaskTable::free_slot_locked(std::uint32_t slot, std::uint32_t pos, const RecordPredicate* only_if) {
-  TaskRecord& rec = scratch().cur;
-  std::uint64_t seq = 0;
-  {
-    RobustLock l(slots_[slot].lock);
-    if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
-    if (!current(slot, rec)) return false;
-    if (only_if && !(*only_if)(rec)) return false;
-    seq = feed_.reserve(ChangeFeed::entries_for_removal(rec.task_id.size()));
-    clear(slot);
-  }
-  lru_unlink(slot);
-  index_erase(pos);
-  push_free_slot(slot);
-  h_->live_count.fetch_sub(1, std::memory_order_relaxed);
-  feed_.commit_removal(seq, slot, rec.task_id.view());
-  return true;
-}
-
-bool TaskTable::evict_locked(std::uint32_t keep) {
-  // The least recently finished task, O(1): the head of the eviction list (or the next one
-  // when the head is the task asking for room).
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    std::uint32_t victim = h_->lru_head;
-    if (victim == keep && victim != kNone) victim = slots_[victim].lru_next;
-    if (victim == kNone) return false;
-    char buf[sizeof(RecordHead) + limits::kTaskId + detail::kBlockPayload];
-    const std::size_t n = read_consistent(slots_[victim], *pool_, buf, Want::kId);
-    if (n >= sizeof(RecordHead)) {
-      RecordHead head;
-      std::memcpy(&head, buf, sizeof head);
-      const std::string_view id(buf + sizeof head, std::min<std::size_t>(head.len[0], n - sizeof head));
-      Found f{};
-      if (find_locked(slots_[victim].key_hash, id, f) && f.slot == victim &&
-          free_slot_locked(victim, f.pos)) {
-        counters_.add(Counter::kEvictions);
-        return true;
-      }
-    }
-    // The list and the slots disagree (cannot happen by construction): repair, try again.
-    rebuild_locked();
-  }
-  return false;
-}
-
 // Applies `e` to the task in `slot` if it still holds it. kGone: it no longer does.
 // kNeedStructure: the event starts or ends the task, which moves it on or off the eviction
 // list: call again holding the structure lock. kNoSpace: the record needs blocks the pool
 // lacks. kDone: `result` says what happened.
-TaskTable::Step TaskTable::update(std::uint32_t slot, const Event& e, double now, bool structure_held,
-                                  Upsert& result) {
+TaskTable::Step TaskTable::update(std::uint32_t slot, const Event& e, double now,
+                                  bool structure_held, Upsert& result) {
   Scratch& sc = scratch();
   std::uint64_t seq = 0;
   {
-    RobustLock l(slots_[slot].lock);
-    if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
+    SlotLock l(slots_[slot], counters_);
     // Checked under the slot lock: a resize copies each slot under its lock, so a write that
     // gets the lock after the copy must not land in the old segment.
     if (!active()) {
@@ -631,7 +334,8 @@ Upsert TaskTable::upsert(const Event& e, double now) {
 
   // An existing task: only its own lock.
   Found f{};
-  if (find(hash, e.task_id, f) && update(f.slot, e, now, false, result) == Step::kDone) return result;
+  if (find(hash, e.task_id, f) && update(f.slot, e, now, false, result) == Step::kDone)
+    return result;
 
   RobustLock sl(h_->structure_lock);
   if (sl.owner_died()) rebuild_locked();
@@ -716,7 +420,9 @@ Upsert TaskTable::put(const TaskRecord& record) {
   return exists ? Upsert::kUpdated : Upsert::kCreated;
 }
 
-bool TaskTable::remove(std::string_view task_id) { return remove_if(task_id, nullptr); }
+bool TaskTable::remove(std::string_view task_id) {
+  return remove_if(task_id, nullptr);
+}
 
 bool TaskTable::remove_if(std::string_view task_id, const RecordPredicate& only_if) {
   const std::uint64_t hash = hash_task_id(task_id);
@@ -741,8 +447,7 @@ bool TaskTable::modify(std::string_view task_id, const RecordChange& change) {
   Scratch& sc = scratch();
   std::uint64_t seq = 0;
   {
-    RobustLock l(slots_[f.slot].lock);
-    if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
+    SlotLock l(slots_[f.slot], counters_);
     if (!current(f.slot, sc.cur) || sc.cur.task_id.view() != task_id) return false;
     sc.next.copy_from(sc.cur);
     if (!change(sc.next)) return false;

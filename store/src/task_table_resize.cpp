@@ -8,12 +8,15 @@
 #include "layout.hpp"
 #include "progressista/task_table.hpp"
 #include "record_codec.hpp"
+#include "slot_access.hpp"
 
 namespace progressista {
 
 using detail::kNone;
+using detail::SlotLock;
 
-std::string TaskTable::migrate_to(TaskTable& dest, const std::function<bool(std::string&)>& commit) {
+std::string TaskTable::migrate_to(TaskTable& dest,
+                                  const std::function<bool(std::string&)>& commit) {
   RobustLock sl(h_->structure_lock);
   if (sl.owner_died()) rebuild_locked();
   if (!active()) return "it is already being resized, or was replaced";
@@ -28,21 +31,23 @@ std::string TaskTable::migrate_to(TaskTable& dest, const std::function<bool(std:
   }
   const MemoryUse room = dest.memory();
   if (live > room.max_tasks || blocks > room.free_blocks) {
-    return fmt::format("its {} tasks need {} task slots and {} record blocks, the new shape has {} and {}",
-                       live, live, blocks, room.max_tasks, room.free_blocks);
+    return fmt::format(
+        "its {} tasks need {} task slots and {} record blocks, the new shape has {} and {}", live,
+        live, blocks, room.max_tasks, room.free_blocks);
   }
   h_->migrator_pid.store(static_cast<std::uint32_t>(::getpid()), std::memory_order_relaxed);
-  h_->state.store(static_cast<std::uint32_t>(detail::SegmentState::kMigrating), std::memory_order_seq_cst);
+  h_->state.store(static_cast<std::uint32_t>(detail::SegmentState::kMigrating),
+                  std::memory_order_seq_cst);
   auto abort = [&](std::string why) {
-    h_->state.store(static_cast<std::uint32_t>(detail::SegmentState::kActive), std::memory_order_release);
+    h_->state.store(static_cast<std::uint32_t>(detail::SegmentState::kActive),
+                    std::memory_order_release);
     return why;
   };
   // Sequence numbers go on from here, past a whole ring, so every cursor of the old feed reads
   // as lapped in the new one.
   dest.feed_.skip_to(feed_.head() + dest.feed_.ring_size() + 1);
   auto copy = [&](std::uint32_t s) {
-    RobustLock l(slots_[s].lock);
-    if (l.owner_died()) counters_.add(Counter::kLockRecoveries);
+    SlotLock l(slots_[s], counters_);
     if (!current(s, rec)) return true;
     return dest.put(rec) != Upsert::kTableFull;
   };
@@ -53,7 +58,8 @@ std::string TaskTable::migrate_to(TaskTable& dest, const std::function<bool(std:
     if (!copy(s)) return abort("the new shape ran out of room while copying");
   }
   for (std::size_t i = 0; i < kCounterSlots; ++i) {
-    dest.h_->counters[i].store(h_->counters[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+    dest.h_->counters[i].store(h_->counters[i].load(std::memory_order_relaxed),
+                               std::memory_order_relaxed);
   }
   std::string why;
   h_->successor.store(dest.h_->generation, std::memory_order_seq_cst);
@@ -61,21 +67,24 @@ std::string TaskTable::migrate_to(TaskTable& dest, const std::function<bool(std:
     h_->successor.store(0, std::memory_order_relaxed);
     return abort(why);
   }
-  h_->state.store(static_cast<std::uint32_t>(detail::SegmentState::kRetired), std::memory_order_release);
+  h_->state.store(static_cast<std::uint32_t>(detail::SegmentState::kRetired),
+                  std::memory_order_release);
   return {};
 }
 
 bool TaskTable::settle() {
   RobustLock sl(h_->structure_lock);
   if (sl.owner_died()) rebuild_locked();
-  return h_->state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(detail::SegmentState::kRetired);
+  return h_->state.load(std::memory_order_acquire) ==
+         static_cast<std::uint32_t>(detail::SegmentState::kRetired);
 }
 
 void TaskTable::cancel_retirement() {
   RobustLock sl(h_->structure_lock);
   if (sl.owner_died()) rebuild_locked();
   std::uint32_t retired = static_cast<std::uint32_t>(detail::SegmentState::kRetired);
-  if (h_->state.compare_exchange_strong(retired, static_cast<std::uint32_t>(detail::SegmentState::kActive))) {
+  if (h_->state.compare_exchange_strong(
+          retired, static_cast<std::uint32_t>(detail::SegmentState::kActive))) {
     h_->successor.store(0, std::memory_order_relaxed);
   }
 }
