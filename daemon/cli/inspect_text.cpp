@@ -11,6 +11,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "cli/terminal_text.hpp"
 #include "progressista/status.hpp"
 
 namespace progressista::daemon {
@@ -56,42 +57,6 @@ std::string owner(std::uint32_t uid) {
     return found->pw_name;
   }
   return fmt::format("uid {}", uid);
-}
-
-// Display columns of UTF-8 text, counting one per character (wide glyphs are rare in ids).
-std::size_t columns(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
-std::string pad(std::string s, std::size_t width) {
-  const std::size_t w = columns(s);
-  if (w < width) {
-    s.append(width - w, ' ');
-  }
-  return s;
-}
-
-// Task ids and units come from clients: escape control bytes so that they cannot drive the
-// terminal, and cut text longer than `max_columns` at a character boundary.
-std::string printable(std::string_view text, std::size_t max_columns) {
-  const bool cut = columns(text) > max_columns;
-  std::string s;
-  s.reserve(text.size());
-  std::size_t chars = 0;
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c & 0xC0) != 0x80 && ++chars == max_columns && cut) {
-      s += "\u2026";
-      break;
-    }
-    if (c < 0x20 || c == 0x7f) {
-      fmt::format_to(std::back_inserter(s), "\\x{:02x}", c);
-    } else {
-      s.push_back(ch);
-    }
-  }
-  return s;
 }
 
 // Progress amounts are usually counts: print them without a fraction when they have none.

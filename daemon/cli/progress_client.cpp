@@ -10,28 +10,15 @@
 #include <simdjson.h>
 #include <CLI/CLI.hpp>
 
-#include "progressista/codec.hpp"
+#include "cli/terminal_text.hpp"
+#include "progressista/task_json.hpp"
 
 namespace progressista::daemon {
 
 namespace {
 
-// Server text goes to a terminal: control bytes are shown escaped, and a huge body is cut.
+// Server text goes to a terminal (through printable), a huge body cut to this many characters.
 constexpr std::size_t kDetailMax = 2000;
-
-std::string printable(std::string_view text) {
-  std::string out;
-  for (const char ch : text.substr(0, kDetailMax)) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7f) {
-      fmt::format_to(std::back_inserter(out), "\\x{:02x}", c);
-    } else {
-      out.push_back(ch);
-    }
-  }
-  if (text.size() > kDetailMax) out += "...";
-  return out;
-}
 
 // The `detail` of a {"detail": ...} answer (Progressista's and FastAPI's shape; FastAPI's
 // validation errors make it a list, shown as JSON), else the body as it is.
@@ -41,10 +28,10 @@ std::string detail_of(std::string_view body) {
   if (parser.parse(body.data(), body.size()).get(doc) == simdjson::SUCCESS &&
       doc["detail"].get(detail) == simdjson::SUCCESS) {
     std::string_view text;
-    if (detail.get(text) == simdjson::SUCCESS) return printable(text);
-    return printable(simdjson::minify(detail));
+    if (detail.get(text) == simdjson::SUCCESS) return printable(text, kDetailMax);
+    return printable(simdjson::minify(detail), kDetailMax);
   }
-  return printable(body);
+  return printable(body, kDetailMax);
 }
 
 }  // namespace
