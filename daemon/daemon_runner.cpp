@@ -4,13 +4,17 @@
 
 #include <CLI/CLI.hpp>
 
-#include "live/broadcast_api.hpp"
-#include "live/broadcaster.hpp"
 #include "http/http_server.hpp"
+#include "http/routes.hpp"
+#include "http/static_files.hpp"
 #include "ingest/ingest_api.hpp"
 #include "ingest/janitor.hpp"
-#include "log.hpp"
 #include "ingest/persistence.hpp"
+#include "live/broadcaster.hpp"
+#include "live/live_endpoints.hpp"
+#include "live/metrics.hpp"
+#include "live/read_api.hpp"
+#include "log.hpp"
 #include "progressista/error.hpp"
 #include "progressista/store.hpp"
 #include "systemd.hpp"
@@ -145,8 +149,17 @@ int run_role(const ServerConfig& cfg, Role role) {
     HttpServer server(
         http,
         [&]() -> std::unique_ptr<HttpHandler> {
-          if (!hub) return std::make_unique<IngestHandler>(ctx);
-          return std::make_unique<BroadcastHandler>(ctx, *hub, static_dir, role == Role::kServe);
+          // `serve` is the write API and the live side on one port; the write API comes first
+          // because it claims DELETE on the task routes the read API serves with GET.
+          std::vector<std::unique_ptr<Routes>> groups;
+          if (writes) groups.push_back(std::make_unique<IngestRoutes>(ctx));
+          if (hub) {
+            groups.push_back(std::make_unique<ReadRoutes>(ctx));
+            groups.push_back(std::make_unique<MetricsRoutes>(ctx, &hub->stats()));
+            groups.push_back(std::make_unique<StaticFiles>(static_dir));
+            groups.push_back(std::make_unique<LiveEndpoints>(ctx, *hub));
+          }
+          return std::make_unique<RoleHandler>(ctx, std::move(groups));
         },
         [&store](Counter c) { store->counters().add(c); });
 
@@ -217,7 +230,8 @@ void add_role_command(CLI::App& app, const std::string& name, const std::string&
 }  // namespace
 
 void add_ingest_command(CLI::App& app) {
-  add_role_command(app, "ingest", "Run the write API (POST /progress, DELETE /tasks) on the segment",
+  add_role_command(app, "ingest",
+                   "Run the write API (POST /progress, DELETE /tasks) on the segment",
                    Role::kIngest);
 }
 

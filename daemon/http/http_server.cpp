@@ -12,10 +12,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "http/stream.hpp"
 #include "log.hpp"
 #include "progressista/codec.hpp"
 #include "progressista/ingest.hpp"
-#include "http/stream.hpp"
 
 namespace progressista::daemon {
 
@@ -115,19 +115,262 @@ struct Worker {
   std::thread thread;
 };
 
+// What the server's sessions share.
+struct Shared {
+  Shared(const HttpServerOptions& o, HttpServer::Count c) : opt(o), count(std::move(c)) {}
+  HttpServerOptions opt;
+  HttpServer::Count count;
+  std::atomic<std::size_t> connections{0};
+};
+
+using RequestParser = http::request_parser<http::string_body>;
+
+// One connection from accept to close: wait for a request, read it whole, then either refuse
+// what could not be read, hand the connection to a stream taker, or dispatch the request to
+// the thread's handler and write the answer; again while the connection is kept alive.
+class Session {
+ public:
+  Session(Shared& shared, Worker& w, tcp::socket socket)
+      : shared_(shared),
+        opt_(shared.opt),
+        w_(w),
+        slot_(shared.connections, w),
+        stream_(std::move(prepare(socket))),
+        remote_(remote_of(stream_.socket())),
+        deadline_(std::make_shared<RequestDeadline>(w.ioc)) {}
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  ~Session() { deadline_->disarm(); }
+
+  asio::awaitable<void> run() {
+    for (;;) {
+      if (!co_await await_request()) co_return;
+      RequestParser parser;
+      const boost::system::error_code ec = co_await read(parser);
+      if (ec) {
+        co_await refuse_unread(ec);
+        co_return;
+      }
+      if (!co_await dispatch(parser)) co_return;
+    }
+  }
+
+ private:
+  // Counts the connection for the server's limit and the worker's shutdown.
+  struct ConnectionSlot {
+    std::atomic<std::size_t>& n;
+    Worker& w;
+    ConnectionSlot(std::atomic<std::size_t>& total, Worker& worker) : n(total), w(worker) {
+      ++w.sessions;
+    }
+    ~ConnectionSlot() {
+      n.fetch_sub(1, std::memory_order_relaxed);
+      // The last session of a stopping worker lets its loop end now instead of at the deadline.
+      if (--w.sessions == 0 && w.stopping && w.grace) w.grace->cancel();
+    }
+  };
+
+  static tcp::socket& prepare(tcp::socket& socket) {
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    return socket;
+  }
+  static std::string remote_of(const tcp::socket& socket) {
+    boost::system::error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    return ec ? std::string("?") : fmt::format("{}:{}", peer.address().to_string(), peer.port());
+  }
+
+  // Between requests: waits for the first byte of the next one, at most idle_timeout. False
+  // when the connection is over (closed by the peer, idle timeout, shutdown): nothing to answer.
+  asio::awaitable<bool> await_request() {
+    if (buffer_.size() > 0) co_return true;  // pipelined: already here
+    if (w_.stopping) co_return false;
+    stream_.expires_after(opt_.idle_timeout);
+    w_.idle.insert(&stream_);
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(8192), kUseTuple);
+    w_.idle.erase(&stream_);
+    if (ec) co_return false;
+    buffer_.commit(n);
+    co_return true;
+  }
+
+  // Reads one request's header and body, both within header_timeout of the first byte.
+  asio::awaitable<boost::system::error_code> read(RequestParser& parser) {
+    parser.header_limit(kHeaderLimit);
+    parser.body_limit(opt_.body_limit);
+    stream_.expires_never();
+    RequestDeadline::arm(deadline_, stream_.socket(), opt_.header_timeout);
+    auto [ec, hn] = co_await http::async_read_header(stream_, buffer_, parser, kUseTuple);
+    (void)hn;
+    if (!ec && !parser.is_done() &&
+        beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+      // curl asks before sending bodies over 1 KiB; answering saves it a one-second wait.
+      http::response<http::empty_body> go{http::status::continue_, 11};
+      auto [cec, cn] = co_await http::async_write(stream_, go, kUseTuple);
+      (void)cn;
+      ec = cec;
+    }
+    if (!ec && !parser.is_done()) {
+      // Room for the parser's padding from the start: Beast would otherwise reserve
+      // exactly Content-Length and the padding below would copy every body once more.
+      if (const auto length = parser.content_length(); length && *length <= opt_.body_limit) {
+        parser.get().body().reserve(static_cast<std::size_t>(*length) + kParsePadding);
+      }
+      auto [bec, bn] = co_await http::async_read(stream_, buffer_, parser, kUseTuple);
+      (void)bn;
+      ec = bec;
+    }
+    timed_out_ = deadline_->fired;
+    deadline_->disarm();
+    co_return ec;
+  }
+
+  // Answers (counted) what made a request unreadable, when the client can still be told.
+  asio::awaitable<void> refuse_unread(boost::system::error_code ec) {
+    if (timed_out_) {
+      shared_.count(Counter::kRejectedTimeout);
+      log(Level::kInfo, "{} too slow: request not received within {} ms; closed", remote_,
+          opt_.header_timeout.count());
+      co_await refuse(http::status::request_timeout, "request not received in time", false);
+    } else if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted) {
+      // the peer closed, or shutdown: nothing to answer
+    } else if (ec == http::error::body_limit) {
+      shared_.count(Counter::kRejectedTooLarge);
+      co_await refuse(http::status::payload_too_large, body_too_large_detail(opt_.body_limit),
+                      true);
+    } else if (ec == http::error::header_limit) {
+      shared_.count(Counter::kRejectedBadRequest);
+      co_await refuse(http::status::request_header_fields_too_large,
+                      fmt::format("request headers are larger than {} bytes", kHeaderLimit), false);
+    } else if (ec.category() == make_error_code(http::error::end_of_stream).category()) {
+      shared_.count(Counter::kRejectedBadRequest);
+      co_await refuse(http::status::bad_request, fmt::format("bad HTTP request: {}", ec.message()),
+                      false);
+    }
+    // else: connection reset and the like
+  }
+
+  // Answers an error the HTTP layer found itself (the handler never saw the request) and
+  // closes. With `drain`, reads (and drops) what the client still sends, so that it sees the
+  // answer instead of a connection reset; bounded in bytes and time.
+  asio::awaitable<void> refuse(http::status status, std::string_view detail, bool drain) {
+    http::response<http::string_body> res{status, 11};
+    res.set(http::field::server, "progressista");
+    res.set(http::field::content_type, "application/json");
+    res.keep_alive(false);
+    fmt::memory_buffer body;
+    append_detail(body, detail);
+    res.body().assign(body.data(), body.size());
+    res.prepare_payload();
+    stream_.expires_after(opt_.header_timeout);
+    auto [ec, n] = co_await http::async_write(stream_, res, kUseTuple);
+    (void)n;
+    boost::system::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (ec || !drain) co_return;
+    stream_.expires_after(kDrainTime);
+    std::size_t drained = 0;
+    while (drained < kDrainLimit) {
+      buffer_.clear();
+      auto [rec, got] = co_await stream_.async_read_some(buffer_.prepare(64 * 1024), kUseTuple);
+      if (rec) break;
+      drained += got;
+    }
+  }
+
+  // Hands the request to a stream taker (which keeps the connection) or to the handler, and
+  // writes the handler's answer. False when the connection is over.
+  asio::awaitable<bool> dispatch(RequestParser& parser) {
+    const auto started = std::chrono::steady_clock::now();
+    http::request<http::string_body>& req = parser.get();
+    std::string& body = req.body();
+    body.reserve(body.size() + kParsePadding);  // chunked bodies; a no-op otherwise
+    const BeastRequest adapter(req, remote_);
+    const HttpRequest& request = adapter.view();
+
+    if (StreamTaker* taker = w_.handler->streams(); taker != nullptr && taker->wants(request)) {
+      // The connection is the taker's from here on; the slot still counts it.
+      co_await taker->serve(std::move(stream_), std::move(buffer_), parser.release(), remote_);
+      co_return false;
+    }
+
+    HttpResponse response;
+    try {
+      w_.handler->handle(request, response);
+    } catch (const std::exception& e) {
+      log(Level::kError, "{} {} {}: internal error: {}", remote_, request.method, request.target,
+          e.what());
+      set_error(response, 500, "internal server error");
+    }
+
+    const bool keep_alive = req.keep_alive() && !w_.stopping;
+    serialize_response(answer_, req.version(), response, keep_alive,
+                       req.method() == http::verb::head);
+    stream_.expires_after(opt_.header_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(answer_), kUseTuple);
+    (void)n;
+    if (opt_.access_log && log_enabled(Level::kInfo)) {
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+              .count();
+      log(Level::kInfo, "{} \"{} {}\" {} {} {:.3f}ms", remote_, request.method, request.target,
+          response.status, response.body.size(), ms);
+    }
+    if (ec) co_return false;
+    if (!keep_alive) {
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      co_return false;
+    }
+    co_return true;
+  }
+
+  Shared& shared_;
+  const HttpServerOptions& opt_;
+  Worker& w_;
+  ConnectionSlot slot_;
+  beast::tcp_stream stream_;
+  std::string remote_;
+  beast::flat_buffer buffer_;
+  std::string answer_;  // the serialized response, its capacity reused across requests
+  std::shared_ptr<RequestDeadline> deadline_;
+  bool timed_out_ = false;
+};
+
+asio::awaitable<void> serve_connection(Shared& shared, Worker& w, tcp::socket socket) {
+  Session session(shared, w, std::move(socket));
+  co_await session.run();
+}
+
+// Tells a connection over max_connections to come back later, and closes it.
+asio::awaitable<void> refuse_busy(tcp::socket socket, std::size_t max_connections) {
+  beast::tcp_stream stream(std::move(socket));
+  stream.expires_after(std::chrono::seconds(1));
+  http::response<http::string_body> res{http::status::service_unavailable, 11};
+  res.set(http::field::server, "progressista");
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::retry_after, "1");
+  res.keep_alive(false);
+  res.body() = fmt::format(R"({{"detail":"too many connections (the limit is {}); retry later"}})",
+                           max_connections);
+  res.prepare_payload();
+  co_await http::async_write(stream, res, kUseTuple);
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
-  HttpServerOptions opt;
-  HttpServer::Count count;
+  Shared shared;
+  const HttpServerOptions& opt = shared.opt;
   std::vector<std::unique_ptr<Worker>> workers;
-  std::atomic<std::size_t> connections{0};
   std::atomic<bool> stopped{false};
   std::uint16_t bound_port = 0;
   std::function<void()> shutdown_hook;
   asio::signal_set* signals = nullptr;
 
-  Impl(const HttpServerOptions& o, HttpServer::Count c) : opt(o), count(std::move(c)) {}
+  Impl(const HttpServerOptions& o, HttpServer::Count c) : shared(o, std::move(c)) {}
 
   void listen(Worker& w, const tcp::endpoint& ep) {
     boost::system::error_code ec;
@@ -161,206 +404,13 @@ struct HttpServer::Impl {
         co_await backoff.async_wait(kUseTuple);
         continue;
       }
-      if (connections.fetch_add(1, std::memory_order_relaxed) >= opt.max_connections) {
-        connections.fetch_sub(1, std::memory_order_relaxed);
-        count(Counter::kRejectedOverload);
-        asio::co_spawn(w.ioc, refuse_busy(std::move(socket)), asio::detached);
+      if (shared.connections.fetch_add(1, std::memory_order_relaxed) >= opt.max_connections) {
+        shared.connections.fetch_sub(1, std::memory_order_relaxed);
+        shared.count(Counter::kRejectedOverload);
+        asio::co_spawn(w.ioc, refuse_busy(std::move(socket), opt.max_connections), asio::detached);
         continue;
       }
-      asio::co_spawn(w.ioc, session(w, std::move(socket)), asio::detached);
-    }
-  }
-
-  asio::awaitable<void> refuse_busy(tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
-    stream.expires_after(std::chrono::seconds(1));
-    http::response<http::string_body> res{http::status::service_unavailable, 11};
-    res.set(http::field::server, "progressista");
-    res.set(http::field::content_type, "application/json");
-    res.set(http::field::retry_after, "1");
-    res.keep_alive(false);
-    res.body() =
-        fmt::format(R"({{"detail":"too many connections (the limit is {}); retry later"}})",
-                    opt.max_connections);
-    res.prepare_payload();
-    co_await http::async_write(stream, res, kUseTuple);
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  }
-
-  // Answers an error the HTTP layer found itself (the handler never saw the request).
-  asio::awaitable<void> refuse(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                               http::status status, std::string_view detail, bool drain) {
-    http::response<http::string_body> res{status, 11};
-    res.set(http::field::server, "progressista");
-    res.set(http::field::content_type, "application/json");
-    res.keep_alive(false);
-    fmt::memory_buffer body;
-    append_detail(body, detail);
-    res.body().assign(body.data(), body.size());
-    res.prepare_payload();
-    stream.expires_after(opt.header_timeout);
-    auto [ec, n] = co_await http::async_write(stream, res, kUseTuple);
-    (void)n;
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    if (ec || !drain) co_return;
-    stream.expires_after(kDrainTime);
-    std::size_t drained = 0;
-    while (drained < kDrainLimit) {
-      buffer.clear();
-      auto [rec, got] = co_await stream.async_read_some(buffer.prepare(64 * 1024), kUseTuple);
-      if (rec) break;
-      drained += got;
-    }
-  }
-
-  struct ConnectionSlot {
-    std::atomic<std::size_t>& n;
-    Worker& w;
-    ConnectionSlot(std::atomic<std::size_t>& total, Worker& worker) : n(total), w(worker) {
-      ++w.sessions;
-    }
-    ~ConnectionSlot() {
-      n.fetch_sub(1, std::memory_order_relaxed);
-      // The last session of a stopping worker lets its loop end now instead of at the deadline.
-      if (--w.sessions == 0 && w.stopping && w.grace) w.grace->cancel();
-    }
-  };
-
-  asio::awaitable<void> session(Worker& w, tcp::socket socket) {
-    ConnectionSlot slot{connections, w};
-    boost::system::error_code ec;
-    const auto peer = socket.remote_endpoint(ec);
-    const std::string remote =
-        ec ? std::string("?") : fmt::format("{}:{}", peer.address().to_string(), peer.port());
-    socket.set_option(tcp::no_delay(true), ec);
-    beast::tcp_stream stream(std::move(socket));
-    beast::flat_buffer buffer;
-    std::string answer;  // the serialized response, its capacity reused across requests
-    const auto deadline = std::make_shared<RequestDeadline>(w.ioc);
-    struct Disarm {
-      RequestDeadline& d;
-      ~Disarm() { d.disarm(); }
-    } disarm_on_exit{*deadline};
-
-    for (;;) {
-      if (buffer.size() == 0) {
-        // Between requests: wait for the first byte of the next one, at most idle_timeout.
-        if (w.stopping) break;
-        stream.expires_after(opt.idle_timeout);
-        w.idle.insert(&stream);
-        auto [rec, n] = co_await stream.async_read_some(buffer.prepare(8192), kUseTuple);
-        w.idle.erase(&stream);
-        if (rec) break;  // closed by the peer, idle timeout, or shutdown: nothing to answer
-        buffer.commit(n);
-      }
-
-      http::request_parser<http::string_body> parser;
-      parser.header_limit(kHeaderLimit);
-      parser.body_limit(opt.body_limit);
-      stream.expires_never();
-      RequestDeadline::arm(deadline, stream.socket(), opt.header_timeout);
-      auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
-      (void)hn;
-      if (!hec && !parser.is_done() &&
-          beast::iequals(parser.get()[http::field::expect], "100-continue")) {
-        // curl asks before sending bodies over 1 KiB; answering saves it a one-second wait.
-        http::response<http::empty_body> go{http::status::continue_, 11};
-        auto [cec, cn] = co_await http::async_write(stream, go, kUseTuple);
-        (void)cn;
-        if (cec) break;
-      }
-      boost::system::error_code rec = hec;
-      if (!rec && !parser.is_done()) {
-        // Room for the parser's padding from the start: Beast would otherwise reserve
-        // exactly Content-Length and the padding below would copy every body once more.
-        if (const auto length = parser.content_length(); length && *length <= opt.body_limit) {
-          parser.get().body().reserve(static_cast<std::size_t>(*length) + kParsePadding);
-        }
-        auto [bec, bn] = co_await http::async_read(stream, buffer, parser, kUseTuple);
-        (void)bn;
-        rec = bec;
-      }
-      const bool timed_out = deadline->fired;
-      deadline->disarm();
-      if (rec) {
-        if (timed_out) {
-          count(Counter::kRejectedTimeout);
-          log(Level::kInfo, "{} too slow: request not received within {} ms; closed", remote,
-              opt.header_timeout.count());
-          co_await refuse(stream, buffer, http::status::request_timeout,
-                          "request not received in time", false);
-          break;
-        }
-        if (rec == http::error::end_of_stream || rec == asio::error::operation_aborted) break;
-        if (rec == http::error::body_limit) {
-          count(Counter::kRejectedTooLarge);
-          co_await refuse(
-              stream, buffer, http::status::payload_too_large,
-              body_too_large_detail(opt.body_limit),
-              true);
-          break;
-        }
-        if (rec == http::error::header_limit) {
-          count(Counter::kRejectedBadRequest);
-          co_await refuse(stream, buffer, http::status::request_header_fields_too_large,
-                          fmt::format("request headers are larger than {} bytes", kHeaderLimit),
-                          false);
-          break;
-        }
-        if (rec.category() == make_error_code(http::error::end_of_stream).category()) {
-          count(Counter::kRejectedBadRequest);
-          co_await refuse(stream, buffer, http::status::bad_request,
-                          fmt::format("bad HTTP request: {}", rec.message()), false);
-          break;
-        }
-        break;  // connection reset and the like
-      }
-
-      const auto started = std::chrono::steady_clock::now();
-      http::request<http::string_body>& req = parser.get();
-      std::string& body = req.body();
-      body.reserve(body.size() + kParsePadding);  // chunked bodies; a no-op otherwise
-      const BeastRequest adapter(req, remote);
-      const HttpRequest& request = adapter.view();
-
-      if (StreamTaker* taker = w.handler->streams(); taker != nullptr && taker->wants(request)) {
-        // The connection is the taker's from here on; the slot above still counts it.
-        std::string who = remote;
-        co_await taker->serve(std::move(stream), std::move(buffer), parser.release(),
-                              std::move(who));
-        co_return;
-      }
-
-      HttpResponse response;
-      try {
-        w.handler->handle(request, response);
-      } catch (const std::exception& e) {
-        log(Level::kError, "{} {} {}: internal error: {}", remote, request.method, request.target,
-            e.what());
-        set_error(response, 500, "internal server error");
-      }
-
-      const bool keep_alive = req.keep_alive() && !response.close && !w.stopping;
-      serialize_response(answer, req.version(), response, keep_alive,
-                         req.method() == http::verb::head);
-      const std::size_t bytes = response.body.size();
-      stream.expires_after(opt.header_timeout);
-      auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(answer), kUseTuple);
-      (void)wn;
-      if (opt.access_log && log_enabled(Level::kInfo)) {
-        const double ms =
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-                .count();
-        log(Level::kInfo, "{} \"{} {}\" {} {} {:.3f}ms", remote, request.method, request.target,
-            response.status, bytes, ms);
-      }
-      if (wec) break;
-      if (!keep_alive) {
-        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-        break;
-      }
+      asio::co_spawn(w.ioc, serve_connection(shared, w, std::move(socket)), asio::detached);
     }
   }
 

@@ -43,7 +43,6 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
-  bool close = false;  // close the connection after this response
 
   void set_header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));

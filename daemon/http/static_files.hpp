@@ -1,20 +1,21 @@
 // The dashboard's files: GET/HEAD /static/* from one directory, and / redirecting to
-// /static/index.html. Open to everyone, as in Progressista. Behaviour: daemon/READ_API.md.
+// /static/index.html. Open to everyone, as in Progressista. Behaviour: README.md, "/static/* and
+// /".
 #pragma once
 
 #include <filesystem>
 #include <string>
 
-#include "http/http_types.hpp"
+#include "http/routes.hpp"
 
 namespace progressista::daemon {
 
-class StaticFiles {
+class StaticFiles final : public Routes {
  public:
   // `root` need not exist yet; nothing outside it (after resolving symlinks) is ever served.
   explicit StaticFiles(std::filesystem::path root);
-  // Handles the request and returns true when its path is / or under /static.
-  bool handle(const HttpRequest& request, HttpResponse& response);
+  // Takes / and the paths under /static.
+  bool handle(const HttpRequest& request, HttpResponse& response) override;
 
  private:
   void serve(const HttpRequest& request, std::string_view encoded, HttpResponse& response);

@@ -3,8 +3,6 @@
 #include <cmath>
 #include <vector>
 
-#include "http/health.hpp"
-
 namespace progressista::daemon {
 
 namespace {
@@ -17,31 +15,13 @@ bool parse_seconds(const std::string& text, double& out) {
 
 }  // namespace
 
-void not_routed(std::string_view allow, HttpResponse& response) {
-  if (allow.empty()) {
-    set_error(response, 404, "Not Found");
-    return;
-  }
-  set_error(response, 405, "Method Not Allowed");
-  response.set_header("Allow", std::string(allow));
-}
-
-bool IngestRoutes::authorize(const HttpRequest& request, HttpResponse& response) {
-  if (request_authenticated(request, ctx_.tokens)) return true;
-  ctx_.store.counters().add(Counter::kRejectedAuth);
-  set_error(response, 401, "Invalid API token");
-  response.set_header("WWW-Authenticate", "Bearer");
-  return false;
-}
-
 bool IngestRoutes::handle(const HttpRequest& request, HttpResponse& response) {
   const std::string_view path = request.path;
   if (path == "/progress") {
     if (request.method == "POST") {
       post_progress(request, response);
     } else {
-      ctx_.store.counters().add(Counter::kRejectedMethod);
-      not_routed("POST", response);
+      method_not_allowed(ctx_, "POST", response);
     }
     return true;
   }
@@ -53,15 +33,6 @@ bool IngestRoutes::handle(const HttpRequest& request, HttpResponse& response) {
   if (path.starts_with(kTaskPrefix) && path.size() > kTaskPrefix.size() &&
       request.method == "DELETE") {
     delete_task(request, path.substr(kTaskPrefix.size()), response);
-    return true;
-  }
-  if (path == "/health" && ctx_.role == Role::kIngest) {
-    if (request.method == "GET" || request.method == "HEAD") {
-      health_response(ctx_.store, ctx_.role, response);
-    } else {
-      ctx_.store.counters().add(Counter::kRejectedMethod);
-      not_routed("GET", response);
-    }
     return true;
   }
   return false;
@@ -78,11 +49,11 @@ void IngestRoutes::post_progress(const HttpRequest& request, HttpResponse& respo
 
 void IngestRoutes::delete_task(const HttpRequest& request, std::string_view encoded_id,
                                HttpResponse& response) {
-  if (!authorize(request, response)) return;
+  if (!authorize(ctx_, request, response)) return;
   std::string id;
   if (!url_decode(encoded_id, id, false)) {
-    ctx_.store.counters().add(Counter::kRejectedValidation);
-    set_error(response, 422, "task_id in the path has a malformed percent-escape");
+    refuse(ctx_, Counter::kRejectedValidation, 422,
+           "task_id in the path has a malformed percent-escape", response);
     return;
   }
   const bool removed = ctx_.store.table().remove(id);
@@ -90,25 +61,24 @@ void IngestRoutes::delete_task(const HttpRequest& request, std::string_view enco
 }
 
 void IngestRoutes::delete_tasks(const HttpRequest& request, HttpResponse& response) {
-  if (!authorize(request, response)) return;
+  if (!authorize(ctx_, request, response)) return;
   std::string status_text, older_text;
   std::optional<Status> status;
   if (query_param(request.query, "status", status_text) && !status_text.empty()) {
     status = parse_status(status_text);
     if (!status) {
-      ctx_.store.counters().add(Counter::kRejectedValidation);
-      set_error(response, 422,
-                fmt::format("status '{}' is not accepted; use one of: {}", status_text,
-                            accepted_statuses()));
+      refuse(ctx_, Counter::kRejectedValidation, 422,
+             fmt::format("status '{}' is not accepted; use one of: {}", status_text,
+                         accepted_statuses()),
+             response);
       return;
     }
   }
   double older_than = 0;
   if (query_param(request.query, "older_than", older_text) && !older_text.empty() &&
       !parse_seconds(older_text, older_than)) {
-    ctx_.store.counters().add(Counter::kRejectedValidation);
-    set_error(response, 422,
-              fmt::format("older_than must be a number of seconds, got '{}'", older_text));
+    refuse(ctx_, Counter::kRejectedValidation, 422,
+           fmt::format("older_than must be a number of seconds, got '{}'", older_text), response);
     return;
   }
   const double cutoff = now_seconds() - older_than;
@@ -131,15 +101,6 @@ void IngestRoutes::delete_tasks(const HttpRequest& request, HttpResponse& respon
   }
   out.append(std::string_view{"]}"});
   response.body.assign(out.data(), out.size());
-}
-
-void IngestHandler::handle(const HttpRequest& request, HttpResponse& response) {
-  if (ctx_.cors.preflight(request, response)) return;
-  if (!routes_.handle(request, response)) {
-    ctx_.store.counters().add(Counter::kRejectedNotFound);
-    not_routed({}, response);
-  }
-  ctx_.cors.decorate(request, response);
 }
 
 }  // namespace progressista::daemon

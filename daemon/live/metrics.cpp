@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "http/health.hpp"
-#include "live/read_api.hpp"
 
 namespace progressista::daemon {
 
@@ -201,9 +200,8 @@ void metrics_response(const Store& store, const BroadcastStats* stats, HttpRespo
 bool MetricsRoutes::handle(const HttpRequest& request, HttpResponse& response) {
   if (request.path != "/metrics") return false;
   if (request.method != "GET" && request.method != "HEAD") {
-    ctx_.store.counters().add(Counter::kRejectedMethod);
-    not_routed("GET, HEAD", response);
-  } else if (authorize_read(ctx_, request, response)) {
+    method_not_allowed(ctx_, "GET, HEAD", response);
+  } else if (authorize(ctx_, request, response)) {
     metrics_response(ctx_.store, stats_, response);
     return true;
   }

@@ -8,9 +8,9 @@
 
 #include <fmt/format.h>
 
-#include "live/broadcast_stats.hpp"
 #include "http/http_types.hpp"
-#include "ingest/ingest_api.hpp"
+#include "http/routes.hpp"
+#include "live/broadcast_stats.hpp"
 #include "progressista/store.hpp"
 
 namespace progressista::daemon {
@@ -40,18 +40,18 @@ class PromText {
   fmt::memory_buffer& out_;
 };
 
-// The whole exposition (families listed in daemon/READ_API.md). `stats` null: the
+// The whole exposition (families listed in README.md, "GET /metrics"). `stats` null: the
 // broadcaster's families are left out (the ingest daemon has none). O(capacity): the task
 // gauges count statuses over the whole table.
 void metrics_response(const Store& store, const BroadcastStats* stats, HttpResponse& response);
 
 // GET/HEAD /metrics behind the API token (when tokens are configured).
-class MetricsRoutes {
+class MetricsRoutes final : public Routes {
  public:
   explicit MetricsRoutes(ApiContext& ctx, const BroadcastStats* stats = nullptr)
       : ctx_(ctx), stats_(stats) {}
   // True when the path is /metrics.
-  bool handle(const HttpRequest& request, HttpResponse& response);
+  bool handle(const HttpRequest& request, HttpResponse& response) override;
 
  private:
   ApiContext& ctx_;

@@ -20,7 +20,8 @@ constexpr std::string_view kTaskPrefix = "/tasks/";
 constexpr std::string_view kProjectsPrefix = "/projects/";
 constexpr std::string_view kProgressSuffix = "/progress";
 
-// The operations tracker's four states (see READ_API.md for the mapping).
+// The operations tracker's four states (README.md, "GET /projects/{project}/progress", has the
+// mapping).
 std::string_view operation_status(Status s) {
   switch (s) {
     case Status::kStart:
@@ -62,20 +63,11 @@ bool read_active(ApiContext& ctx, const HttpRequest& request, HttpResponse& resp
                  TaskFilter& filter) {
   std::string detail;
   if (progressista::read_active(request.query, filter, detail)) return true;
-  ctx.store.counters().add(Counter::kRejectedValidation);
-  set_error(response, 422, detail);
+  refuse(ctx, Counter::kRejectedValidation, 422, detail, response);
   return false;
 }
 
 }  // namespace
-
-bool authorize_read(ApiContext& ctx, const HttpRequest& request, HttpResponse& response) {
-  if (request_authenticated(request, ctx.tokens)) return true;
-  ctx.store.counters().add(Counter::kRejectedAuth);
-  set_error(response, 401, "Invalid API token");
-  response.set_header("WWW-Authenticate", "Bearer");
-  return false;
-}
 
 bool append_iso8601(fmt::memory_buffer& out, double seconds) {
   using namespace std::chrono;
@@ -116,11 +108,10 @@ bool ReadRoutes::handle(const HttpRequest& request, HttpResponse& response) {
   if (route == Route::kNone) return false;
 
   if (request.method != "GET" && request.method != "HEAD") {
-    ctx_.store.counters().add(Counter::kRejectedMethod);
     // In `serve` the write API answers DELETE on the task routes.
     const bool deletable = route != Route::kProgress && ctx_.role == Role::kServe;
-    not_routed(deletable ? "GET, HEAD, DELETE" : "GET, HEAD", response);
-  } else if (authorize_read(ctx_, request, response)) {
+    method_not_allowed(ctx_, deletable ? "GET, HEAD, DELETE" : "GET, HEAD", response);
+  } else if (authorize(ctx_, request, response)) {
     switch (route) {
       case Route::kTasks:
         list_tasks(request, response);
@@ -154,8 +145,8 @@ void ReadRoutes::list_tasks(const HttpRequest& request, HttpResponse& response) 
 void ReadRoutes::get_task(std::string_view encoded_id, HttpResponse& response) {
   std::string id;
   if (!url_decode(encoded_id, id, false)) {
-    ctx_.store.counters().add(Counter::kRejectedValidation);
-    set_error(response, 422, "task_id in the path has a malformed percent-escape");
+    refuse(ctx_, Counter::kRejectedValidation, 422,
+           "task_id in the path has a malformed percent-escape", response);
     return;
   }
   TaskRecord task;
@@ -172,8 +163,8 @@ void ReadRoutes::progress(const HttpRequest& request, std::string_view encoded_p
                           HttpResponse& response) {
   TaskFilter filter;
   if (!url_decode(encoded_project, filter.project, false)) {
-    ctx_.store.counters().add(Counter::kRejectedValidation);
-    set_error(response, 422, "project in the path has a malformed percent-escape");
+    refuse(ctx_, Counter::kRejectedValidation, 422,
+           "project in the path has a malformed percent-escape", response);
     return;
   }
   if (filter.project == "all") filter.project.clear();

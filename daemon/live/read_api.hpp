@@ -1,5 +1,5 @@
 // The read API of the broadcaster: GET /tasks (with filters), GET /tasks/{id}, and the
-// operations-tracker view GET /projects/{project}/progress. Behaviour: daemon/READ_API.md.
+// operations-tracker view GET /projects/{project}/progress. Behaviour: README.md, "Read API".
 #pragma once
 
 #include <memory>
@@ -8,8 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "http/http_types.hpp"
-#include "ingest/ingest_api.hpp"
+#include "http/routes.hpp"
 #include "progressista/task.hpp"
 
 namespace simdjson::dom {
@@ -18,27 +17,20 @@ class parser;
 
 namespace progressista::daemon {
 
-// With tokens configured, answers 401 {"detail":"Invalid API token"} (and counts
-// rejected_auth) unless the request carries a valid one. Shared by the read routes and
-// /metrics.
-[[nodiscard]] bool authorize_read(ApiContext& ctx, const HttpRequest& request,
-                                  HttpResponse& response);
-
 // `seconds` since the Unix epoch as ISO 8601 UTC with milliseconds
 // ("2026-11-23T10:00:00.123Z"); false (and nothing appended) for a non-finite time or one
 // outside years 0..9999.
 bool append_iso8601(fmt::memory_buffer& out, double seconds);
 
 // One per I/O thread: owns its output buffers and a JSON parser for meta.dataset.
-class ReadRoutes {
+class ReadRoutes final : public Routes {
  public:
   explicit ReadRoutes(ApiContext& ctx);
   ~ReadRoutes();
   ReadRoutes(const ReadRoutes&) = delete;
   ReadRoutes& operator=(const ReadRoutes&) = delete;
-  // Handles the request and returns true when its path belongs to the read API. In `serve`,
-  // consult IngestRoutes first: it claims DELETE /tasks and DELETE /tasks/{id}.
-  bool handle(const HttpRequest& request, HttpResponse& response);
+  // In `serve`, IngestRoutes comes first: it claims DELETE /tasks and DELETE /tasks/{id}.
+  bool handle(const HttpRequest& request, HttpResponse& response) override;
 
  private:
   void list_tasks(const HttpRequest& request, HttpResponse& response);
