@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "progressista/codec.hpp"
+#include "progressista/task_json.hpp"
 
 namespace progressista::daemon {
 

@@ -14,7 +14,7 @@
 
 #include "http/stream.hpp"
 #include "log.hpp"
-#include "progressista/codec.hpp"
+#include "progressista/event_parser.hpp"
 #include "progressista/ingest.hpp"
 
 namespace progressista::daemon {

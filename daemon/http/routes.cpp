@@ -16,7 +16,7 @@ void method_not_allowed(ApiContext& ctx, std::string_view allow, HttpResponse& r
 }
 
 Access access_of(const ApiContext& ctx, const HttpRequest& request) {
-  return Access{&ctx.tokens, request_authenticated(request, ctx.tokens)};
+  return Access::of(&ctx.tokens, request.header("authorization"), request.query);
 }
 
 bool authorize(ApiContext& ctx, const HttpRequest& request, HttpResponse& response) {

@@ -39,8 +39,7 @@ bool IngestRoutes::handle(const HttpRequest& request, HttpResponse& response) {
 }
 
 void IngestRoutes::post_progress(const HttpRequest& request, HttpResponse& response) {
-  const PostRequest post{request.header("content-type"), request.header("authorization"),
-                         request.query, &ctx_.tokens};
+  const PostRequest post{request.header("content-type"), access_of(ctx_, request)};
   const std::string& body = *request.body;
   response.status = ingestor_.post(post, body, body.capacity(), now_seconds(), out_);
   response.body.assign(out_.data(), out_.size());
@@ -67,10 +66,7 @@ void IngestRoutes::delete_tasks(const HttpRequest& request, HttpResponse& respon
   if (query_param(request.query, "status", status_text) && !status_text.empty()) {
     status = parse_status(status_text);
     if (!status) {
-      refuse(ctx_, Counter::kRejectedValidation, 422,
-             fmt::format("status '{}' is not accepted; use one of: {}", status_text,
-                         accepted_statuses()),
-             response);
+      refuse(ctx_, Counter::kRejectedValidation, 422, status_not_accepted(status_text), response);
       return;
     }
   }

@@ -8,7 +8,7 @@
 
 #include <simdjson.h>
 
-#include "progressista/codec.hpp"
+#include "progressista/task_json.hpp"
 #include "progressista/snapshot.hpp"
 #include "progressista/task_query.hpp"
 

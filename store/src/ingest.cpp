@@ -173,10 +173,7 @@ int Ingestor::post(const PostRequest& request, std::string_view body, std::size_
                               type));
     return 415;
   }
-  const Access access{
-      request.tokens,
-      request.tokens != nullptr && request.tokens->admits(request.authorization, request.query)};
-  return apply(body, capacity, format, now, out, access);
+  return apply(body, capacity, format, now, out, request.access);
 }
 
 }  // namespace progressista

@@ -114,10 +114,11 @@ extern "C" int progressista_post(progressista_store* s, const progressista_token
                                  const char** answer, size_t* answer_len) {
   try {
     s->body.assign(view(body, len));  // the parser needs padding past the end
-    const progressista::PostRequest post{view(request->content_type, request->content_type_len),
-                                         view(request->authorization, request->authorization_len),
-                                         view(request->query, request->query_len),
-                                         tokens ? &tokens->set : nullptr};
+    const progressista::PostRequest post{
+        view(request->content_type, request->content_type_len),
+        progressista::Access::of(tokens ? &tokens->set : nullptr,
+                                 view(request->authorization, request->authorization_len),
+                                 view(request->query, request->query_len))};
     const int status = s->ingestor->post(post, s->body.view(), s->body.capacity(),
                                          progressista::now_seconds(), s->answer);
     expose(s, answer, answer_len);
@@ -132,8 +133,9 @@ extern "C" int progressista_tasks(progressista_store* s, const progressista_toke
                                   size_t* answer_len) {
   try {
     const std::string_view query = view(request->query, request->query_len);
-    if (tokens &&
-        !tokens->set.admits(view(request->authorization, request->authorization_len), query)) {
+    if (!progressista::Access::of(tokens ? &tokens->set : nullptr,
+                                  view(request->authorization, request->authorization_len), query)
+             .open()) {
       s->store->counters().add(progressista::Counter::kRejectedAuth);
       s->answer.clear();
       progressista::append_detail(s->answer, "Invalid API token");

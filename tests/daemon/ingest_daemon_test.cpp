@@ -13,7 +13,7 @@
 #include <simdjson.h>
 
 #include "config.hpp"
-#include "progressista/codec.hpp"
+#include "progressista/task_json.hpp"
 #include "progressista/store.hpp"
 #include "support/daemon_process.hpp"
 #include "support/http_client.hpp"

@@ -11,11 +11,12 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
-#include "progressista/codec.hpp"
+#include "live/read_api.hpp"
+#include "progressista/event_parser.hpp"
 #include "progressista/ingest.hpp"
 #include "progressista/snapshot.hpp"
 #include "progressista/store.hpp"
-#include "live/read_api.hpp"
+#include "progressista/task_json.hpp"
 #include "support/route_request.hpp"
 #include "support/segment_fixture.hpp"
 

@@ -28,14 +28,18 @@ struct Access {
   [[nodiscard]] bool open() const noexcept {
     return authenticated || tokens == nullptr || tokens->empty();
   }
+  // A request's access from its Authorization header value and raw query string: the one
+  // token check of every route, in the daemons and the module (TokenSet::admits).
+  [[nodiscard]] static Access of(const TokenSet* tokens, std::string_view authorization,
+                                 std::string_view query) {
+    return Access{tokens, tokens != nullptr && tokens->admits(authorization, query)};
+  }
 };
 
-// What a POST of events carries besides its body (header values as sent, raw query string).
+// What a POST of events carries besides its body.
 struct PostRequest {
-  std::string_view content_type;   // empty: parsed as JSON, as FastAPI does
-  std::string_view authorization;  // for a Bearer token
-  std::string_view query;          // for ?token=
-  const TokenSet* tokens = nullptr;
+  std::string_view content_type;  // empty: parsed as JSON, as FastAPI does
+  Access access;
 };
 
 class Ingestor {
