@@ -1,5 +1,5 @@
 // The task as stored in a shared-memory slot: a fixed-size, trivially copyable record.
-// Byte limits per field are part of the wire contract and documented in store/README.md.
+// Byte limits per field are part of the wire contract and documented in README.md, "Field limits".
 #pragma once
 
 #include <algorithm>
