@@ -1,7 +1,7 @@
 #include "live/view.hpp"
 
-#include "progressista/codec.hpp"
 #include "progressista/snapshot.hpp"
+#include "progressista/task_json.hpp"
 
 namespace progressista::daemon {
 
@@ -76,24 +76,33 @@ TickItem removed_item(std::string task_id) {
   return item;
 }
 
-void append_tasks_object(fmt::memory_buffer& out, const TaskTable& table, const View& view) {
+namespace {
+
+// "tasks":{...} with the view's live tasks, inside an object of the caller's.
+void append_view_tasks(fmt::memory_buffer& out, const TaskTable& table, const View& view) {
   if (view.all()) {
-    append_snapshot(out, table);
+    append_tasks_member(out, table);
   } else {
-    append_snapshot(out, table, [&view](const TaskRecord& t) { return view.matches(t); });
+    append_tasks_member(out, table, [&view](const TaskRecord& t) { return view.matches(t); });
   }
+}
+
+}  // namespace
+
+void append_tasks_object(fmt::memory_buffer& out, const TaskTable& table, const View& view) {
+  out.push_back('{');
+  append_view_tasks(out, table, view);
+  out.push_back('}');
 }
 
 Frame snapshot_frame(const TaskTable& table, const View& view, std::uint64_t seq, bool reset) {
   fmt::memory_buffer out;
   fmt::format_to(std::back_inserter(out), R"({{"type":"snapshot","seq":{})", seq);
   if (reset) out.append(std::string_view{",\"reset\":true"});
-  // append_tasks_object writes {"tasks":{...}}: its opening brace becomes the comma that
-  // joins it to this object.
-  const std::size_t brace = out.size();
-  append_tasks_object(out, table, view);
-  out[brace] = ',';
-  return std::make_shared<const std::string>(out.data(), out.size());
+  out.push_back(',');
+  append_view_tasks(out, table, view);
+  out.push_back('}');
+  return Frame::of(seq, out);
 }
 
 Frame delta_frame(const Tick& tick, const View& view) {
@@ -131,8 +140,8 @@ Frame delta_frame(const Tick& tick, const View& view) {
     out.push_back('}');
   }
   out.append(std::string_view{"]}"});
-  if (matched == 0) return nullptr;
-  return std::make_shared<const std::string>(out.data(), out.size());
+  if (matched == 0) return {};
+  return Frame::of(tick.seq, out);
 }
 
 }  // namespace progressista::daemon
