@@ -55,6 +55,15 @@ const CLI::Validator kBytes(
 
 }  // namespace
 
+CLI::Validator segment_mode_validator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (parse_segment_mode(text)) return {};
+        return fmt::format("'{}' is not allowed: use {}", text, kSegmentModes);
+      },
+      "0600|0660");
+}
+
 bool parse_bytes(std::string_view text, std::uint64_t& out) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
@@ -98,7 +107,7 @@ std::vector<std::string> ServerConfig::origins() const {
 }
 
 unsigned ServerConfig::mode() const {
-  return static_cast<unsigned>(std::stoul(shm_mode, nullptr, 8));
+  return parse_segment_mode(shm_mode).value_or(0600);  // checked by segment_mode_validator()
 }
 
 unsigned ServerConfig::io_threads() const {
@@ -146,7 +155,7 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
   cmd.add_option("--shm-mode", cfg.shm_mode, "File mode of a segment this process creates")
       ->envname("PROGRESSISTA_SHM_MODE")
       ->capture_default_str()
-      ->check(CLI::IsMember({"0600", "0660", "600", "660"}));
+      ->check(segment_mode_validator());
   cmd.add_option("--storage-path", cfg.storage_path,
                  "JSON file the tasks are saved to and restored from (empty: memory only)")
       ->envname("PROGRESSISTA_STORAGE_PATH")

@@ -13,6 +13,7 @@
 
 namespace CLI {
 class App;
+class Validator;
 }
 
 namespace progressista::daemon {
@@ -71,6 +72,11 @@ struct ServerConfig {
 // "256M" -> 268435456: a number of bytes with an optional K, M or G suffix (powers of 1024;
 // "KiB", "MiB", "GiB" too). Empty text is 0. False when it is not such a number.
 [[nodiscard]] bool parse_bytes(std::string_view text, std::uint64_t& out);
+
+// Accepts what parse_segment_mode() accepts (0600 or 0660, the leading 0 optional) and refuses
+// anything else quoting it: "'0777' is not allowed: use 0600 (owner only) or 0660 (owner and
+// group)". The one check of --shm-mode, for the daemons and `inspect --create` alike.
+[[nodiscard]] CLI::Validator segment_mode_validator();
 
 // Registers every server option on `cmd`, bound to `cfg`, and a final callback that reads the
 // token variables and checks the values together (throws CLI::ValidationError with a message

@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/inspect_report.hpp"
+#include "config.hpp"
 #include "progressista/error.hpp"
 #include "progressista/segment.hpp"
 #include "progressista/store.hpp"
@@ -38,16 +39,6 @@ struct InspectOptions {
   std::uint32_t limit = 20;
 };
 
-std::optional<unsigned> parse_shm_mode(std::string_view text) {
-  if (text == "0600" || text == "600") {
-    return 0600;
-  }
-  if (text == "0660" || text == "660") {
-    return 0660;
-  }
-  return std::nullopt;
-}
-
 // TaskTable::check() separates problems with "; " and ends with one.
 std::string trim_problems(std::string s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == ';')) {
@@ -68,7 +59,7 @@ int run_inspect(const InspectOptions& opt) {
     if (opt.capacity_given) {
       so.capacity = opt.capacity;
     }
-    so.mode = parse_shm_mode(opt.shm_mode).value_or(0600);  // validated by the parser
+    so.mode = parse_segment_mode(opt.shm_mode).value_or(0600);  // validated by the parser
   }
   // Readers never write to the segment, so a plain report maps it read-only. --check takes
   // the table's structure lock and --create initialises the segment: both need write access.
@@ -158,17 +149,7 @@ void add_inspect_command(CLI::App& app) {
       cmd->add_option("--shm-mode", opt->shm_mode,
                       "Permissions of a segment made by --create: 0600 (owner only) or 0660 "
                       "(owner and group, e.g. nginx workers)")
-          ->check(CLI::Validator(
-              [](std::string& text) -> std::string {
-                if (parse_shm_mode(text)) {
-                  return {};
-                }
-                return fmt::format(
-                    "'{}' is not allowed: use 0600 (owner only) or 0660 (owner "
-                    "and group)",
-                    text);
-              },
-              "0600|0660"))
+          ->check(segment_mode_validator())
           ->needs(create)
           ->capture_default_str();
   cmd->add_flag("--json", opt->json,
