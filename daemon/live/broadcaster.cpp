@@ -23,18 +23,28 @@ Bound Bound::of(Store& store) {
 
 FeedWatcher::FeedWatcher(Store& store, std::uint64_t base, std::optional<std::uint64_t> above)
     : bound_(Bound::of(store)), base_(base), reader_(*bound_.feed) {
+  std::lock_guard lock(mutex_);
   rescan();
   if (above && seq() <= *above) base_ = *above + 1 - reader_.cursor();
+  floor_ = seq();
 }
 
 void FeedWatcher::rescan() {
   reader_.start_snapshot();
   known_.clear();
+  undo_.clear();
   bound_.table->for_each(
       [this](const TaskRecord& t) { known_.emplace(std::string(t.task_id.view()), t.status); });
+  floor_ = seq();
+}
+
+FeedWatcher::Known FeedWatcher::known_now(const std::string& task_id) const {
+  const auto it = known_.find(task_id);
+  return it == known_.end() ? Known{} : Known{it->second};
 }
 
 namespace {
+// The event of a task's upsert, from the status a reader knew (null: it knew no such task).
 TaskEvent classify(const Status* before, Status now) {
   if (before == nullptr) return TaskEvent::kCreated;
   if (now == *before) return TaskEvent::kUpdated;
@@ -51,9 +61,46 @@ TaskEvent classify(const Status* before, Status now) {
 }
 }  // namespace
 
+FeedWatcher::Fold FeedWatcher::fold(const std::vector<Change>& changes,
+                                    const KnownBefore& before) const {
+  Fold out;
+  // A task changed several times is sent once, in its latest state, at the place of its last
+  // change.
+  std::unordered_map<std::uint32_t, std::size_t> last_upsert;  // slot -> index in changes
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    if (!changes[i].removed) last_upsert[changes[i].slot] = i;
+  }
+  // What the reader knows of a task as the changes go by, starting from `before`.
+  const auto known = [&](std::string id) -> Known& {
+    auto [it, inserted] = out.touched.try_emplace(std::move(id));
+    if (inserted) it->second.first = it->second.second = before(it->first);
+    return it->second.second;
+  };
+  TaskRecord rec;
+  fmt::memory_buffer json;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    const Change& c = changes[i];
+    if (c.removed) {
+      std::string id(c.task_id.view());
+      Known& now = known(id);
+      if (!now) continue;  // created and removed in between
+      now.reset();
+      out.items.push_back(removed_item(std::move(id)));
+      continue;
+    }
+    if (last_upsert[c.slot] != i || !bound_.table->read(c.slot, rec)) continue;
+    Known& now = known(std::string(rec.task_id.view()));
+    const TaskEvent event = classify(now ? &*now : nullptr, rec.status);
+    now = rec.status;
+    out.items.push_back(upserted_item(rec, event, json));
+  }
+  return out;
+}
+
 std::shared_ptr<const Tick> FeedWatcher::poll() {
   changes_.clear();
   if (reader_.poll(changes_) == FeedReader::Poll::kLapped) {
+    std::lock_guard lock(mutex_);
     rescan();
     auto tick = std::make_shared<Tick>();
     tick->seq = seq();
@@ -62,44 +109,61 @@ std::shared_ptr<const Tick> FeedWatcher::poll() {
   }
   if (changes_.empty()) return nullptr;
 
+  // Only this thread writes known_, so it reads it unlocked.
+  Fold folded = fold(changes_, [this](const std::string& id) { return known_now(id); });
+  {
+    std::lock_guard lock(mutex_);
+    const std::uint64_t at = seq();
+    for (auto& [id, change] : folded.touched) {
+      const auto& [was, is] = change;
+      if (was == is) continue;
+      undo_.push_back({at, id, was});
+      if (is) {
+        known_[id] = *is;
+      } else {
+        known_.erase(id);
+      }
+    }
+    // since() cannot go back further than the ring: forget what it would never ask.
+    const std::uint64_t ring = bound_.feed->ring_size();
+    while (!undo_.empty() && undo_.front().seq + ring < head()) undo_.pop_front();
+  }
+  if (folded.items.empty()) return nullptr;
   auto tick = std::make_shared<Tick>();
   tick->seq = seq();
-  // A task changed several times in one tick is sent once, in its latest state, at the place
-  // of its last change.
-  std::unordered_map<std::uint32_t, std::size_t> last_upsert;  // slot -> index in changes_
-  for (std::size_t i = 0; i < changes_.size(); ++i) {
-    if (!changes_[i].removed) last_upsert[changes_[i].slot] = i;
-  }
-  TaskRecord rec;
-  fmt::memory_buffer json;
-  for (std::size_t i = 0; i < changes_.size(); ++i) {
-    const Change& c = changes_[i];
-    if (c.removed) {
-      const std::string id(c.task_id.view());
-      const auto it = known_.find(id);
-      if (it == known_.end()) continue;  // created and removed between two ticks
-      known_.erase(it);
-      tick->items.push_back(removed_item(id));
-      continue;
-    }
-    if (last_upsert[c.slot] != i || !bound_.table->read(c.slot, rec)) continue;
-    auto [it, inserted] = known_.try_emplace(std::string(rec.task_id.view()), rec.status);
-    const TaskEvent event = classify(inserted ? nullptr : &it->second, rec.status);
-    it->second = rec.status;
-    tick->items.push_back(upserted_item(rec, event, json));
-  }
-  if (tick->items.empty()) return nullptr;
+  tick->items = std::move(folded.items);
   tick->all_delta = delta_frame(*tick, View{});
   return tick;
 }
 
+std::optional<Tick> FeedWatcher::since(std::uint64_t seq) const {
+  std::lock_guard lock(mutex_);
+  if (seq < floor_ || seq > head()) return std::nullopt;
+  // The same reader as poll()'s, from `seq`: the ring's coverage and holes decide alike.
+  FeedReader reader(*bound_.feed);
+  reader.seek(seq - base_);
+  std::vector<Change> changes;
+  if (reader.poll(changes, bound_.feed->ring_size()) == FeedReader::Poll::kLapped)
+    return std::nullopt;
+  Tick tick;
+  tick.seq = base_ + reader.cursor();
+  // What the reader knew at `seq`: a task's status before the first poll after `seq` that
+  // changed it, else the one known now.
+  std::unordered_map<std::string_view, Known> then;
+  const auto after = std::upper_bound(undo_.begin(), undo_.end(), seq,
+                                      [](std::uint64_t s, const Undo& u) { return s < u.seq; });
+  for (auto it = after; it != undo_.end(); ++it) then.try_emplace(it->task_id, it->before);
+  tick.items = fold(changes, [&](const std::string& id) {
+                 const auto it = then.find(id);
+                 return it != then.end() ? it->second : known_now(id);
+               }).items;
+  return tick;
+}
+
 Broadcaster::Broadcaster(Store& store, const BroadcastOptions& options, BroadcastStats& stats)
-    : store_(store), opt_(options), stats_(stats), watcher_(std::make_unique<FeedWatcher>(store)) {
+    : store_(store), opt_(options), stats_(stats), watcher_(std::make_shared<FeedWatcher>(store)) {
   seq_.store(watcher_->seq(), std::memory_order_release);
   generation_.store(watcher_->generation(), std::memory_order_release);
-  // resume_first_ stays 0: an id from before this process started is resumed as today when
-  // the segment is the same one.
-  resume_generation_ = watcher_->generation();
 }
 
 Broadcaster::~Broadcaster() {
@@ -142,7 +206,7 @@ Frame Broadcaster::plain_snapshot() {
   if (!plain_ || plain_seq_ != s) {
     fmt::memory_buffer out;
     append_tasks_object(out, store_.table(), View{});
-    plain_ = std::make_shared<const std::string>(out.data(), out.size());
+    plain_ = Frame::of(0, out);
     plain_seq_ = s;
   }
   return plain_;
@@ -164,41 +228,17 @@ Frame Broadcaster::snapshot_of(const View& view, bool reset) {
   return view.all() ? delta_snapshot(reset) : snapshot_frame(store_.table(), view, seq(), reset);
 }
 
-Frame Broadcaster::resume(std::uint64_t seq, const View& view, bool& possible) {
-  possible = false;
-  std::uint64_t base = 0, first = 0, generation = 0;
+std::optional<Frame> Broadcaster::resume(std::uint64_t seq, const View& view) {
+  std::shared_ptr<const FeedWatcher> watcher;
   {
-    std::lock_guard lock(resume_mutex_);
-    base = resume_base_;
-    first = resume_first_;
-    generation = resume_generation_;
+    std::lock_guard lock(watcher_mutex_);
+    watcher = watcher_;
   }
-  if (seq < first || seq < base) return nullptr;  // seen in an earlier segment
-  const Bound b = Bound::of(store_);
-  if (b.generation != generation) return nullptr;  // moving: the next tick resets every client
-  const std::uint64_t after = seq - base;
-  std::vector<Change> changes;
-  if (after > b.feed->head() || b.feed->since(after, changes, 1u << 20) == ChangeFeed::Read::kLapped)
-    return nullptr;
-  Tick tick;
-  tick.seq = seq;
-  TaskRecord rec;
-  fmt::memory_buffer json;
-  for (const Change& c : changes) {
-    tick.seq = std::max(tick.seq, base + c.seq);
-    if (c.removed) {
-      tick.items.push_back(removed_item(std::string(c.task_id.view())));
-      continue;
-    }
-    if (!b.table->read(c.slot, rec)) continue;
-    const TaskEvent event = rec.status == Status::kClose   ? TaskEvent::kClosed
-                            : rec.status == Status::kError ? TaskEvent::kFailed
-                            : rec.status == Status::kStale ? TaskEvent::kStale
-                                                           : TaskEvent::kUpdated;
-    tick.items.push_back(upserted_item(rec, event, json));
-  }
-  possible = true;
-  return delta_frame(tick, view);
+  // Moving to another segment: the next tick resets every client.
+  if (watcher->generation() != Bound::of(store_).generation) return std::nullopt;
+  const std::optional<Tick> missed = watcher->since(seq);
+  if (!missed) return std::nullopt;
+  return delta_frame(*missed, view);
 }
 
 std::shared_ptr<const Tick> Broadcaster::follow() {
@@ -218,12 +258,10 @@ std::shared_ptr<const Tick> Broadcaster::follow() {
   // are below every sequence of the new one, so they are never taken for its changes.
   const std::uint64_t floor = std::max(seq(), watcher_->head());
   const std::uint64_t old_generation = watcher_->generation();
-  watcher_ = std::make_unique<FeedWatcher>(store_, watcher_->base(), floor);
+  auto next = std::make_shared<FeedWatcher>(store_, watcher_->base(), floor);
   {
-    std::lock_guard lock(resume_mutex_);
-    resume_generation_ = watcher_->generation();
-    resume_base_ = watcher_->base();
-    resume_first_ = watcher_->seq();
+    std::lock_guard lock(watcher_mutex_);
+    watcher_ = std::move(next);
   }
   generation_.store(watcher_->generation(), std::memory_order_release);
   log(Level::kInfo,

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -17,9 +18,9 @@
 #include <vector>
 
 #include "live/broadcast_stats.hpp"
+#include "live/view.hpp"
 #include "progressista/change_feed.hpp"
 #include "progressista/store.hpp"
-#include "live/view.hpp"
 
 namespace progressista::daemon {
 
@@ -49,9 +50,16 @@ class FeedWatcher {
   // With `above`, `base` is raised so that every sequence handed out is above it.
   explicit FeedWatcher(Store& store, std::uint64_t base = 0,
                        std::optional<std::uint64_t> above = std::nullopt);
-  // What changed since the previous call (a reset Tick when the feed was lapped); null when
-  // nothing did.
+  // Tick thread. What changed since the previous call (a reset Tick when the feed was lapped
+  // or a hole found); null when nothing did.
   [[nodiscard]] std::shared_ptr<const Tick> poll();
+  // Any thread. What a reader that last saw `seq` missed, as one Tick: the changes one poll
+  // over them would give, classified against what the reader knew at `seq`. Nullopt when
+  // the watcher cannot tell: `seq` is from before its scan or last rescan (an earlier
+  // process or segment, a lapped feed), beyond the feed's head, or no longer in its ring.
+  // O(changes since `seq`).
+  [[nodiscard]] std::optional<Tick> since(std::uint64_t seq) const;
+
   [[nodiscard]] std::uint64_t seq() const noexcept { return base_ + reader_.cursor(); }
   [[nodiscard]] std::uint64_t base() const noexcept { return base_; }
   // The newest sequence of this watcher's feed, in the sequences it hands out.
@@ -60,12 +68,35 @@ class FeedWatcher {
   [[nodiscard]] const Bound& bound() const noexcept { return bound_; }
 
  private:
-  void rescan();
+  // A task's status as a reader knew it; nullopt: it knew no such task.
+  using Known = std::optional<Status>;
+  using KnownBefore = std::function<Known(const std::string& task_id)>;
+  struct Fold {
+    std::vector<TickItem> items;
+    std::unordered_map<std::string, std::pair<Known, Known>> touched;  // before, after
+  };
+  // The one place feed changes become TickItems, for poll() and since() alike.
+  [[nodiscard]] Fold fold(const std::vector<Change>& changes, const KnownBefore& before) const;
+  void rescan();  // with mutex_ held
+  [[nodiscard]] Known known_now(const std::string& task_id) const;
+
+  // What a poll changed in known_: lets since() tell what a reader at an earlier seq knew.
+  struct Undo {
+    std::uint64_t seq;
+    std::string task_id;
+    Known before;
+  };
+
   Bound bound_;
   std::uint64_t base_;
-  FeedReader reader_;
+  FeedReader reader_;            // tick thread only
+  std::vector<Change> changes_;  // tick thread only
+  // Guards the members below, written by the tick thread and read by since(); the tick
+  // thread reads them without it.
+  mutable std::mutex mutex_;
   std::unordered_map<std::string, Status> known_;  // last status seen per live task
-  std::vector<Change> changes_;
+  std::deque<Undo> undo_;    // oldest first, as far back as the feed's ring reaches
+  std::uint64_t floor_ = 0;  // the seq of the last scan: what a reader before it knew is lost
 };
 
 // One I/O thread's share of the clients; implemented in live_clients.cpp.
@@ -87,7 +118,6 @@ class Broadcaster {
   void start();  // the tick thread
   // Stops ticking and tells every client to go away (WebSocket close 1001). Idempotent.
   void stop();
-  [[nodiscard]] bool stopping() const noexcept { return stopping_.load(); }
 
   // A group posts work to its own thread with `post`.
   using Post = std::function<void(std::function<void()>)>;
@@ -102,11 +132,10 @@ class Broadcaster {
   [[nodiscard]] Frame delta_snapshot(bool reset = false);
   // The whole table's shared snapshot, or a narrowed view's own.
   [[nodiscard]] Frame snapshot_of(const View& view, bool reset);
-  // SSE resume: the delta frame of `view` with what a client that last saw `seq` missed,
-  // when the segment it was seen in is still the one read and its feed still holds those
-  // changes (`possible`; the frame is null when the view matched none of them); else
-  // `possible` is false and the client should get a snapshot with "reset".
-  [[nodiscard]] Frame resume(std::uint64_t seq, const View& view, bool& possible);
+  // SSE resume: the delta frame of `view` with what a client that last saw `seq` missed
+  // (FeedWatcher::since; empty when the view matched none of it). Nullopt when that cannot
+  // be told: the client should get a snapshot with "reset".
+  [[nodiscard]] std::optional<Frame> resume(std::uint64_t seq, const View& view);
 
   // The segment generation the live clients are served from, and how often it changed.
   [[nodiscard]] std::uint64_t generation() const noexcept {
@@ -130,13 +159,12 @@ class Broadcaster {
   Store& store_;
   BroadcastOptions opt_;
   BroadcastStats& stats_;
-  std::unique_ptr<FeedWatcher> watcher_;  // replaced (tick thread) when the segment changes
+  // Replaced by the tick thread when the segment changes, under watcher_mutex_; resume()
+  // on the I/O threads takes its own reference under it.
+  std::shared_ptr<FeedWatcher> watcher_;
+  std::mutex watcher_mutex_;
   std::atomic<std::uint64_t> generation_{0};
   std::chrono::steady_clock::time_point follow_warned_{};
-  std::mutex resume_mutex_;  // guards the three below for resume() on the I/O threads
-  std::uint64_t resume_generation_ = 0;
-  std::uint64_t resume_base_ = 0;
-  std::uint64_t resume_first_ = 0;  // sequences below it belong to an earlier segment
   std::atomic<std::uint64_t> seq_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> clients_{0};

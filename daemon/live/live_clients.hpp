@@ -1,16 +1,16 @@
 // Live clients on one I/O thread: WebSocket (`/ws`, Progressista's protocol or the delta
-// protocol) and Server-Sent Events (`/events`). Each client has at most one frame in flight
-// and one pending; a newer frame replaces the pending one, so a slow reader costs memory for
-// two frames at most, and one blocked past the client timeout is disconnected.
+// protocol; ws_session.hpp) and Server-Sent Events (`/events`; sse_session.hpp). This group
+// admits them, takes each tick from the broadcaster and offers every client its frame
+// (live_client.hpp says what a client does with it).
 #pragma once
 
 #include <memory>
+#include <string>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "http/access.hpp"
-#include "live/broadcaster.hpp"
 #include "http/stream.hpp"
+#include "live/broadcaster.hpp"
 
 namespace progressista::daemon {
 
@@ -30,19 +30,15 @@ class LiveClients final : public StreamTaker, public ClientGroup {
   void deliver(const std::shared_ptr<const Tick>& tick, const Frame& plain) override;
   void go_away() override;
 
-  // For the clients of this group.
+  // For the clients of this group, on this thread.
   Broadcaster& hub() noexcept { return hub_; }
+  // Registers a client: from now on every tick is offered to it.
+  void join(const std::shared_ptr<LiveClient>& client, boost::asio::any_io_executor ex);
   void remove(LiveClient* client);
-  // The frame of `view` for the current tick (shared by this thread's clients of the view).
-  [[nodiscard]] Frame frame_for(const View& view);
 
  private:
-  boost::asio::awaitable<void> serve_ws(boost::beast::tcp_stream stream,
-                                        boost::beast::flat_buffer buffer, StreamRequest request,
-                                        std::string remote);
-  boost::asio::awaitable<void> serve_sse(boost::beast::tcp_stream stream, StreamRequest request,
-                                         std::string remote);
-  void join(const std::shared_ptr<LiveClient>& client, boost::asio::any_io_executor ex);
+  // The frame of `view` for the current tick (shared by this thread's clients of the view).
+  [[nodiscard]] Frame frame_for(const View& view);
 
   Broadcaster& hub_;
   const TokenSet& tokens_;

@@ -27,7 +27,6 @@ struct View {
   [[nodiscard]] bool matches(const TaskRecord& task) const noexcept;
   // A stable name for the view ("all", "task:ID", ...), used to share frames between clients.
   [[nodiscard]] std::string key() const;
-  friend bool operator==(const View&, const View&) = default;
 };
 
 // Lifecycle events of the delta protocol.
@@ -44,15 +43,27 @@ struct TickItem {
   std::string json;  // the task object; empty for removals
 };
 
-// What the broadcaster read from the change feed in one tick, shared read-only by every
-// I/O thread. `reset`: the feed was lapped, clients must be sent a new snapshot.
 // The item for a task's new state (its JSON written through `scratch`) or for its removal.
 [[nodiscard]] TickItem upserted_item(const TaskRecord& task, TaskEvent event,
                                      fmt::memory_buffer& scratch);
 [[nodiscard]] TickItem removed_item(std::string task_id);
 
-using Frame = std::shared_ptr<const std::string>;
+// A frame's text, built once and shared by every client it goes to, with the sequence number
+// it is worth (SSE ids, skipping ticks a client has): 0 for frames without one (Progressista's
+// and error frames). Empty (false) when there is nothing to send.
+struct Frame {
+  std::uint64_t seq = 0;
+  std::shared_ptr<const std::string> bytes;
 
+  [[nodiscard]] static Frame of(std::uint64_t seq, const fmt::memory_buffer& text) {
+    return {seq, std::make_shared<const std::string>(text.data(), text.size())};
+  }
+  explicit operator bool() const noexcept { return bytes != nullptr; }
+  [[nodiscard]] const std::string& text() const noexcept { return *bytes; }
+};
+
+// What the broadcaster read from the change feed in one tick, shared read-only by every
+// I/O thread. `reset`: the feed was lapped, clients must be sent a new snapshot.
 struct Tick {
   std::uint64_t seq = 0;
   bool reset = false;

@@ -9,9 +9,9 @@
 #include <simdjson.h>
 
 #include "progressista/store.hpp"
-#include "support/json_doc.hpp"
 #include "support/daemon_process.hpp"
 #include "support/http_client.hpp"
+#include "support/json_doc.hpp"
 #include "support/segment_fixture.hpp"
 #include "support/sse_reader.hpp"
 #include "support/ws_client.hpp"
@@ -434,6 +434,69 @@ TEST_F(Split, AKilledIngestDoesNotDisturbTheBroadcaster) {
   }
   EXPECT_TRUE(stale) << http(broadcast.port(), "GET", "/health").body;
   EXPECT_TRUE(ws.open());
+}
+
+// The broadcaster is paused (SIGSTOP) while ingest applies the changes of the gap, so its
+// next tick reads all of them at once: the live stream gets them as one delta, and a stream
+// resumed from the id before the gap must get the same lifecycle events for the same tasks.
+TEST_F(Split, AResumedEventStreamGetsTheEventsALiveStreamGot) {
+  DaemonProcess ingest(role_args("ingest", seg_));
+  ASSERT_TRUE(ingest.running()) << ingest.log();
+  DaemonProcess broadcast(role_args("broadcast", seg_));
+  ASSERT_TRUE(broadcast.running()) << broadcast.log();
+  for (const char* id : {"kept", "gone"}) {
+    ASSERT_EQ(post(ingest.port(), fmt::format(R"({{"task_id":"{}","n":1,"total":9}})", id)), 200);
+  }
+  SseReader live(broadcast.port());
+  ASSERT_TRUE(live.ok);
+  std::string id, data;
+  ASSERT_TRUE(live.next(id, data));
+  // Every change before the marker is delivered by the time the marker is.
+  ASSERT_EQ(post(ingest.port(), R"({"task_id":"marker","n":1})"), 200);
+  std::string resume_id;
+  for (int frames = 0; frames < 10 && resume_id.empty(); ++frames) {
+    ASSERT_TRUE(live.next(id, data));
+    if (Json(data).keys(Json(data).str("type") == "delta" ? "upserts" : "tasks").count("marker"))
+      resume_id = id;
+  }
+  ASSERT_FALSE(resume_id.empty());
+
+  ASSERT_EQ(::kill(broadcast.pid(), SIGSTOP), 0);
+  const std::vector<std::string> gap{
+      R"({"task_id":"fresh","status":"start","n":0})",  // created and closed in the gap
+      R"({"task_id":"kept","n":2})",                    // three updates of one task
+      R"({"task_id":"fresh","status":"close"})",
+      R"({"task_id":"kept","n":3})",
+      R"({"task_id":"ghost","n":1})",  // created and removed in the gap
+      R"({"task_id":"newborn","n":1})",
+      R"({"task_id":"kept","n":4})",
+  };
+  for (const auto& body : gap) ASSERT_EQ(post(ingest.port(), body), 200) << body;
+  ASSERT_EQ(http(ingest.port(), "DELETE", "/tasks/ghost").status, 200);
+  ASSERT_EQ(http(ingest.port(), "DELETE", "/tasks/gone").status, 200);
+  ASSERT_EQ(::kill(broadcast.pid(), SIGCONT), 0);
+
+  // The live stream: the gap's changes, merged into the tick that read them.
+  ASSERT_TRUE(live.next(id, data));
+  const Json got_live(data);
+  ASSERT_EQ(got_live.str("type"), "delta") << data;
+  std::vector<std::string> live_events = got_live.events();
+  std::sort(live_events.begin(), live_events.end());
+  EXPECT_EQ(live_events, (std::vector<std::string>{"task.created fresh", "task.created newborn",
+                                                   "task.removed gone", "task.updated kept"}))
+      << data;
+
+  SseReader resumed(broadcast.port(), "Last-Event-ID: " + resume_id + "\r\n");
+  std::string resumed_id, resumed_data;
+  ASSERT_TRUE(resumed.next(resumed_id, resumed_data));
+  const Json got_resumed(resumed_data);
+  ASSERT_EQ(got_resumed.str("type"), "delta") << resumed_data;
+  std::vector<std::string> resumed_events = got_resumed.events();
+  std::sort(resumed_events.begin(), resumed_events.end());
+  EXPECT_EQ(resumed_events, live_events) << resumed_data;
+  EXPECT_EQ(got_resumed.keys("upserts"), got_live.keys("upserts")) << resumed_data;
+  EXPECT_EQ(got_resumed.n_of("upserts", "kept"), 4);
+  EXPECT_EQ(resumed_id, id);
 }
 
 }  // namespace

@@ -1,0 +1,85 @@
+// One live client of either transport: its pending-frame policy and its writer loop. It has at
+// most one frame in flight and one pending; a newer frame replaces the pending one, so a slow
+// reader costs memory for two frames at most, and one blocked past the client timeout is
+// disconnected. The transport (WebSocket, SSE) is a subclass's (ws_session.cpp,
+// sse_session.cpp).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/system/error_code.hpp>
+
+#include "live/broadcast_stats.hpp"
+#include "live/view.hpp"
+
+namespace progressista::daemon {
+
+class LiveClients;
+
+inline constexpr auto kUseTuple = boost::asio::as_tuple(boost::asio::use_awaitable);
+
+class LiveClient : public std::enable_shared_from_this<LiveClient> {
+ public:
+  using Protocol = BroadcastStats::Protocol;
+  using CloseCode = boost::beast::websocket::close_code;
+
+  LiveClient(LiveClients& group, Protocol protocol, View view, std::string remote,
+             const boost::asio::any_io_executor& ex);
+  virtual ~LiveClient() = default;
+
+  const Protocol protocol;
+  View view;
+  const std::string remote;
+  // The sequence number of the newest state queued for this client (delta protocol and
+  // SSE): a tick at or below it holds nothing the client has not got, and is skipped.
+  std::uint64_t seq = 0;
+
+  // A newer state replaces the pending one. A delta cannot replace another (the changes of
+  // the first would be lost), so the client is sent a fresh snapshot of its view instead.
+  void offer(const Frame& frame);
+  // Replaces whatever is pending (a snapshot of a new view covers every earlier change).
+  void replace(const Frame& frame);
+  // A frame outside the state's sequence (an error), sent before it; a few at most.
+  void control(const Frame& frame);
+  void close(CloseCode code);
+  // Drops the connection at once and ends the writer.
+  void end();
+  // Sends until the client is closed or fails, then leaves the group. Holds the client.
+  boost::asio::awaitable<void> writer();
+
+ protected:
+  virtual void close_transport() = 0;
+  virtual boost::asio::awaitable<boost::system::error_code> send(const Frame& frame) = 0;
+  virtual boost::asio::awaitable<void> send_close(CloseCode code) = 0;
+  // True when the connection failed.
+  virtual boost::asio::awaitable<bool> send_comment() { co_return false; }
+
+  LiveClients& group_;
+
+ private:
+  void wake() { wake_.cancel(); }
+  void arm_write_timeout();
+
+  boost::asio::steady_timer wake_;
+  boost::asio::steady_timer write_timer_;
+  Frame pending_;
+  std::deque<Frame> control_;
+  bool needs_reset_ = false;
+  bool closing_ = false;
+  bool ended_ = false;
+  CloseCode close_code_ = CloseCode::going_away;
+};
+
+// ?task_id= / ?prefix= / ?project= narrow a view from the URL (SSE, and the delta WebSocket).
+[[nodiscard]] View view_from_query(std::string_view query);
+
+}  // namespace progressista::daemon

@@ -1,0 +1,23 @@
+// A WebSocket live client (`GET /ws`): Progressista's protocol (the whole table on every
+// change) or, with the `progressista.delta.v1` subprotocol or `?protocol=delta`, the delta
+// protocol, whose clients may narrow their view with subscribe/unsubscribe messages.
+#pragma once
+
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "http/stream.hpp"
+
+namespace progressista::daemon {
+
+class LiveClients;
+
+// Accepts the upgrade in `request` (already checked to be one) and serves the client, as a
+// member of `group`, until it goes away; one not `authorized` is closed with 4401.
+boost::asio::awaitable<void> serve_websocket(LiveClients& group, bool authorized,
+                                             boost::beast::tcp_stream stream, StreamRequest request,
+                                             std::string remote);
+
+}  // namespace progressista::daemon
