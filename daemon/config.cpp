@@ -6,7 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "progressista/codec.hpp"
+#include "progressista/task_json.hpp"
 #include "progressista/error.hpp"
 #include "progressista/segment.hpp"
 

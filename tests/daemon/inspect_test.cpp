@@ -16,7 +16,7 @@
 // The segment's private layout, only to corrupt a table on purpose (CheckFailsOn...).
 #include "../../store/src/layout.hpp"
 #include "progressista/bookkeeping.hpp"
-#include "progressista/codec.hpp"
+#include "progressista/task_json.hpp"
 #include "progressista/segment.hpp"
 #include "progressista/store.hpp"
 #include "progressista/task.hpp"
