@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "log.hpp"
-#include "progressista/codec.hpp"
 
 namespace progressista::daemon {
 

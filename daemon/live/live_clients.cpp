@@ -10,7 +10,7 @@
 #include "live/live_client.hpp"
 #include "live/sse_session.hpp"
 #include "live/ws_session.hpp"
-#include "progressista/codec.hpp"
+#include "progressista/task_json.hpp"
 
 namespace progressista::daemon {
 

@@ -8,8 +8,8 @@
 
 #include "live/live_client.hpp"
 #include "live/live_clients.hpp"
-#include "progressista/codec.hpp"
 #include "progressista/query.hpp"
+#include "progressista/task_json.hpp"
 
 namespace progressista::daemon {
 
