@@ -4,8 +4,8 @@
 
 namespace progressista::daemon {
 
-bool request_authenticated(const HttpRequest& request, const TokenSet& tokens) {
-  return tokens.admits(request.header("authorization"), request.query);
+Access access_of(const TokenSet& tokens, const HttpRequest& request) {
+  return Access::of(&tokens, request.header("authorization"), request.query);
 }
 
 bool Cors::allowed(std::string_view origin) const {

@@ -5,13 +5,15 @@
 #include <vector>
 
 #include "http/http_types.hpp"
+#include "progressista/ingest.hpp"
 #include "progressista/tokens.hpp"
 
 namespace progressista::daemon {
 
-// True when no tokens are configured, or the request carries a valid one in
-// `Authorization: Bearer <t>` or `?token=<t>` (Progressista's two places).
-[[nodiscard]] bool request_authenticated(const HttpRequest& request, const TokenSet& tokens);
+// Who is asking: open when no tokens are configured or the request carries a valid one in
+// `Authorization: Bearer <t>` or `?token=<t>` (Progressista's two places). The daemons' one
+// token check; writes may still authenticate event by event (meta._token) when not open.
+[[nodiscard]] Access access_of(const TokenSet& tokens, const HttpRequest& request);
 
 // CORS for an allow-list of origins ("*" allows any). Origins not on the list get no CORS
 // headers at all, so the browser blocks them.

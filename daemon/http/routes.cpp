@@ -15,12 +15,8 @@ void method_not_allowed(ApiContext& ctx, std::string_view allow, HttpResponse& r
   response.set_header("Allow", std::string(allow));
 }
 
-Access access_of(const ApiContext& ctx, const HttpRequest& request) {
-  return Access::of(&ctx.tokens, request.header("authorization"), request.query);
-}
-
 bool authorize(ApiContext& ctx, const HttpRequest& request, HttpResponse& response) {
-  if (access_of(ctx, request).open()) return true;
+  if (access_of(ctx.tokens, request).open()) return true;
   refuse(ctx, Counter::kRejectedAuth, 401, "Invalid API token", response);
   response.set_header("WWW-Authenticate", "Bearer");
   return false;

@@ -27,11 +27,8 @@ void refuse(ApiContext& ctx, Counter counter, int status, std::string_view detai
 // 405 with `Allow` for a known path asked with another method (counted as rejected_method).
 void method_not_allowed(ApiContext& ctx, std::string_view allow, HttpResponse& response);
 
-// Who is asking: authenticated by a valid token in the header or query string, or the API
-// is open. Writes may still authenticate event by event (meta._token) when it is not.
-[[nodiscard]] Access access_of(const ApiContext& ctx, const HttpRequest& request);
-// True when access_of(...) is open; else answers 401 with `WWW-Authenticate: Bearer`
-// (counted as rejected_auth). Every route that needs a token asks here.
+// True when access_of(ctx.tokens, request) is open; else answers 401 with `WWW-Authenticate:
+// Bearer` (counted as rejected_auth). Every route that needs a token asks here.
 [[nodiscard]] bool authorize(ApiContext& ctx, const HttpRequest& request, HttpResponse& response);
 
 // One group of routes (the write API, the read side, ...).

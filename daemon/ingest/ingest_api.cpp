@@ -39,7 +39,7 @@ bool IngestRoutes::handle(const HttpRequest& request, HttpResponse& response) {
 }
 
 void IngestRoutes::post_progress(const HttpRequest& request, HttpResponse& response) {
-  const PostRequest post{request.header("content-type"), access_of(ctx_, request)};
+  const PostRequest post{request.header("content-type"), access_of(ctx_.tokens, request)};
   const std::string& body = *request.body;
   response.status = ingestor_.post(post, body, body.capacity(), now_seconds(), out_);
   response.body.assign(out_.data(), out_.size());

@@ -123,7 +123,7 @@ asio::awaitable<void> LiveClients::serve(beast::tcp_stream stream, beast::flat_b
   {
     const BeastRequest adapter(request, remote);
     events = adapter.view().path == "/events";
-    authenticated = request_authenticated(adapter.view(), tokens_);
+    authenticated = access_of(tokens_, adapter.view()).open();
   }
   if (events) {
     if (!authenticated) {
