@@ -48,7 +48,7 @@ $(FUZZ_BUILD)/CMakeCache.txt:
 	  -DPROGRESSISTA_FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 build-fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_codec
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
 
 # The main job: ingest, live updates and the dashboard on http://127.0.0.1:8000/.
 run: build
