@@ -1,0 +1,128 @@
+# Process helpers shared by bench/chaos/run.sh and bench/soak/run.sh (sourced after ../lib.sh).
+# The caller sets NAME (for messages), SEGMENT, TMP (may be empty until made) and PIDS=().
+# free_port and the nginx configuration follow bench/http/run.sh.
+
+die() {
+  echo "$NAME: error: $*" >&2
+  exit 1
+}
+
+# ppid_of PID: its parent's PID, or nothing once it is gone.
+ppid_of() { [ -r "/proc/$1/stat" ] && sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2; }
+
+# forget_pid PID: a child we reaped (or killed and waited for); no longer ours to signal.
+forget_pid() {
+  local keep=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+# Stops what the script started, by PID and only while it is still our child (nginx workers:
+# our nginx master's children, remembered before the master goes), removes the segment and
+# the temp dir. Installed as the EXIT trap.
+cleanup_procs() {
+  local rc=$? pid i
+  trap - EXIT INT TERM
+  local mine=() all=()
+  for pid in "${PIDS[@]}"; do
+    [ "$(ppid_of "$pid")" = "$$" ] || continue
+    mine+=("$pid")
+    all+=("$pid")
+    for i in $(pgrep -P "$pid" 2>/dev/null || true); do all+=("$i"); done
+  done
+  for pid in "${mine[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${all[@]}"; do
+    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  for pid in "${mine[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [ -n "$SEGMENT" ] && rm -f "/dev/shm/$SEGMENT"
+  [ -n "$TMP" ] && rm -rf "$TMP"
+  exit "$rc"
+}
+
+# A loopback port nobody listens on, below the ephemeral range (the server's bind is the test).
+free_port() {
+  local p i
+  for i in $(seq 200); do
+    p=$((20000 + RANDOM % 12000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  die "no free loopback port found"
+}
+
+# The caller's PROGRESSISTA_* variables must not reach the daemons.
+UNSET_ENV=()
+for v in $(compgen -e); do [[ $v == PROGRESSISTA_* ]] && UNSET_ENV+=(-u "$v"); done
+
+# start_daemon ROLE PORT LOG [FLAGS...]: `progressista ROLE` on 127.0.0.1:PORT and the segment,
+# output appended to LOG; sets STARTED_PID.
+start_daemon() {
+  local role=$1 port=$2 log=$3
+  shift 3
+  env "${UNSET_ENV[@]}" "$BIN" "$role" --host 127.0.0.1 --port "$port" --segment "$SEGMENT" \
+    --no-access-log "$@" >>"$log" 2>&1 &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID")
+}
+
+# wait_health PID URL SECONDS: until GET URL/health answers 200 (0), or the process exits or
+# the time runs out (1).
+wait_health() {
+  local pid=$1 url=$2 i
+  for i in $(seq $(($3 * 20))); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url/health" || true)" = 200 ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# start_nginx DIR PORT WORKERS MODULE: nginx of our own (own prefix, config, pid file, logs)
+# with the module writing /progress into the segment; sets STARTED_PID (the master).
+start_nginx() {
+  local dir=$1 port=$2 workers=$3 module=$4 user=""
+  # As root, workers run as nobody in root's group: the daemons create the segment 0660.
+  [ "$(id -u)" = 0 ] && user="user nobody $(id -gn);"
+  mkdir -p "$dir/logs"
+  chmod 755 "$TMP" "$dir"
+  cat >"$dir/nginx.conf" <<EOF
+# Written by $NAME.
+daemon off;
+master_process on;
+worker_processes $workers;
+$user
+load_module $module;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log notice;
+events {
+    worker_connections 1024;
+}
+http {
+    access_log off;
+    client_body_temp_path $dir/client_body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    client_body_buffer_size 1m;
+    progressista_segment $SEGMENT mode=0660;
+    server {
+        listen 127.0.0.1:$port;
+        location = /progress { progressista_ingest; }
+    }
+}
+EOF
+  "$NGINX" -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" >"$dir/logs/stdout.log" 2>&1 &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID")
+}
+
+# proc_rss_fds PID: "RSS_KIB FDS" of a live process.
+proc_rss_fds() {
+  echo "$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0)" \
+    "$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)"
+}
