@@ -92,5 +92,17 @@ bench-fanout: build
 	PROGRESSISTA=$(BUILD)/daemon/progressista FANOUT_BENCH=$(BUILD)/bench/fanout_bench \
 	  bench/fanout/run.sh
 
+# kill -9 at random under load for CHAOS_MINUTES (3): acknowledged vs stored, client gaps,
+# restarts, lock recoveries; exits non-zero when an acknowledged event was lost. bench/README.md.
+CHAOS_MINUTES ?= 3
+SOAK_MINUTES ?= 10
+.PHONY: bench-chaos bench-soak
+bench-chaos: build
+	PROGRESSISTA=$(BUILD)/daemon/progressista bench/chaos/run.sh --minutes $(CHAOS_MINUTES)
+
+# SOAK_MINUTES (10) of steady mixed load: RSS, fds, p99, tick every 30 s and the drift.
+bench-soak: build
+	PROGRESSISTA=$(BUILD)/daemon/progressista bench/soak/run.sh --minutes $(SOAK_MINUTES)
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
