@@ -13,6 +13,8 @@
 #   RESTART_DELAY [0.5]  seconds before a killed daemon is started again (RestartSec)
 #   RATE [400]           events/s posted by the writers (half to ingest, half to nginx)
 #   HOT_TASKS [8]        tasks every writer updates (records near the field limits)
+#   HAMMER_BUSY_MS [500] HAMMER_IDLE_MS [500]  slot_hammer writes in bursts: a burst laps the
+#                        change feed (clients get reset snapshots), the pause lets deltas flow
 #   WS_CLIENTS [6] SSE_CLIENTS [6]  live clients of the broadcaster (they reconnect)
 #   SEED []              seeds the choice of victims and delays
 #
@@ -30,7 +32,7 @@ MINUTES=3
 while (($# > 0)); do
   case $1 in
     --minutes) MINUTES=${2:-}; shift 2 ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,/^set -e/{/^#/p}' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
   esac
 done
@@ -45,6 +47,8 @@ RATE=${RATE:-400}
 HOT_TASKS=${HOT_TASKS:-8}
 WS_CLIENTS=${WS_CLIENTS:-6}
 SSE_CLIENTS=${SSE_CLIENTS:-6}
+HAMMER_BUSY_MS=${HAMMER_BUSY_MS:-500}
+HAMMER_IDLE_MS=${HAMMER_IDLE_MS:-500}
 [ -n "${SEED:-}" ] && RANDOM=$SEED
 for v in "$KILL_MIN" "$KILL_MAX" "$RESTART_DELAY"; do
   [[ $v =~ ^[0-9]*\.?[0-9]+$ ]] || die "KILL_EVERY and RESTART_DELAY are seconds, not '$v'"
@@ -53,6 +57,8 @@ is_count "$RATE" 1 100000 || die "RATE must be 1-100000, not '$RATE'"
 is_count "$HOT_TASKS" 1 1000 || die "HOT_TASKS must be 1-1000, not '$HOT_TASKS'"
 is_count "$WS_CLIENTS" 0 1000 || die "WS_CLIENTS must be 0-1000"
 is_count "$SSE_CLIENTS" 0 1000 || die "SSE_CLIENTS must be 0-1000"
+is_count "$HAMMER_BUSY_MS" 1 60000 || die "HAMMER_BUSY_MS must be 1-60000"
+is_count "$HAMMER_IDLE_MS" 0 60000 || die "HAMMER_IDLE_MS must be 0-60000"
 [ -x "$BIN" ] || die "$BIN not found: build it (make bench-chaos)"
 [ -x "$HAMMER" ] || die "$HAMMER not found: build the slot_hammer target"
 [ -f "$MODULE" ] || die "$MODULE not found: build the ngx_http_progressista_module target"
@@ -102,7 +108,8 @@ start() {
       local left=$((SECONDS_TOTAL - SECONDS + 5))
       ((left > 0)) || left=1
       nice -n 19 "$HAMMER" --segment "$SEGMENT" --base-us "$BASE_US" --tasks "$HOT_TASKS" \
-        --seconds "$left" >>"$TMP/slot_hammer.log" 2>&1 &
+        --seconds "$left" --busy-ms "$HAMMER_BUSY_MS" --idle-ms "$HAMMER_IDLE_MS" \
+        >>"$TMP/slot_hammer.log" 2>&1 &
       PID[slot_hammer]=$!
       PIDS+=("${PID[slot_hammer]}")
       sleep 0.2
@@ -156,7 +163,8 @@ warn_if_busy "$NAME"
 echo "$NAME: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); everything shares them"
 echo "$NAME: segment $SEGMENT; ingest :$PORT_INGEST, broadcast :$PORT_BROADCAST," \
   "nginx :$PORT_NGINX (2 workers, module); $HOT_TASKS hot tasks, records near the field limits"
-echo "$NAME: writers $RATE events/s (ingest + nginx), slot_hammer (nice 19) as fast as it can," \
+echo "$NAME: writers $RATE events/s (ingest + nginx), slot_hammer (nice 19) as fast as it can" \
+  "in bursts of $HAMMER_BUSY_MS ms every $((HAMMER_BUSY_MS + HAMMER_IDLE_MS)) ms," \
   "$WS_CLIENTS WebSocket + $SSE_CLIENTS SSE clients; ${MINUTES} min of kill -9 every" \
   "${KILL_MIN}-${KILL_MAX} s, restart after ${RESTART_DELAY} s"
 

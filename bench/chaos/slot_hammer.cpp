@@ -30,9 +30,10 @@ namespace {
 
 constexpr std::string_view kUsage =
     "usage: slot_hammer --segment NAME --base-us US [--tasks K] [--prefix P] [--seconds S]\n"
-    "                   [--max-events N]\n"
+    "                   [--max-events N] [--busy-ms B --idle-ms I]\n"
     "Updates tasks P0 .. P(K-1) (chaos-hot-) of an existing segment in a loop for S seconds\n"
-    "(60, at most 3600) or N events (10,000,000), whichever comes first.\n";
+    "(60, at most 3600) or N events (10^9), whichever comes first; with --idle-ms, writes for\n"
+    "B ms (500), then sleeps I ms, and again.\n";
 
 struct Options {
   std::string segment;
@@ -40,7 +41,9 @@ struct Options {
   std::int64_t base_us = -1;
   unsigned tasks = 8;
   double seconds = 60;
-  std::uint64_t max_events = 10'000'000;
+  std::uint64_t max_events = 1'000'000'000;
+  unsigned busy_ms = 500;
+  unsigned idle_ms = 0;
 };
 
 template <class T>
@@ -59,6 +62,8 @@ bool parse(int argc, char** argv, Options& o) {
     else if (flag == "--tasks") ok = number(value, o.tasks) && o.tasks >= 1 && o.tasks <= 1000;
     else if (flag == "--seconds") ok = number(value, o.seconds) && o.seconds > 0 && o.seconds <= 3600;
     else if (flag == "--max-events") ok = number(value, o.max_events);
+    else if (flag == "--busy-ms") ok = number(value, o.busy_ms) && o.busy_ms >= 1 && o.busy_ms <= 60000;
+    else if (flag == "--idle-ms") ok = number(value, o.idle_ms) && o.idle_ms <= 60000;
     else ok = false;
     if (!ok) return false;
   }
@@ -90,10 +95,17 @@ int main(int argc, char** argv) {
 
     const auto start = std::chrono::steady_clock::now();
     const auto until = start + std::chrono::duration<double>(o.seconds);
+    // Bursts leave the change feed alone between them (a burst laps it: readers rescan).
+    auto burst_end = start + std::chrono::milliseconds(o.busy_ms);
     std::uint64_t applied = 0, ignored = 0, other = 0, i = 0;
     for (; i < o.max_events; ++i) {
       if ((i & 255) == 0) {
-        if (std::chrono::steady_clock::now() >= until) break;
+        auto t = std::chrono::steady_clock::now();
+        if (t >= until) break;
+        if (o.idle_ms > 0 && t >= burst_end) {
+          ::usleep(o.idle_ms * 1000);
+          burst_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(o.busy_ms);
+        }
         store->beat();
       }
       const double now = progressista::now_seconds();

@@ -30,7 +30,7 @@ MINUTES=10
 while (($# > 0)); do
   case $1 in
     --minutes) MINUTES=${2:-}; shift 2 ;;
-    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,/^set -e/{/^#/p}' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
   esac
 done
