@@ -164,6 +164,28 @@ inline bool wait_listening(std::uint16_t port, std::chrono::milliseconds timeout
   return false;
 }
 
+// The PIDs of `parent`'s children whose command name is `comm`, from /proc/<pid>/stat
+// ("pid (comm) state ppid ..."; comm may hold spaces and parentheses, so it ends at the last ')').
+inline std::vector<pid_t> children_named(pid_t parent, const std::string& comm) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = read_file(e.path() / "stat");
+    const auto open = stat.find('(');
+    const auto close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open) continue;
+    std::stringstream rest(stat.substr(close + 1));
+    std::string state;
+    pid_t ppid = -1;
+    rest >> state >> ppid;
+    if (ppid == parent && stat.substr(open + 1, close - open - 1) == comm)
+      out.push_back(static_cast<pid_t>(std::stoi(name)));
+  }
+  return out;
+}
+
 // One section of a unit file as systemd reads it: key -> every value assigned, in order
 // (Environment= and SystemCallFilter= may repeat). Comments and blank lines are skipped.
 using UnitSection = std::map<std::string, std::vector<std::string>>;
