@@ -207,6 +207,12 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
       ->envname("PROGRESSISTA_MAX_CLIENTS")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  cmd.add_option("--ws-control-rate", cfg.ws_control_rate,
+                 "Control messages (subscribe, unsubscribe) a delta WebSocket client may send a "
+                 "second, in bursts of twice as many; past that it is closed with 1008")
+      ->envname("PROGRESSISTA_WS_CONTROL_RATE")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 10000.0));
   cmd.add_option("--static-dir", cfg.static_dir,
                  "Folder served under /static (default: the dashboard shipped with this build)")
       ->envname("PROGRESSISTA_STATIC_DIR");
@@ -292,6 +298,7 @@ void append_config_json(fmt::memory_buffer& out, const ServerConfig& c) {
   num("ping_interval", c.ping_interval);
   num("client_timeout", c.client_timeout);
   num("max_clients", static_cast<double>(c.max_clients));
+  num("ws_control_rate", c.ws_control_rate);
   str("static_dir", c.static_dir);
   str("log_level", c.log_level);
   fmt::format_to(std::back_inserter(out), "  \"access_log\": {},\n", c.access_log);

@@ -53,6 +53,7 @@ struct ServerConfig {
   double ping_interval = 30.0;   // WebSocket pings / SSE comments when idle
   double client_timeout = 10.0;  // a client that takes no frame for this long is dropped
   std::size_t max_clients = 10000;
+  double ws_control_rate = 20;  // a delta WebSocket's control messages a second (bursts: twice)
   std::string static_dir;  // empty: the installed share/progressista/static, else the source tree's
 
   // Logs.

@@ -133,6 +133,7 @@ int run_role(const ServerConfig& cfg, Role role) {
       bo.ping_interval = millis(cfg.ping_interval);
       bo.client_timeout = millis(cfg.client_timeout);
       bo.max_clients = cfg.max_clients;
+      bo.control_rate = cfg.ws_control_rate;
       hub = std::make_unique<Broadcaster>(*store, bo, stats);
     }
     const std::filesystem::path static_dir =

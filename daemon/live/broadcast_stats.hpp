@@ -59,6 +59,16 @@ struct BroadcastStats {
     return "progressista";
   }
 
+  // Why a WebSocket was closed by policy after its upgrade (close code 1008).
+  enum class WsRejection : std::uint8_t { kControlRate, kUnknownProtocol };
+  static constexpr std::size_t kWsRejections = 2;
+  [[nodiscard]] static constexpr std::string_view ws_rejection_name(WsRejection r) noexcept {
+    return r == WsRejection::kControlRate ? "control_rate" : "unknown_protocol";
+  }
+  void ws_rejected(WsRejection r) noexcept {
+    ws_rejections[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+  }
+
   void connected(Protocol p) noexcept {
     clients[static_cast<std::size_t>(p)].fetch_add(1, std::memory_order_relaxed);
   }
@@ -76,6 +86,7 @@ struct BroadcastStats {
   std::atomic<std::uint64_t> coalesced{0};         // queued frames replaced by newer state
   std::atomic<std::uint64_t> slow_disconnects{0};  // clients closed for lagging too far
   std::atomic<std::uint64_t> ws_rejected_auth{0};  // WebSocket/SSE upgrades refused for the token
+  std::array<std::atomic<std::uint64_t>, kWsRejections> ws_rejections{};  // by WsRejection
   DurationHistogram tick_duration;
 };
 

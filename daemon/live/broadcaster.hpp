@@ -29,6 +29,9 @@ struct BroadcastOptions {
   std::chrono::milliseconds ping_interval{30'000};
   std::chrono::milliseconds client_timeout{10'000};  // a frame blocked this long: disconnect
   std::size_t max_clients = 10000;
+  // Control messages (subscribe, unsubscribe) a WebSocket client may send a second, in bursts
+  // of twice as many; past that it is closed with 1008.
+  double control_rate = 20;
 };
 
 // One attachment's segment, change feed and table, taken together: Store's accessors each

@@ -24,7 +24,7 @@ LiveClient::LiveClient(LiveClients& group, Protocol protocol, View view, std::st
       write_timer_(ex) {}
 
 void LiveClient::offer(const Frame& frame) {
-  if (closing_ || !frame) return;
+  if (closing_ || !frame || needs_snapshot_) return;
   if (pending_ || needs_reset_) {
     group_.hub().stats().coalesced.fetch_add(1, std::memory_order_relaxed);
     if (protocol != Protocol::kProgressista) {
@@ -45,15 +45,25 @@ void LiveClient::replace(const Frame& frame) {
   wake();
 }
 
+void LiveClient::snapshot_soon() {
+  needs_reset_ = false;
+  pending_ = {};
+  if (needs_snapshot_) return;
+  needs_snapshot_ = true;
+  snapshot_at_ = std::chrono::steady_clock::now() + group_.hub().options().tick;
+  wake();
+}
+
 void LiveClient::control(const Frame& frame) {
   if (control_.size() < kMaxControlFrames) control_.push_back(frame);
   wake();
 }
 
-void LiveClient::close(CloseCode code) {
+void LiveClient::close(CloseCode code, std::string reason) {
   if (closing_) return;
   closing_ = true;
   close_code_ = code;
+  close_reason_ = std::move(reason);
   wake();
 }
 
@@ -69,14 +79,19 @@ boost::asio::awaitable<void> LiveClient::writer() {
   auto self = shared_from_this();
   Broadcaster& hub = group_.hub();
   for (;;) {
-    if (closing_) {
-      if (!ended_) co_await send_close(close_code_);
+    // A closing client still gets its error frames: they say why it is closed.
+    if (closing_ && (ended_ || control_.empty())) {
+      if (!ended_) co_await send_close(close_code_, close_reason_);
       break;
     }
     Frame f;
     if (!control_.empty()) {
       f = std::move(control_.front());
       control_.pop_front();
+    } else if (needs_snapshot_ && std::chrono::steady_clock::now() >= snapshot_at_) {
+      needs_snapshot_ = false;
+      f = hub.snapshot_of(view, false);
+      seq = std::max(seq, f.seq);
     } else if (needs_reset_) {
       needs_reset_ = false;
       // Shared by every lagging client of the same view in this tick.
@@ -85,11 +100,16 @@ boost::asio::awaitable<void> LiveClient::writer() {
     } else if (pending_) {
       f = std::exchange(pending_, {});
     } else {
-      wake_.expires_after(protocol == Protocol::kSse
-                              ? std::chrono::steady_clock::duration(hub.options().ping_interval)
-                              : std::chrono::hours(24 * 365));
+      const bool settling = needs_snapshot_;
+      if (settling) {
+        wake_.expires_at(snapshot_at_);
+      } else {
+        wake_.expires_after(protocol == Protocol::kSse
+                                ? std::chrono::steady_clock::duration(hub.options().ping_interval)
+                                : std::chrono::hours(24 * 365));
+      }
       auto [ec] = co_await wake_.async_wait(kUseTuple);
-      if (!ec && protocol == Protocol::kSse && !closing_) {
+      if (!ec && !settling && protocol == Protocol::kSse && !closing_) {
         // A comment keeps proxies from timing the stream out.
         if (co_await send_comment()) break;
       }

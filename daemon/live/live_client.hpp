@@ -5,10 +5,12 @@
 // sse_session.cpp).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -48,9 +50,14 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
   void offer(const Frame& frame);
   // Replaces whatever is pending (a snapshot of a new view covers every earlier change).
   void replace(const Frame& frame);
+  // A snapshot of `view` (just changed by the client), built one tick from the first call:
+  // the calls in between are answered by that one snapshot of the last view, and the frames
+  // offered meanwhile are dropped (the snapshot covers them).
+  void snapshot_soon();
   // A frame outside the state's sequence (an error), sent before it; a few at most.
   void control(const Frame& frame);
-  void close(CloseCode code);
+  // Sends the control frames queued, then the close (`reason`: at most 123 bytes).
+  void close(CloseCode code, std::string reason = {});
   // Drops the connection at once and ends the writer.
   void end();
   // Sends until the client is closed or fails, then leaves the group. Holds the client.
@@ -59,7 +66,7 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
  protected:
   virtual void close_transport() = 0;
   virtual boost::asio::awaitable<boost::system::error_code> send(const Frame& frame) = 0;
-  virtual boost::asio::awaitable<void> send_close(CloseCode code) = 0;
+  virtual boost::asio::awaitable<void> send_close(CloseCode code, std::string_view reason) = 0;
   // True when the connection failed.
   virtual boost::asio::awaitable<bool> send_comment() { co_return false; }
 
@@ -74,9 +81,12 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
   Frame pending_;
   std::deque<Frame> control_;
   bool needs_reset_ = false;
+  bool needs_snapshot_ = false;  // snapshot_soon() called, due at snapshot_at_
+  std::chrono::steady_clock::time_point snapshot_at_{};
   bool closing_ = false;
   bool ended_ = false;
   CloseCode close_code_ = CloseCode::going_away;
+  std::string close_reason_;
 };
 
 // ?task_id= / ?prefix= / ?project= narrow a view from the URL (SSE, and the delta WebSocket).

@@ -163,6 +163,15 @@ void broadcast_families(PromText& p, const BroadcastStats& s) {
   counter("progressista_ws_rejected_auth_total",
           "WebSocket and SSE connections refused for a missing or invalid token.",
           s.ws_rejected_auth);
+  p.family("progressista_ws_rejected_total", "counter",
+           "WebSockets closed with 1008 after the upgrade: too many control messages, or a "
+           "protocol /ws does not serve.");
+  for (std::size_t i = 0; i < BroadcastStats::kWsRejections; ++i) {
+    const auto reason = static_cast<BroadcastStats::WsRejection>(i);
+    p.sample("progressista_ws_rejected_total",
+             {{"reason", BroadcastStats::ws_rejection_name(reason)}},
+             s.ws_rejections[i].load(std::memory_order_relaxed));
+  }
 
   // Cumulative buckets from one read of each bucket; _count is the +Inf bucket, so the two
   // always agree even while ticks are being observed.

@@ -42,7 +42,7 @@ class SseSession final : public LiveClient {
     (void)n;
     co_return ec;
   }
-  asio::awaitable<void> send_close(CloseCode) override {
+  asio::awaitable<void> send_close(CloseCode, std::string_view) override {
     error_code ignored;
     stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
     co_return;

@@ -6,10 +6,11 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "live/control_message.hpp"
 #include "live/live_client.hpp"
 #include "live/live_clients.hpp"
+#include "log.hpp"
 #include "progressista/query.hpp"
-#include "progressista/task_json.hpp"
 
 namespace progressista::daemon {
 
@@ -21,14 +22,74 @@ using error_code = boost::system::error_code;
 
 namespace {
 
-constexpr std::string_view kDeltaSubprotocol = "progressista.delta.v1";
-constexpr std::size_t kMaxClientMessage = 64 * 1024;
+using Protocol = LiveClient::Protocol;
+constexpr std::size_t kMaxCloseReason = 123;  // a close frame's 125 bytes, less the code
+
+// Every protocol /ws serves: its `?protocol=` name and its Sec-WebSocket-Protocol (empty: none).
+// The first is the default. The one list the dispatch and the refusal's close reason read.
+struct WsProtocol {
+  std::string_view name;
+  std::string_view subprotocol;
+  Protocol protocol;
+};
+constexpr WsProtocol kWsProtocols[] = {
+    {"progressista", "", Protocol::kProgressista},
+    {"delta", "progressista.delta.v1", Protocol::kDelta},
+};
+
+// What a handshake asked for: the protocol to serve (null: a `?protocol=` we do not serve) and
+// the subprotocol to echo (empty: none).
+struct WsChoice {
+  const WsProtocol* served = &kWsProtocols[0];
+  std::string_view echo;
+};
+
+// An offered subprotocol of ours wins and is echoed; else `?protocol=` (an unknown one is
+// refused); else the default. Subprotocols we do not know are ignored and not echoed, as
+// RFC 6455 4.2.2 allows: a client that cannot do without one fails the connection itself, so
+// serving the default to everyone else is right.
+WsChoice choose_protocol(std::string_view offered, std::string_view query) {
+  WsChoice c;
+  std::string name;
+  if (query_param(query, "protocol", name) && !name.empty()) {
+    c.served = nullptr;
+    for (const WsProtocol& p : kWsProtocols)
+      if (p.name == name) c.served = &p;
+  }
+  while (!offered.empty()) {  // a comma-separated list of tokens
+    const std::size_t comma = std::min(offered.find(','), offered.size());
+    std::string_view token = offered.substr(0, comma);
+    offered.remove_prefix(std::min(comma + 1, offered.size()));
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    for (const WsProtocol& p : kWsProtocols) {
+      if (c.served && !p.subprotocol.empty() && p.subprotocol == token) {
+        c.served = &p;
+        c.echo = p.subprotocol;
+        return c;
+      }
+    }
+  }
+  return c;
+}
+
+// The close reason for a `?protocol=` /ws does not serve.
+std::string unknown_protocol_reason() {
+  std::string r = "unknown protocol: /ws serves ";
+  for (const WsProtocol& p : kWsProtocols) {
+    if (&p != kWsProtocols) r += ", ";
+    r += "protocol=";
+    r += p.name;
+  }
+  r += " (";
+  r += kWsProtocols[0].name;
+  r += " when none is given)";
+  return std::string(utf8_prefix(r, kMaxCloseReason));
+}
 
 Frame error_frame(std::string_view detail) {
   fmt::memory_buffer out;
-  out.append(std::string_view{"{\"type\":\"error\",\"detail\":"});
-  append_json_string(out, detail);
-  out.push_back('}');
+  append_error_frame(out, detail);
   return Frame::of(0, out);
 }
 
@@ -37,10 +98,13 @@ class WsSession final : public LiveClient {
   WsSession(LiveClients& group, Protocol protocol, View view, std::string remote,
             beast::tcp_stream&& stream)
       : LiveClient(group, protocol, std::move(view), std::move(remote), stream.get_executor()),
-        ws_(std::move(stream)) {}
+        ws_(std::move(stream)),
+        budget_(group.hub().options().control_rate, 2 * group.hub().options().control_rate) {}
 
-  // Handshake, then this client's messages until it goes away; the writer runs beside.
-  asio::awaitable<void> run(StreamRequest request, bool asked_subprotocol, bool authorized);
+  // Handshake (echoing `subprotocol` when not empty), then this client's messages until it
+  // goes away; the writer runs beside. `served` false: closed with 1008 after the handshake.
+  asio::awaitable<void> run(StreamRequest request, std::string_view subprotocol, bool authorized,
+                            bool served);
 
  protected:
   void close_transport() override {
@@ -53,43 +117,47 @@ class WsSession final : public LiveClient {
     (void)n;
     co_return ec;
   }
-  asio::awaitable<void> send_close(CloseCode code) override {
-    auto [ec] = co_await ws_.async_close(websocket::close_reason(code), kUseTuple);
+  asio::awaitable<void> send_close(CloseCode code, std::string_view reason) override {
+    auto [ec] = co_await ws_.async_close(
+        websocket::close_reason(code, utf8_prefix(reason, kMaxCloseReason)), kUseTuple);
     (void)ec;
   }
 
  private:
-  void configure(bool asked_subprotocol);
-  // A delta client's subscribe/unsubscribe message; anything else gets an error frame.
-  void on_message(const std::string& text);
+  void configure(std::string_view subprotocol);
+  // A delta client's control message: within the budget, a subscribe or unsubscribe (answered
+  // by snapshot_soon) or an error frame; past it, an error frame and close 1008.
+  void on_message(std::string_view text);
 
   // Owned here, not by the serving coroutine: the writer may still be using it after the
   // reader has returned.
   websocket::stream<beast::tcp_stream> ws_;
   simdjson::dom::parser parser_;
+  ControlBudget budget_;
+  bool over_budget_ = false;
 };
 
-void WsSession::configure(bool asked_subprotocol) {
+void WsSession::configure(std::string_view subprotocol) {
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = std::chrono::seconds(30);
   // Beast pings after half the idle time without traffic and closes after the whole.
   timeouts.idle_timeout = group_.hub().options().ping_interval * 2;
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
-  ws_.read_message_max(kMaxClientMessage);
+  ws_.read_message_max(kMaxControlMessage);
   // One frame per message: Beast's default cuts writes into 4 KiB frames, which multiplies
   // the work per snapshot (measured with bench/fanout).
   ws_.auto_fragment(false);
   ws_.set_option(
-      websocket::stream_base::decorator([asked_subprotocol](websocket::response_type& res) {
+      websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
         res.set(http::field::server, "progressista");
-        if (asked_subprotocol) res.set(http::field::sec_websocket_protocol, kDeltaSubprotocol);
+        if (!subprotocol.empty()) res.set(http::field::sec_websocket_protocol, subprotocol);
       }));
 }
 
-asio::awaitable<void> WsSession::run(StreamRequest request, bool asked_subprotocol,
-                                     bool authorized) {
-  configure(asked_subprotocol);
+asio::awaitable<void> WsSession::run(StreamRequest request, std::string_view subprotocol,
+                                     bool authorized, bool served) {
+  configure(subprotocol);
   auto [aec] = co_await ws_.async_accept(request, kUseTuple);
   if (aec) co_return;
 
@@ -100,6 +168,14 @@ asio::awaitable<void> WsSession::run(StreamRequest request, bool asked_subprotoc
     hub.store().counters().add(Counter::kRejectedAuth);
     auto [cec] = co_await ws_.async_close(
         websocket::close_reason(static_cast<websocket::close_code>(4401), "Unauthorized"),
+        kUseTuple);
+    (void)cec;
+    co_return;
+  }
+  if (!served) {
+    hub.stats().ws_rejected(BroadcastStats::WsRejection::kUnknownProtocol);
+    auto [cec] = co_await ws_.async_close(
+        websocket::close_reason(websocket::close_code::policy_error, unknown_protocol_reason()),
         kUseTuple);
     (void)cec;
     co_return;
@@ -116,64 +192,58 @@ asio::awaitable<void> WsSession::run(StreamRequest request, bool asked_subprotoc
     auto [rec, n] = co_await ws_.async_read(in, kUseTuple);
     (void)n;
     if (rec) break;
-    if (protocol == Protocol::kDelta) on_message(beast::buffers_to_string(in.data()));
+    if (protocol == Protocol::kDelta) {
+      on_message({static_cast<const char*>(in.data().data()), in.size()});  // one contiguous buffer
+    }
     in.consume(in.size());
   }
   end();
   group_.remove(this);
 }
 
-void WsSession::on_message(const std::string& text) {
-  Broadcaster& hub = group_.hub();
-  simdjson::dom::element msg;
-  std::string_view op;
-  if (parser_.parse(text).get(msg) != simdjson::SUCCESS || !msg.is_object()) {
-    control(error_frame(
-        "messages must be JSON objects such as {\"op\":\"subscribe\",\"prefix\":\"job-\"}"));
-  } else if (msg["op"].get_string().get(op) != simdjson::SUCCESS) {
-    control(error_frame("\"op\" is required: subscribe or unsubscribe"));
-  } else if (op == "unsubscribe") {
-    view = View{};
-    replace(hub.delta_snapshot());
-  } else if (op == "subscribe") {
-    std::string_view value;
-    if (msg["task_id"].get_string().get(value) == simdjson::SUCCESS) {
-      view = {View::Kind::kTask, std::string(value)};
-    } else if (msg["prefix"].get_string().get(value) == simdjson::SUCCESS) {
-      view = {View::Kind::kPrefix, std::string(value)};
-    } else if (msg["project"].get_string().get(value) == simdjson::SUCCESS) {
-      view = {View::Kind::kProject, std::string(value)};
-    } else {
-      control(error_frame("subscribe needs a string \"task_id\", \"prefix\" or \"project\""));
-      return;
-    }
-    replace(hub.snapshot_of(view, false));
-  } else {
-    control(error_frame(
-        fmt::format("unknown op '{}': use subscribe or unsubscribe", utf8_prefix(op, 64))));
+void WsSession::on_message(std::string_view text) {
+  if (over_budget_) return;  // closing
+  if (!budget_.take(std::chrono::steady_clock::now())) {
+    // Every message costs a parse at least, and a subscribe a snapshot: a client past its
+    // budget is told why and closed, once.
+    over_budget_ = true;
+    group_.hub().stats().ws_rejected(BroadcastStats::WsRejection::kControlRate);
+    const std::string detail = fmt::format(
+        "too many control messages: at most {} control messages a second (bursts of {}); closing",
+        budget_.rate(), budget_.burst());
+    log(Level::kInfo, "{}: over {} control messages a second (bursts of {}); closed with 1008",
+        remote, budget_.rate(), budget_.burst());
+    control(error_frame(detail));
+    close(CloseCode::policy_error, "too many control messages");
+    return;
   }
+  ControlParse parsed = parse_control_message(parser_, text);
+  if (!parsed.ok()) {
+    control(error_frame(parsed.error));
+    return;
+  }
+  view = std::move(parsed.message.view);
+  snapshot_soon();
 }
 
 }  // namespace
 
 asio::awaitable<void> serve_websocket(LiveClients& group, bool authorized, beast::tcp_stream stream,
                                       StreamRequest request, std::string remote) {
-  bool asked_subprotocol = false, delta = false;
+  WsChoice choice;
   View view;
   {
     const BeastRequest adapter(request, remote);
     const HttpRequest& plain = adapter.view();
-    std::string protocol_param;
-    asked_subprotocol =
-        plain.header("sec-websocket-protocol").find(kDeltaSubprotocol) != std::string_view::npos;
-    delta = asked_subprotocol ||
-            (query_param(plain.query, "protocol", protocol_param) && protocol_param == "delta");
-    if (delta) view = view_from_query(plain.query);
+    choice = choose_protocol(plain.header("sec-websocket-protocol"), plain.query);
+    if (choice.served && choice.served->protocol == Protocol::kDelta)
+      view = view_from_query(plain.query);
   }
+  const bool served = choice.served != nullptr;
   auto session = std::make_shared<WsSession>(
-      group, delta ? LiveClient::Protocol::kDelta : LiveClient::Protocol::kProgressista,
-      std::move(view), std::move(remote), std::move(stream));
-  co_await session->run(std::move(request), asked_subprotocol, authorized);
+      group, served ? choice.served->protocol : kWsProtocols[0].protocol, std::move(view),
+      std::move(remote), std::move(stream));
+  co_await session->run(std::move(request), choice.echo, authorized, served);
 }
 
 }  // namespace progressista::daemon

@@ -108,6 +108,10 @@ class WsTestClient {
 
   // After the server closed: its close code (1001 going away, 4401 unauthorized...).
   [[nodiscard]] int close_code() const { return static_cast<int>(ws_.reason().code); }
+  [[nodiscard]] std::string close_reason() const {
+    const auto& r = ws_.reason().reason;
+    return std::string(r.data(), r.size());
+  }
   [[nodiscard]] bool closed() const { return !open_; }
 
   // Waits for the server to end the connection; true when it did within `timeout`.
