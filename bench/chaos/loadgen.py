@@ -295,6 +295,7 @@ class Client(threading.Thread):
         self.view = {}  # task -> last n seen
         self.connected = False
         self.slow_until = self.stall_until = 0.0
+        self.n_back = []  # the first few regressions, described
         self.last_event_id = ""
         self.s = {"connections": 0, "connect_failures": 0, "ended_by_server": 0, "frames": 0,
                   "bytes": 0, "snapshots": 0, "resets": 0, "deltas": 0, "seq_back": 0,
@@ -316,6 +317,7 @@ class Client(threading.Thread):
             st["resets"] += reset
         elif kind == "delta":
             st["deltas"] += 1
+        conn_state["seq_before"] = conn_state["seq"]
         if kind in ("snapshot", "delta") and isinstance(seq, int):
             last = conn_state["seq"]
             if last is not None and seq < last:
@@ -327,10 +329,12 @@ class Client(threading.Thread):
         for tid, n in items:
             prev = self.view.get(tid)
             if prev is not None and n < prev:
-                if tid in fresh:
-                    st["n_back_in_conn"] += 1
-                else:
-                    st["n_back_after_reconnect"] += 1
+                where = "n_back_in_conn" if tid in fresh else "n_back_after_reconnect"
+                st[where] += 1
+                if len(self.n_back) < 3:
+                    self.n_back.append(f"{where} {tid}: {prev} -> {n} in a {kind} frame seq {seq}"
+                                       f" (previous frame seq {conn_state['seq_before']},"
+                                       f" reset {reset}, frame {st['frames']} of the client)")
             self.view[tid] = n
             fresh.add(tid)
 
@@ -383,7 +387,7 @@ class Client(threading.Thread):
             raise ValueError(f"SSE answer: {head[:60]!r}")
         self.connected = True
         self.s["connections"] += 1
-        state, data, ev_id = {"seq": None, "fresh": set()}, [], None
+        state, data, ev_id = {"seq": None, "seq_before": None, "fresh": set()}, [], None
         while not STOP.is_set() and time.monotonic() < until:
             self.pace(conn)
             line = conn.read_until(b"\n")
@@ -479,7 +483,7 @@ def cmd_watch(args):
     out = []
     for c in clients:
         out.append({"transport": c.transport, "mode": c.mode, "connected": c.connected,
-                    "stats": c.s, "view": dict(c.view)})
+                    "stats": c.s, "view": dict(c.view), "n_back": c.n_back})
     write_json(args.stats, dict(totals(), time=time.time(), final=True))
     if args.views:
         write_json(args.views, out)
@@ -517,6 +521,9 @@ def cmd_verify(args):
                       clients_behind=stale_clients)
         print(f"live clients at the end: {connected} of {len(views)} connected; {stale_clients} of"
               f" them do not hold the stored n of every task ({behind} (client, task) pairs)")
+        for c in views:
+            for line in c.get("n_back", []):
+                print(f"  n went back, {c['mode']} {c['transport']} client: {line}")
     if args.json:
         write_json(args.json, result)
     return 1 if lost else 0
