@@ -120,9 +120,3 @@ EOF
   STARTED_PID=$!
   PIDS+=("$STARTED_PID")
 }
-
-# proc_rss_fds PID: "RSS_KIB FDS" of a live process.
-proc_rss_fds() {
-  echo "$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0)" \
-    "$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)"
-}
