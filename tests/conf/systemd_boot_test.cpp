@@ -8,7 +8,7 @@
 //
 // Skipped where nspawn cannot run (not root, no systemd-nspawn, no boot within 90 s) and in a
 // sanitized tree (an ASan binary under MemoryDenyWriteExecute= and SystemCallFilter= says
-// nothing about the shipped one). Each test boots its own container and powers it off by the
+// nothing about the shipped one). Each test boots its own container and ends it through the
 // PID of the systemd-nspawn it started, also when an assertion fails.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -233,7 +233,9 @@ TEST_F(SystemdBoot, StartingTheTargetReturnsOnceBothDaemonsAnswerAndTheyLogToThe
             fmt::format("ingest listening on 127.0.0.1:{}", ingest_port_));
   EXPECT_EQ(show(kBroadcast, "StatusText"),
             fmt::format("broadcast listening on 127.0.0.1:{}", broadcast_port_));
-  EXPECT_EQ(show(kIngest, "User"), "progressista");
+  // User=, Group= and the environment file's PROGRESSISTA_SHM_MODE, in effect.
+  EXPECT_EQ(trimmed(in({"stat", "--format=%U:%G %a", "/dev/shm/progressista"}).out),
+            "progressista:progressista 660");
 
   // journald takes the daemons' stderr through a stream: a line may land after READY=1.
   for (const auto& [unit, line] :
