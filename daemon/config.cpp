@@ -1,6 +1,8 @@
 #include "config.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <limits>
 #include <thread>
 
@@ -17,6 +19,42 @@ namespace {
 std::string getenv_or_empty(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
+}
+
+// A token variable that is set must hold tokens: a blank one ("", " ", ",") would otherwise
+// turn authentication off without a word, and a space inside a token is a typo for a comma.
+// PROGRESSISTA_API_TOKENS wins over PROGRESSISTA_API_TOKEN, as in Progressista.
+void check_token_variables() {
+  const char* list = std::getenv("PROGRESSISTA_API_TOKENS");
+  const char* single = std::getenv("PROGRESSISTA_API_TOKEN");
+  const char* name = list != nullptr ? "PROGRESSISTA_API_TOKENS" : "PROGRESSISTA_API_TOKEN";
+  const char* value = list != nullptr ? list : single;
+  if (value == nullptr) return;
+  const std::string_view text = value;
+  std::size_t count = 0, pos = 0;
+  while (pos <= text.size()) {
+    std::size_t end = list != nullptr ? text.find(',', pos) : std::string_view::npos;
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view token = text.substr(pos, end - pos);
+    constexpr std::string_view kBlank = " \t\r\n\v\f";  // what TokenSet trims
+    while (!token.empty() && kBlank.find(token.front()) != kBlank.npos) token.remove_prefix(1);
+    while (!token.empty() && kBlank.find(token.back()) != kBlank.npos) token.remove_suffix(1);
+    if (!token.empty()) {
+      ++count;
+      if (std::any_of(token.begin(), token.end(),
+                      [](unsigned char c) { return c <= 0x20 || c == 0x7f; })) {
+        throw CLI::ValidationError(
+            name, fmt::format("token {} contains a space or a control character{}", count,
+                              list != nullptr ? " (tokens are separated by commas)" : ""));
+      }
+    }
+    pos = end + 1;
+  }
+  if (count == 0) {
+    throw CLI::ValidationError(
+        name, "is set but holds no token; set it to the token(s) clients send, or unset it "
+              "to run without authentication");
+  }
 }
 
 CLI::Option* seconds(CLI::App& cmd, const std::string& flag, double& value, const std::string& env,
@@ -233,6 +271,7 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
   cmd.parse_complete_callback([&cfg] {
     cfg.api_token = getenv_or_empty("PROGRESSISTA_API_TOKEN");
     cfg.api_tokens = getenv_or_empty("PROGRESSISTA_API_TOKENS");
+    check_token_variables();
     if (cfg.host.empty())
       throw CLI::ValidationError("--host (PROGRESSISTA_HOST)", "must not be empty");
     if (!parse_bytes(cfg.memory_text, cfg.memory))  // checked by kBytes already

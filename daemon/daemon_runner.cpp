@@ -1,10 +1,12 @@
 #include "daemon_runner.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <CLI/CLI.hpp>
 
 #include "http/http_server.hpp"
+#include "http/port_owner.hpp"
 #include "http/routes.hpp"
 #include "http/static_files.hpp"
 #include "ingest/ingest_api.hpp"
@@ -95,6 +97,50 @@ void restore(Store& store, const ServerConfig& cfg) {
   }
 }
 
+// True when every process in `holders` is a live ingest daemon enrolled in `segment`.
+bool ingests_of_segment(const std::string& segment, const std::vector<PortListener>& holders) {
+  if (holders.empty()) return false;
+  std::vector<ProcessRegistry::Info> enrolled;
+  try {
+    SegmentOptions look;
+    look.name = segment;
+    look.create = false;
+    look.read_only = true;
+    enrolled = Store::open(look)->processes().list();
+  } catch (const StoreError&) {
+    return false;  // no such segment: nobody of ours
+  }
+  return std::all_of(holders.begin(), holders.end(), [&](const PortListener& h) {
+    return std::any_of(enrolled.begin(), enrolled.end(), [&](const ProcessRegistry::Info& p) {
+      return p.pid == h.pid && p.alive && p.role == Role::kIngest;
+    });
+  });
+}
+
+// Before anything is created or restored: a port another process listens on is refused,
+// except that an ingest joins the ingest daemons of its own segment (the kernel spreads the
+// connections over them, SO_REUSEPORT). Two daemons of different segments on one port
+// would split the traffic between two task tables without a word.
+void check_port(const ServerConfig& cfg, Role role) {
+  if (cfg.port == 0) return;
+  const auto endpoint = listen_endpoint(cfg.host, cfg.port);
+  if (port_is_free(endpoint)) return;
+  const std::vector<PortListener> holders = port_listeners(endpoint.port());
+  if (role == Role::kIngest && ingests_of_segment(cfg.segment, holders)) {
+    log(Level::kInfo, "port {} is shared with {}, ingest of the same segment '{}'",
+        endpoint.port(), describe_listeners(holders), cfg.segment);
+    return;
+  }
+  throw std::runtime_error(fmt::format(
+      "cannot listen on {}:{}: the port is in use by {}. {}", endpoint.address().to_string(),
+      endpoint.port(), describe_listeners(holders),
+      role == Role::kIngest
+          ? fmt::format("Only ingest daemons of the same segment share a port (this one is "
+                        "for segment '{}'); choose another --port (PROGRESSISTA_PORT)",
+                        cfg.segment)
+          : std::string("Choose another --port (PROGRESSISTA_PORT) or stop that process")));
+}
+
 // The dashboard when --static-dir is not given: the copy installed beside this binary
 // (<bindir>/PROGRESSISTA_STATIC_DIR_FROM_BINDIR, so an installed tree may be moved), else the
 // source tree's static/ for a binary run from its build tree.
@@ -114,6 +160,7 @@ std::filesystem::path default_static_dir() {
 int run_role(const ServerConfig& cfg, Role role) {
   try {
     set_log_level(cfg.log_level);
+    check_port(cfg, role);
     auto store = attach(cfg, role);
     {
       const MemoryUse m = store->table().memory();
@@ -147,6 +194,7 @@ int run_role(const ServerConfig& cfg, Role role) {
     http.idle_timeout = millis(cfg.idle_timeout);
     http.max_connections = cfg.max_connections;
     http.access_log = cfg.access_log;
+    http.share_port = role == Role::kIngest;
     HttpServer server(
         http,
         [&]() -> std::unique_ptr<HttpHandler> {

@@ -3,8 +3,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
+#include <chrono>
 #include <ctime>
 #include <stdexcept>
+
+#include "progressista/query.hpp"
 
 namespace progressista::daemon {
 
@@ -62,6 +66,56 @@ void write_log_line(Level level, std::string_view message) noexcept {
   } catch (...) {
     // Logging must never take a daemon down (allocation failure while formatting).
   }
+}
+
+namespace {
+bool is_secret_name(std::string_view name) {
+  std::string lower(name);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower == "token" || lower.ends_with("_token");
+}
+}  // namespace
+
+std::string redact_url(std::string_view target) {
+  const auto query_at = target.find('?');
+  if (query_at == std::string_view::npos) return std::string(target);
+  const auto fragment_at = target.find('#', query_at);
+  const std::string_view query = target.substr(
+      query_at + 1, fragment_at == std::string_view::npos ? target.npos : fragment_at - query_at - 1);
+  std::string out(target.substr(0, query_at + 1));
+  std::size_t pos = 0;
+  while (pos <= query.size()) {
+    auto amp = query.find('&', pos);
+    if (amp == std::string_view::npos) amp = query.size();
+    const std::string_view pair = query.substr(pos, amp - pos);
+    const auto eq = pair.find('=');
+    // A percent-encoded name ("%74oken") is redacted as well.
+    std::string name;
+    if (!url_decode(pair.substr(0, eq), name)) name.assign(pair.substr(0, eq));
+    if (eq != std::string_view::npos && is_secret_name(name)) {
+      out.append(pair.substr(0, eq + 1));
+      out.append("***");
+    } else {
+      out.append(pair);
+    }
+    if (amp < query.size()) out.push_back('&');
+    pos = amp + 1;
+  }
+  if (fragment_at != std::string_view::npos) out.append(target.substr(fragment_at));
+  return out;
+}
+
+std::int64_t LogLimiter::admit() noexcept {
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+  std::int64_t next = next_ns_.load(std::memory_order_relaxed);
+  if (now < next ||
+      !next_ns_.compare_exchange_strong(next, now + 1'000'000'000, std::memory_order_relaxed)) {
+    left_out_.fetch_add(1, std::memory_order_relaxed);
+    return -1;
+  }
+  return left_out_.exchange(0, std::memory_order_relaxed);
 }
 
 }  // namespace progressista::daemon

@@ -21,6 +21,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/progress_client.hpp"
+#include "log.hpp"
 #include "progressista/bookkeeping.hpp"
 
 namespace progressista::daemon {
@@ -104,7 +105,7 @@ class Demo {
 
   int run() {
     fmt::print("Starting demo workload: {} bars of {} it to {}; Ctrl-C closes them and stops\n",
-               bars_.size(), o_.total, client_.endpoint().str());
+               bars_.size(), o_.total, redact_url(client_.endpoint().str()));
     std::fflush(stdout);
     Interrupts interrupts;
     start_ = Clock::now();

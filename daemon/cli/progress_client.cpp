@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/terminal_text.hpp"
+#include "log.hpp"
 #include "progressista/task_json.hpp"
 
 namespace progressista::daemon {
@@ -53,20 +54,24 @@ void add_client_options(CLI::App& cmd, ClientOptions& options) {
                  "API token, sent as `Authorization: Bearer TOKEN`; prefer the variable, since "
                  "a command line is visible to other local users")
       ->envname("PROGRESSISTA_API_TOKEN")
-      ->type_name("TOKEN")
-      ->check(CLI::Validator(
-          [](std::string& token) -> std::string {
-            const bool bad = std::any_of(token.begin(), token.end(),
-                                         [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
-            return bad ? "a token cannot contain spaces or control characters" : "";
-          },
-          ""));
+      ->type_name("TOKEN");
   cmd.add_option("--timeout", options.timeout,
                  "Seconds to wait for a connection, and for each answer")
       ->envname("PROGRESSISTA_REQUEST_TIMEOUT")
       ->capture_default_str()
       ->type_name("SECONDS")
       ->check(CLI::Range(0.001, 3600.0));
+  // A parse-complete callback also keeps CLI11 from reading this verb's variables (and
+  // refusing their values) when another verb runs: CLI11 2.1 processes the environment of
+  // every subcommand that has none.
+  cmd.parse_complete_callback([&options] {
+    const bool bad = std::any_of(options.token.begin(), options.token.end(),
+                                 [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
+    if (bad) {
+      throw CLI::ValidationError("--token (PROGRESSISTA_API_TOKEN)",
+                                 "a token cannot be blank or contain spaces or control characters");
+    }
+  });
 }
 
 Url progress_endpoint(std::string_view server_url) {
@@ -141,11 +146,12 @@ ClientExit ProgressClient::send(std::string_view event_json) {
       fmt::print(stderr,
                  "{}: cannot reach the server at {}: {} (is `progressista ingest` or `serve` "
                  "running there? see --server-url / PROGRESSISTA_SERVER_URL)\n",
-                 prefix_, endpoint().str(), r.error);
+                 prefix_, redact_url(endpoint().str()), r.error);
       return kNoAnswer;
     case HttpResult::Failure::kTimeout:
     case HttpResult::Failure::kBroken:
-      fmt::print(stderr, "{}: no answer from {}: {}\n", prefix_, endpoint().str(), r.error);
+      fmt::print(stderr, "{}: no answer from {}: {}\n", prefix_, redact_url(endpoint().str()),
+                 r.error);
       return kNoAnswer;
   }
   return kNoAnswer;
@@ -160,7 +166,7 @@ void ProgressClient::report_refusal(const HttpAnswer& answer) const {
   if ((answer.status == 404 || answer.status == 405) && !endpoint().path.ends_with("/progress")) {
     line +=
         fmt::format(" (events go to {} as given; a server's base URL ends in '/' or has no path)",
-                    endpoint().str());
+                    redact_url(endpoint().str()));
   }
   fmt::print(stderr, "{}\n", line);
 }

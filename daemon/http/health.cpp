@@ -1,6 +1,7 @@
 #include "http/health.hpp"
 
 #include <cmath>
+#include <cstring>
 
 #include "progressista/task_json.hpp"
 
@@ -27,14 +28,49 @@ void peer(fmt::memory_buffer& out, const Store& store, Role role, Role self) {
   append_json_number(out, std::round(age * 1000) / 1000);
   out.push_back('}');
 }
+
+double seconds_of(std::uint64_t ns) {
+  return std::round(static_cast<double>(ns) / 1e6) / 1e3;
+}
+
+// What the janitor-lease holder last did with PROGRESSISTA_STORAGE_PATH, from the segment
+// (any process may hold the lease). Absent while nothing was ever saved nor failed.
+bool persistence(fmt::memory_buffer& out, const Store& store) {
+  const Counters& c = store.counters();
+  const std::uint64_t saves = c.get(Counter::kPersistenceSaves);
+  const std::uint64_t failures = c.get(Counter::kPersistenceFailures);
+  if (saves == 0 && failures == 0) return false;
+  const std::uint64_t failing_since = c.get(Gauge::kPersistenceFailingSinceNs);
+  const std::uint64_t last_save = c.get(Gauge::kPersistenceLastSaveNs);
+  fmt::format_to(std::back_inserter(out), ",\"persistence\":{{\"status\":\"{}\"",
+                 failing_since != 0 ? "failing" : "ok");
+  if (failing_since != 0) {
+    out.append(std::string_view{",\"failing_since\":"});
+    append_json_number(out, seconds_of(failing_since));
+    out.append(std::string_view{",\"error\":"});
+    append_json_string(out, std::strerror(static_cast<int>(c.get(Gauge::kPersistenceErrno))));
+  }
+  out.append(std::string_view{",\"last_good_save\":"});
+  if (last_save != 0)
+    append_json_number(out, seconds_of(last_save));
+  else
+    out.append(std::string_view{"null"});
+  fmt::format_to(std::back_inserter(out), ",\"saves\":{},\"failures\":{}}}", saves, failures);
+  return failing_since != 0;
+}
+
 }  // namespace
 
 void health_response(const Store& store, Role self, HttpResponse& response) {
+  fmt::memory_buffer persisted;
+  // Failing persistence degrades the status but keeps 200: the daemon still serves (a load
+  // balancer keeps it); a person or an alert reads why.
+  const bool degraded = persistence(persisted, store);
   fmt::memory_buffer out;
   const MemoryUse m = store.table().memory();
   fmt::format_to(std::back_inserter(out),
-                 "{{\"status\":\"ok\",\"tasks\":{},\"capacity\":{},\"segment\":", m.tasks,
-                 m.max_tasks);
+                 "{{\"status\":\"{}\",\"tasks\":{},\"capacity\":{},\"segment\":",
+                 degraded ? "degraded" : "ok", m.tasks, m.max_tasks);
   append_json_string(out, store.segment().name());
   // The generation changes when the segment is resized or re-created; `follows` counts this
   // process's re-attachments.
@@ -47,6 +83,7 @@ void health_response(const Store& store, Role self, HttpResponse& response) {
   fmt::format_to(std::back_inserter(out), ",\"role\":\"{}\"", role_name(self));
   peer(out, store, Role::kIngest, self);
   peer(out, store, Role::kBroadcast, self);
+  out.append(persisted.data(), persisted.data() + persisted.size());
   out.push_back('}');
   response.status = 200;
   response.content_type = "application/json";

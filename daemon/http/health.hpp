@@ -12,7 +12,11 @@ inline constexpr double kHeartbeatStaleSeconds = 5.0;
 // {"status":"ok","tasks":N,"capacity":C,"segment":"...","generation":G,"follows":F,
 //  "memory":{"tasks":N,"max_tasks":C,"finished":D,"budget_bytes":B,"free_blocks":K,
 //  "blocks":L,"block_bytes":256},"role":"ingest",
-//  "ingest":{"alive":true,"heartbeat_age":0.4},"broadcast":{"alive":false,"heartbeat_age":null}}
+//  "ingest":{"alive":true,"heartbeat_age":0.4},"broadcast":{"alive":false,"heartbeat_age":null},
+//  "persistence":{"status":"failing","failing_since":T,"error":"Read-only file system",
+//                 "last_good_save":T|null,"saves":S,"failures":F}}
+// `persistence` appears once the segment's janitor saved or failed to save; while failing,
+// "status" is "degraded" (still 200).
 void health_response(const Store& store, Role self, HttpResponse& response);
 
 }  // namespace progressista::daemon

@@ -1,37 +1,23 @@
 #include "http/http_server.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <stdexcept>
 #include <thread>
 #include <unordered_set>
 #include <vector>
 
 #include "http/http_session.hpp"
+#include "http/port_owner.hpp"
 #include "log.hpp"
 
 namespace progressista::daemon {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-
-namespace {
-
-tcp::endpoint resolve(const std::string& host, std::uint16_t port) {
-  boost::system::error_code ec;
-  const auto address = asio::ip::make_address(host, ec);
-  if (!ec) return {address, port};
-  asio::io_context ioc;
-  tcp::resolver resolver(ioc);
-  const auto results = resolver.resolve(host, std::to_string(port), ec);
-  if (ec || results.empty()) {
-    throw std::runtime_error(fmt::format("cannot resolve --host '{}': {}", host, ec.message()));
-  }
-  return results.begin()->endpoint();
-}
-
-}  // namespace
 
 struct HttpServer::Impl {
   SessionShared shared;
@@ -44,12 +30,13 @@ struct HttpServer::Impl {
 
   Impl(const HttpServerOptions& o, HttpServer::Count c) : shared(o, std::move(c)) {}
 
+  // The first thread's socket. SO_REUSEPORT only where other processes may join the port
+  // (ingest daemons of one segment); a port in use is refused with who holds it.
   void listen(Worker& w, const tcp::endpoint& ep) {
     boost::system::error_code ec;
     w.acceptor.open(ep.protocol(), ec);
     if (!ec) w.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) {
-      // Several acceptors (our threads, or a second ingest process) share the port.
+    if (!ec && opt.share_port) {
       const int one = 1;
       if (::setsockopt(w.acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) !=
           0) {
@@ -58,9 +45,31 @@ struct HttpServer::Impl {
     }
     if (!ec) w.acceptor.bind(ep, ec);
     if (!ec) w.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec == asio::error::address_in_use) {
+      throw std::runtime_error(fmt::format(
+          "cannot listen on {}:{}: the port is in use by {}{}", ep.address().to_string(),
+          ep.port(), describe_listeners(port_listeners(ep.port())),
+          opt.share_port ? " (only ingest daemons of the same segment share a port)" : ""));
+    }
     if (ec) {
       throw std::runtime_error(fmt::format("cannot listen on {}:{}: {}", ep.address().to_string(),
                                            ep.port(), ec.message()));
+    }
+  }
+
+  // The other threads accept on the same listening socket (a descriptor of their own for
+  // their own event loop), so no other process can slip into the port between them.
+  void share_listener(Worker& w, Worker& first) {
+    const int fd = ::dup(first.acceptor.native_handle());
+    if (fd < 0) {
+      throw std::runtime_error(
+          fmt::format("cannot share the listening socket: {}", std::strerror(errno)));
+    }
+    boost::system::error_code ec;
+    w.acceptor.assign(first.acceptor.local_endpoint().protocol(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      throw std::runtime_error(fmt::format("cannot share the listening socket: {}", ec.message()));
     }
   }
 
@@ -71,7 +80,8 @@ struct HttpServer::Impl {
       if (w.stopping || ec == asio::error::operation_aborted) co_return;
       if (ec) {
         // Out of descriptors and the like: say so once per attempt and back off, never spin.
-        log(Level::kWarn, "accept failed: {}", ec.message());
+        static LogLimiter limiter;
+        limited_log(limiter, Level::kWarn, "accept failed: {}", ec.message());
         backoff.expires_after(std::chrono::milliseconds(100));
         co_await backoff.async_wait(kUseTuple);
         continue;
@@ -116,16 +126,17 @@ struct HttpServer::Impl {
 HttpServer::HttpServer(const HttpServerOptions& options, const HandlerFactory& make_handler,
                        Count count)
     : impl_(std::make_unique<Impl>(options, std::move(count))) {
-  tcp::endpoint ep = resolve(options.host, options.port);
+  const tcp::endpoint ep = listen_endpoint(options.host, options.port);
   const unsigned n = std::max(1u, options.threads);
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
     w->handler = make_handler();
-    impl_->listen(*w, ep);
     if (i == 0) {
-      // With port 0 the kernel picked one; the other threads join it.
-      ep.port(w->acceptor.local_endpoint().port());
-      impl_->bound_port = ep.port();
+      impl_->listen(*w, ep);
+      // With port 0 the kernel picked one.
+      impl_->bound_port = w->acceptor.local_endpoint().port();
+    } else {
+      impl_->share_listener(*w, *impl_->workers.front());
     }
     impl_->workers.push_back(std::move(w));
   }

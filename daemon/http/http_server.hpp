@@ -23,9 +23,13 @@ struct HttpServerOptions {
   std::size_t max_connections = 10000;
   bool access_log = true;
   std::chrono::milliseconds shutdown_grace{10'000};  // in-flight requests get this long on SIGTERM
+  // SO_REUSEPORT: other processes of the same user may listen on the port too and get a share
+  // of its connections. Only for ingest daemons of one segment (daemon_runner.cpp checks who
+  // holds a port before joining it); otherwise a port in use is refused.
+  bool share_port = false;
 };
 
-// N threads, each with its own event loop, acceptor (SO_REUSEPORT on one port) and handler.
+// N threads, each with its own event loop, handler and descriptor of one listening socket.
 // Keep-alive and pipelining; a request's header and body must arrive within header_timeout
 // of its first byte; idle connections close after idle_timeout; bodies over body_limit get
 // 413, connections over max_connections 503. Every rejection is counted through `count`.

@@ -185,8 +185,9 @@ class Session {
   asio::awaitable<void> refuse_unread(boost::system::error_code ec) {
     if (timed_out_) {
       shared_.count(Counter::kRejectedTimeout);
-      log(Level::kInfo, "{} too slow: request not received within {} ms; closed", remote_,
-          opt_.header_timeout.count());
+      static LogLimiter limiter;  // a thousand slow clients are one line a second
+      limited_log(limiter, Level::kInfo, "{} too slow: request not received within {} ms; closed",
+                  remote_, opt_.header_timeout.count());
       co_await refuse(http::status::request_timeout, "request not received in time", false);
     } else if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted) {
       // the peer closed, or shutdown: nothing to answer
@@ -254,8 +255,8 @@ class Session {
     try {
       w_.handler->handle(request, response);
     } catch (const std::exception& e) {
-      log(Level::kError, "{} {} {}: internal error: {}", remote_, request.method, request.target,
-          e.what());
+      log(Level::kError, "{} {} {}: internal error: {}", remote_, request.method,
+          redact_url(request.target), e.what());
       set_error(response, 500, "internal server error");
     }
 
@@ -269,8 +270,8 @@ class Session {
       const double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
               .count();
-      log(Level::kInfo, "{} \"{} {}\" {} {} {:.3f}ms", remote_, request.method, request.target,
-          response.status, response.body.size(), ms);
+      log(Level::kInfo, "{} \"{} {}\" {} {} {:.3f}ms", remote_, request.method,
+          redact_url(request.target), response.status, response.body.size(), ms);
     }
     if (ec) co_return false;
     if (!keep_alive) {

@@ -92,7 +92,21 @@ bool Janitor::save_if_changed() {
   if (opt_.storage_path.empty()) return false;
   const std::uint64_t head = store_.feed().head();
   if (head == saved_head_) return false;
-  save_tasks(store_.table(), opt_.storage_path);
+  // The outcome goes into the segment, so /health and /metrics of every process tell it.
+  Counters& c = store_.counters();
+  try {
+    save_tasks(store_.table(), opt_.storage_path);
+  } catch (const std::runtime_error&) {
+    c.add(Counter::kPersistenceFailures);
+    c.set(Gauge::kPersistenceErrno, static_cast<std::uint64_t>(errno));
+    if (c.get(Gauge::kPersistenceFailingSinceNs) == 0)
+      c.set(Gauge::kPersistenceFailingSinceNs, static_cast<std::uint64_t>(now_ns()));
+    throw;
+  }
+  c.add(Counter::kPersistenceSaves);
+  c.set(Gauge::kPersistenceLastSaveNs, static_cast<std::uint64_t>(now_ns()));
+  c.set(Gauge::kPersistenceFailingSinceNs, 0);
+  c.set(Gauge::kPersistenceErrno, 0);
   saved_head_ = head;
   return true;
 }

@@ -47,15 +47,30 @@ void save_tasks(const TaskTable& table, const std::string& path) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) fail("cannot create", tmp);
+  // A failed save takes its temporary file with it: on a full filesystem a leftover would
+  // keep the filesystem full. errno is kept for the message.
+  const auto discard_tmp = [&tmp] {
+    const int saved = errno;
+    ::unlink(tmp.c_str());
+    errno = saved;
+  };
   try {
     write_all(fd, out.data(), out.size(), tmp);
     if (::fsync(fd) != 0) fail("cannot fsync", tmp);
   } catch (...) {
     ::close(fd);
+    discard_tmp();
     throw;
   }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename into", path);
+  // close() can report a delayed write error (NFS, quota).
+  if (::close(fd) != 0) {
+    discard_tmp();
+    fail("cannot write", tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    discard_tmp();
+    fail("cannot rename into", path);
+  }
   // The rename itself must reach the disk too.
   const std::string dir = std::filesystem::path(path).parent_path().string();
   const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -11,7 +11,8 @@
 namespace progressista::daemon {
 
 // Writes every task atomically: a temporary file beside `path`, fsync, rename, fsync of the
-// directory. Throws std::runtime_error naming the path and the system error.
+// directory. Throws std::runtime_error naming the path and the system error (errno is left
+// set), after removing the temporary file.
 void save_tasks(const TaskTable& table, const std::string& path);
 
 struct RestoreResult {

@@ -125,6 +125,21 @@ void store_families(PromText& p, const Store& store) {
   p.family("progressista_lock_recoveries_total", "counter",
            "Segment locks taken over from a dead owner.");
   p.sample("progressista_lock_recoveries_total", {}, c.get(Counter::kLockRecoveries));
+  // PROGRESSISTA_STORAGE_PATH, as the janitor-lease holder (any writing process) left it.
+  p.family("progressista_persistence_saves_total", "counter",
+           "Snapshots written to PROGRESSISTA_STORAGE_PATH.");
+  p.sample("progressista_persistence_saves_total", {}, c.get(Counter::kPersistenceSaves));
+  p.family("progressista_persistence_failures_total", "counter",
+           "Snapshots that could not be written (the temporary file is removed).");
+  p.sample("progressista_persistence_failures_total", {}, c.get(Counter::kPersistenceFailures));
+  p.family("progressista_persistence_failing", "gauge",
+           "1 while saving fails (since the first failure after the last good save).");
+  p.sample("progressista_persistence_failing", {},
+           std::uint64_t{c.get(Gauge::kPersistenceFailingSinceNs) != 0 ? 1u : 0u});
+  p.family("progressista_persistence_last_success_timestamp_seconds", "gauge",
+           "Unix time of the last snapshot written; 0 before the first.");
+  p.sample("progressista_persistence_last_success_timestamp_seconds", {},
+           static_cast<double>(c.get(Gauge::kPersistenceLastSaveNs)) / 1e9);
 
   // `serve` plays the ingest role too. No live ingest process: alive 0 and no age sample.
   auto ingest = store.processes().freshest(Role::kIngest);

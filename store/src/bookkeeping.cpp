@@ -30,6 +30,8 @@ std::string_view counter_name(Counter c) noexcept {
     case Counter::kLockRecoveries: return "lock_recoveries";
     case Counter::kRejectedBadRequest: return "rejected_bad_request";
     case Counter::kRejectedOverload: return "rejected_overload";
+    case Counter::kPersistenceSaves: return "persistence_saves";
+    case Counter::kPersistenceFailures: return "persistence_failures";
     case Counter::kCount: break;
   }
   return "unknown";
@@ -41,6 +43,15 @@ void Counters::add(Counter c, std::uint64_t n) noexcept {
 
 std::uint64_t Counters::get(Counter c) const noexcept {
   return h_.counters[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
+}
+
+void Counters::set(Gauge g, std::uint64_t v) noexcept {
+  h_.counters[kCounterSlots - 1 - static_cast<std::size_t>(g)].store(v, std::memory_order_relaxed);
+}
+
+std::uint64_t Counters::get(Gauge g) const noexcept {
+  return h_.counters[kCounterSlots - 1 - static_cast<std::size_t>(g)].load(
+      std::memory_order_relaxed);
 }
 
 std::string_view role_name(Role r) noexcept {

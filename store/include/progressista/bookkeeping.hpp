@@ -35,17 +35,32 @@ enum class Counter : std::uint32_t {
   kLockRecoveries,           // locks taken over from a dead owner
   kRejectedBadRequest,       // not HTTP, or a request line/header Beast refused (400)
   kRejectedOverload,         // over --max-connections (503)
+  kPersistenceSaves,         // snapshots written to PROGRESSISTA_STORAGE_PATH
+  kPersistenceFailures,      // snapshots that could not be written
   kCount,
 };
 static_assert(static_cast<std::size_t>(Counter::kCount) <= kCounterSlots);
 
 [[nodiscard]] std::string_view counter_name(Counter c) noexcept;
 
+// Values that are set rather than added to, kept in the counter slots from the last one down
+// (counters grow from the first), so every attached process can report them.
+enum class Gauge : std::uint32_t {
+  kPersistenceLastSaveNs,     // wall clock of the last snapshot written; 0: none yet
+  kPersistenceFailingSinceNs, // first failure since the last good save; 0: not failing
+  kPersistenceErrno,          // errno of the last failure
+  kCount,
+};
+static_assert(static_cast<std::size_t>(Counter::kCount) + static_cast<std::size_t>(Gauge::kCount) <=
+              kCounterSlots);
+
 class Counters {
  public:
   explicit Counters(detail::Header& h) noexcept : h_(h) {}
   void add(Counter c, std::uint64_t n = 1) noexcept;
   [[nodiscard]] std::uint64_t get(Counter c) const noexcept;
+  void set(Gauge g, std::uint64_t v) noexcept;
+  [[nodiscard]] std::uint64_t get(Gauge g) const noexcept;
 
  private:
   detail::Header& h_;
