@@ -2,6 +2,7 @@
 
 #include <boost/beast/http.hpp>
 
+#include "http/request_framing.hpp"
 #include "http/stream.hpp"
 #include "log.hpp"
 #include "progressista/event_parser.hpp"
@@ -16,11 +17,31 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::size_t kHeaderLimit = 16 * 1024;
 // After refusing a body we read (and drop) what the client still sends, so that it sees our
 // answer instead of a connection reset; bounded in bytes and time.
 constexpr std::size_t kDrainLimit = 8u << 20;
 constexpr auto kDrainTime = std::chrono::seconds(2);
+// The same over --max-connections, for a request that was never read: one ordinary request's
+// worth, briefly. Past kBusyLingering such connections at once, they close at once instead.
+constexpr std::size_t kBusyDrainLimit = 64u << 10;
+constexpr auto kBusyDrainTime = std::chrono::seconds(1);
+constexpr int kBusyLingering = 256;
+
+// Reads and drops what the peer still sends, until it closes or `limit` bytes or `time` have
+// gone by. Closing a socket with unread bytes makes the kernel reset the connection, and a
+// client still writing its request would see the reset instead of the answer written before.
+// Call it after shutting down the sending side.
+asio::awaitable<void> discard_input(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                    std::size_t limit, std::chrono::steady_clock::duration time) {
+  stream.expires_after(time);
+  std::size_t drained = 0;
+  while (drained < limit) {
+    buffer.clear();
+    auto [ec, got] = co_await stream.async_read_some(buffer.prepare(16 * 1024), kUseTuple);
+    if (ec) break;
+    drained += got;
+  }
+}
 
 // Writes an answer's status line, headers and body into `out` in one piece, so it goes out
 // in one write without Beast's buffer-sequence serializer (a visible cost per small answer).
@@ -78,8 +99,6 @@ struct RequestDeadline {
   }
 };
 
-using RequestParser = http::request_parser<http::string_body>;
-
 // One connection from accept to close: wait for a request, read it whole, then either refuse
 // what could not be read, hand the connection to a stream taker, or dispatch the request to
 // the thread's handler and write the answer; again while the connection is kept alive.
@@ -102,7 +121,7 @@ class Session {
       if (!co_await await_request()) co_return;
       RequestParser parser;
       const boost::system::error_code ec = co_await read(parser);
-      if (ec) {
+      if (ec || refused_) {
         co_await refuse_unread(ec);
         co_return;
       }
@@ -150,14 +169,19 @@ class Session {
     co_return true;
   }
 
-  // Reads one request's header and body, both within header_timeout of the first byte.
+  // Reads one request's header and body, both within header_timeout of the first byte. A
+  // header whose framing is refused (refused_ says why) ends the read before its body.
   asio::awaitable<boost::system::error_code> read(RequestParser& parser) {
-    parser.header_limit(kHeaderLimit);
-    parser.body_limit(opt_.body_limit);
+    limit_request(parser, opt_.body_limit);
     stream_.expires_never();
     RequestDeadline::arm(deadline_, stream_.socket(), opt_.header_timeout);
     auto [ec, hn] = co_await http::async_read_header(stream_, buffer_, parser, kUseTuple);
     (void)hn;
+    if (!ec) refused_ = check_framing(parser);
+    if (refused_) {
+      deadline_->disarm();
+      co_return ec;
+    }
     if (!ec && !parser.is_done() &&
         beast::iequals(parser.get()[http::field::expect], "100-continue")) {
       // curl asks before sending bodies over 1 KiB; answering saves it a one-second wait.
@@ -183,7 +207,12 @@ class Session {
 
   // Answers (counted) what made a request unreadable, when the client can still be told.
   asio::awaitable<void> refuse_unread(boost::system::error_code ec) {
-    if (timed_out_) {
+    if (!refused_) refused_ = framing_refusal(ec);
+    if (refused_) {
+      // Where this request ends is unknown: nothing after its header may be read as a request.
+      shared_.count(refused_->counter);
+      co_await refuse(static_cast<http::status>(refused_->status), refused_->detail, true);
+    } else if (timed_out_) {
       shared_.count(Counter::kRejectedTimeout);
       static LogLimiter limiter;  // a thousand slow clients are one line a second
       limited_log(limiter, Level::kInfo, "{} too slow: request not received within {} ms; closed",
@@ -225,14 +254,7 @@ class Session {
     boost::system::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     if (ec || !drain) co_return;
-    stream_.expires_after(kDrainTime);
-    std::size_t drained = 0;
-    while (drained < kDrainLimit) {
-      buffer_.clear();
-      auto [rec, got] = co_await stream_.async_read_some(buffer_.prepare(64 * 1024), kUseTuple);
-      if (rec) break;
-      drained += got;
-    }
+    co_await discard_input(stream_, buffer_, kDrainLimit, kDrainTime);
   }
 
   // Hands the request to a stream taker (which keeps the connection) or to the handler, and
@@ -291,6 +313,7 @@ class Session {
   std::string answer_;  // the serialized response, its capacity reused across requests
   std::shared_ptr<RequestDeadline> deadline_;
   bool timed_out_ = false;
+  std::optional<FramingRefusal> refused_;  // the request's framing was refused: answer, close
 };
 
 }  // namespace
@@ -311,9 +334,21 @@ asio::awaitable<void> refuse_busy(tcp::socket socket, std::size_t max_connection
   res.body() = fmt::format(R"({{"detail":"too many connections (the limit is {}); retry later"}})",
                            max_connections);
   res.prepare_payload();
-  co_await http::async_write(stream, res, kUseTuple);
+  auto [ec, n] = co_await http::async_write(stream, res, kUseTuple);
+  (void)n;
   boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if (ec) co_return;
+  // The request is still unread: read it, or closing would reset the connection under the
+  // client before it reads the 503. Bounded: at most kBusyLingering such sockets at once.
+  static std::atomic<int> lingering{0};
+  struct Lingering {
+    Lingering() { lingering.fetch_add(1, std::memory_order_relaxed); }
+    ~Lingering() { lingering.fetch_sub(1, std::memory_order_relaxed); }
+  } const self;
+  if (lingering.load(std::memory_order_relaxed) > kBusyLingering) co_return;
+  beast::flat_buffer buffer;
+  co_await discard_input(stream, buffer, kBusyDrainLimit, kBusyDrainTime);
 }
 
 }  // namespace progressista::daemon

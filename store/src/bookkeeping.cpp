@@ -32,6 +32,7 @@ std::string_view counter_name(Counter c) noexcept {
     case Counter::kRejectedOverload: return "rejected_overload";
     case Counter::kPersistenceSaves: return "persistence_saves";
     case Counter::kPersistenceFailures: return "persistence_failures";
+    case Counter::kRejectedFraming: return "rejected_framing";
     case Counter::kCount: break;
   }
   return "unknown";

@@ -322,7 +322,7 @@ TEST_F(MetricsTest, EveryStatusAndEveryRejectionReasonIsListedEvenAtZero) {
   }
   for (const char* r :
        {"table_full", "malformed_json", "validation", "too_large", "unsupported_media", "auth",
-        "not_found", "method", "timeout", "bad_request", "overload"}) {
+        "not_found", "method", "timeout", "bad_request", "overload", "framing"}) {
     EXPECT_EQ(e.at(fmt::format("progressista_rejected_total{{reason=\"{}\"}}", r)), 0) << r;
   }
   EXPECT_EQ(e.at("progressista_task_capacity"), 16);

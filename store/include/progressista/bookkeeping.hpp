@@ -37,6 +37,7 @@ enum class Counter : std::uint32_t {
   kRejectedOverload,         // over --max-connections (503)
   kPersistenceSaves,         // snapshots written to PROGRESSISTA_STORAGE_PATH
   kPersistenceFailures,      // snapshots that could not be written
+  kRejectedFraming,          // Transfer-Encoding/Content-Length refused (400, 501)
   kCount,
 };
 static_assert(static_cast<std::size_t>(Counter::kCount) <= kCounterSlots);
