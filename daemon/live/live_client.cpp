@@ -131,8 +131,9 @@ void LiveClient::arm_write_timeout() {
     if (ec) return;
     if (auto self = weak.lock()) {
       self->group_.hub().stats().slow_disconnects.fetch_add(1, std::memory_order_relaxed);
-      log(Level::kInfo, "{} did not take a frame within {} ms; disconnected", self->remote,
-          self->group_.hub().options().client_timeout.count());
+      static LogLimiter limiter;  // a thousand stuck dashboards are one line a second
+      limited_log(limiter, Level::kInfo, "{} did not take a frame within {} ms; disconnected",
+                  self->remote, self->group_.hub().options().client_timeout.count());
       self->end();
     }
   });

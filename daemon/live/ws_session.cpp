@@ -211,8 +211,10 @@ void WsSession::on_message(std::string_view text) {
     const std::string detail = fmt::format(
         "too many control messages: at most {} control messages a second (bursts of {}); closing",
         budget_.rate(), budget_.burst());
-    log(Level::kInfo, "{}: over {} control messages a second (bursts of {}); closed with 1008",
-        remote, budget_.rate(), budget_.burst());
+    static LogLimiter limiter;
+    limited_log(limiter, Level::kInfo,
+                "{}: over {} control messages a second (bursts of {}); closed with 1008", remote,
+                budget_.rate(), budget_.burst());
     control(error_frame(detail));
     close(CloseCode::policy_error, "too many control messages");
     return;
