@@ -3,7 +3,7 @@ JOBS        ?= 2
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
 FUZZ_BUILD  ?= build-fuzz
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 20
 SEGMENT     ?= progressista
 
 # Debian 12 packages the build and the tests need (libboost1.81-dev, never libboost-all-dev:
@@ -19,7 +19,7 @@ APT_PACKAGES := g++ make cmake pkgconf clang libclang-rt-14-dev \
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CTEST_FLAGS := --output-on-failure --timeout 600
 
-.PHONY: deps browser-deps build build-asan build-fuzz run test test-release test-asan test-fuzz bench bench-http bench-fanout clean
+.PHONY: deps browser-deps build build-asan build-bench build-fuzz run test test-release test-asan test-fuzz bench bench-http bench-fanout clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -78,17 +78,21 @@ test-fuzz: build-fuzz
 # Every test: release build, sanitizer build, bounded fuzzing.
 test: test-release test-asan test-fuzz
 
-bench: build
+# The benchmarks are not part of `build` (nor of `make test`); every bench target builds them.
+build-bench: build
+	cmake --build $(BUILD) -j $(JOBS) --target benches
+
+bench: build-bench
 	$(BUILD)/bench/store_bench --benchmark_counters_tabular=true
 
 # HTTP load on `progressista ingest` beside nginx's `return 204` (installs wrk and nginx when
 # absent); DURATION=, CONNECTIONS=, ... as in bench/http/run.sh. Figures: bench/http/README.md.
-bench-http: build
+bench-http: build-bench
 	PROGRESSISTA=$(BUILD)/daemon/progressista bench/http/run.sh
 
 # The broadcaster's fan-out: WebSocket clients x events/s against `progressista serve`;
 # DURATION=, SCENARIOS=, ... as in bench/fanout/run.sh. Figures: bench/README.md.
-bench-fanout: build
+bench-fanout: build-bench
 	PROGRESSISTA=$(BUILD)/daemon/progressista FANOUT_BENCH=$(BUILD)/bench/fanout_bench \
 	  bench/fanout/run.sh
 
@@ -97,11 +101,11 @@ bench-fanout: build
 CHAOS_MINUTES ?= 3
 SOAK_MINUTES ?= 10
 .PHONY: bench-chaos bench-soak
-bench-chaos: build
+bench-chaos: build-bench
 	PROGRESSISTA=$(BUILD)/daemon/progressista bench/chaos/run.sh --minutes $(CHAOS_MINUTES)
 
 # SOAK_MINUTES (10) of steady mixed load: RSS, fds, p99, tick every 30 s and the drift.
-bench-soak: build
+bench-soak: build-bench
 	PROGRESSISTA=$(BUILD)/daemon/progressista bench/soak/run.sh --minutes $(SOAK_MINUTES)
 
 clean:
