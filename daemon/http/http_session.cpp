@@ -182,6 +182,7 @@ class Session {
       deadline_->disarm();
       co_return ec;
     }
+    std::optional<http::fields> header = fields_before_body(parser);
     if (!ec && !parser.is_done() &&
         beast::iequals(parser.get()[http::field::expect], "100-continue")) {
       // curl asks before sending bodies over 1 KiB; answering saves it a one-second wait.
@@ -199,6 +200,7 @@ class Session {
       auto [bec, bn] = co_await http::async_read(stream_, buffer_, parser, kUseTuple);
       (void)bn;
       ec = bec;
+      if (!ec) drop_trailers(parser, std::move(header));
     }
     timed_out_ = deadline_->fired;
     deadline_->disarm();

@@ -121,6 +121,15 @@ std::optional<FramingRefusal> check_framing(const RequestParser& parser) {
   return std::nullopt;
 }
 
+std::optional<http::fields> fields_before_body(const RequestParser& parser) {
+  if (!parser.chunked()) return std::nullopt;
+  return parser.get().base();
+}
+
+void drop_trailers(RequestParser& parser, std::optional<http::fields> header) {
+  if (header) static_cast<http::fields&>(parser.get()) = std::move(*header);
+}
+
 std::optional<FramingRefusal> framing_refusal(const boost::system::error_code& ec) {
   if (ec == http::error::multiple_content_length) {
     return ambiguous("Content-Length values differ: the body's length is ambiguous");

@@ -36,6 +36,15 @@ struct FramingRefusal {
 // parser too) and an HTTP/1.1 request has exactly one Host; else why not. O(header size).
 [[nodiscard]] std::optional<FramingRefusal> check_framing(const RequestParser& parser);
 
+// A chunked request's header fields, copied before its body is read (nothing for other
+// requests: only a chunked body has trailer fields).
+[[nodiscard]] std::optional<boost::beast::http::fields> fields_before_body(
+    const RequestParser& parser);
+// Once the body is read, its trailer fields, which the parser adds among the header's, are
+// dropped by restoring `header`: after the checks they could stand in for Host, Content-Type
+// or Authorization (RFC 9110 section 6.5.1: a trailer is merged only where its field allows).
+void drop_trailers(RequestParser& parser, std::optional<boost::beast::http::fields> header);
+
 // The same refusal for the framing errors the parser raises itself while reading the header
 // (differing or malformed Content-Length, Content-Length with chunked, chunked twice);
 // nothing for any other error.

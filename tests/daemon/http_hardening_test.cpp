@@ -115,8 +115,10 @@ std::vector<std::string> role_args(const std::string& role, const ScopedSegmentN
 
 class HttpHardening : public ::testing::Test {
  protected:
-  void start(const std::string& role, std::vector<std::string> extra = {}) {
-    daemon_ = std::make_unique<DaemonProcess>(role_args(role, seg_, std::move(extra)));
+  void start(const std::string& role, std::vector<std::string> extra = {},
+             std::map<std::string, std::string> env = {}) {
+    daemon_ =
+        std::make_unique<DaemonProcess>(role_args(role, seg_, std::move(extra)), std::move(env));
     ASSERT_TRUE(daemon_->running()) << daemon_->log();
     store_ = Store::open(testing::options(seg_, 64));
   }
@@ -181,6 +183,24 @@ TEST_F(HttpHardening, ChunkedBodiesAndHttp10WithoutHostAreServed) {
   EXPECT_EQ(old.read_reply().status, 200);
   EXPECT_EQ(store_->counters().get(Counter::kRejectedFraming), 0u);
   EXPECT_EQ(store_->counters().get(Counter::kRejectedBadRequest), 0u);
+}
+
+// The parser adds a chunked body's trailer fields to the header's; dropped, they never count
+// as the request's own (here: a token in a trailer does not authenticate).
+TEST_F(HttpHardening, TrailerFieldsOfAChunkedBodyAreNotTheRequestsHeaders) {
+  start("ingest", {}, {{"PROGRESSISTA_API_TOKEN", "s3cr3t"}});
+  Connection c(port());
+  const std::string body = R"({"task_id":"trailed"})";
+  ASSERT_TRUE(c.send(
+      head("Transfer-Encoding: chunked\r\n") +
+      fmt::format("{:x}\r\n{}\r\n0\r\nAuthorization: Bearer s3cr3t\r\n\r\n", body.size(), body)));
+  EXPECT_EQ(c.read_reply().status, 401);
+  ASSERT_TRUE(c.send(http_request("POST", "/progress", R"({"task_id":"headed"})",
+                                  "Authorization: Bearer s3cr3t\r\n")));
+  EXPECT_EQ(c.read_reply().status, 200);
+  TaskRecord rec;
+  EXPECT_FALSE(store_->table().lookup("trailed", rec));
+  EXPECT_TRUE(store_->table().lookup("headed", rec));
 }
 
 // A POST of some KiB, written whole before the answer is read, as http.client does with a
