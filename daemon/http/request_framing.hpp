@@ -46,8 +46,8 @@ struct FramingRefusal {
 void drop_trailers(RequestParser& parser, std::optional<boost::beast::http::fields> header);
 
 // The same refusal for the framing errors the parser raises itself while reading the header
-// (differing or malformed Content-Length, Content-Length with chunked, chunked twice);
-// nothing for any other error.
+// or a chunked body's trailer (differing or malformed Content-Length, Content-Length with
+// chunked, chunked twice); nothing for any other error.
 [[nodiscard]] std::optional<FramingRefusal> framing_refusal(const boost::system::error_code& ec);
 
 }  // namespace progressista::daemon
