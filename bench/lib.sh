@@ -24,3 +24,49 @@ warn_if_busy() {
 
 # is_count VALUE MIN MAX: VALUE is a whole number within [MIN, MAX].
 is_count() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 >= $2 && 10#$1 <= $3)); }
+
+# --- processes a script started (callers keep their PIDs in the array PIDS and define die) ---
+
+# ppid_of PID: its parent's PID, or nothing once it is gone.
+ppid_of() { [ -r "/proc/$1/stat" ] && sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2; }
+
+# forget_pid PID: a child we reaped (or killed and waited for); its PID may be reused, so it is
+# no longer ours to signal.
+forget_pid() {
+  local keep=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+# stop_started: SIGTERM to every PID in PIDS that is still our child, SIGKILL to what is left
+# after 5 s, then reaps them. nginx workers are our master's children: remembered before the
+# master goes, and waited for too.
+stop_started() {
+  local pid i mine=() all=()
+  for pid in "${PIDS[@]}"; do
+    [ "$(ppid_of "$pid")" = "$$" ] || continue
+    mine+=("$pid")
+    all+=("$pid")
+    for i in $(pgrep -P "$pid" 2>/dev/null || true); do all+=("$i"); done
+  done
+  for pid in "${mine[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${all[@]}"; do
+    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  for pid in "${mine[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+
+# A loopback port nobody listens on (a refused connection), below the kernel's ephemeral range
+# (32768 and up) so that no outgoing connection holds it. The server's bind is the real test.
+free_port() {
+  local p i
+  for i in $(seq 200); do
+    p=$((20000 + RANDOM % 12000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  die "no free loopback port found"
+}

@@ -1,57 +1,23 @@
 # Process helpers shared by bench/chaos/run.sh and bench/soak/run.sh (sourced after ../lib.sh).
 # The caller sets NAME (for messages), SEGMENT, TMP (may be empty until made) and PIDS=().
-# free_port and the nginx configuration follow bench/http/run.sh.
+# The nginx configuration follows bench/http/run.sh; ppid_of, forget_pid, stop_started and
+# free_port are in ../lib.sh.
 
 die() {
   echo "$NAME: error: $*" >&2
   exit 1
 }
 
-# ppid_of PID: its parent's PID, or nothing once it is gone.
-ppid_of() { [ -r "/proc/$1/stat" ] && sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2; }
-
-# forget_pid PID: a child we reaped (or killed and waited for); no longer ours to signal.
-forget_pid() {
-  local keep=() p
-  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  PIDS=("${keep[@]}")
-}
-
 # Stops what the script started, by PID and only while it is still our child (nginx workers:
 # our nginx master's children, remembered before the master goes), removes the segment and
 # the temp dir. Installed as the EXIT trap.
 cleanup_procs() {
-  local rc=$? pid i
+  local rc=$?
   trap - EXIT INT TERM
-  local mine=() all=()
-  for pid in "${PIDS[@]}"; do
-    [ "$(ppid_of "$pid")" = "$$" ] || continue
-    mine+=("$pid")
-    all+=("$pid")
-    for i in $(pgrep -P "$pid" 2>/dev/null || true); do all+=("$i"); done
-  done
-  for pid in "${mine[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${all[@]}"; do
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  for pid in "${mine[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_started
   [ -n "$SEGMENT" ] && rm -f "/dev/shm/$SEGMENT"
   [ -n "$TMP" ] && rm -rf "$TMP"
   exit "$rc"
-}
-
-# A loopback port nobody listens on, below the ephemeral range (the server's bind is the test).
-free_port() {
-  local p i
-  for i in $(seq 200); do
-    p=$((20000 + RANDOM % 12000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return 0
-    fi
-  done
-  die "no free loopback port found"
 }
 
 # The caller's PROGRESSISTA_* variables must not reach the daemons.

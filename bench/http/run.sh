@@ -87,29 +87,13 @@ POLICY_RC_CREATED=""
 SEGMENT_OURS=""
 PIDS=()
 
-# ppid_of PID: its parent's PID, or nothing once it is gone.
-ppid_of() { [ -r "/proc/$1/stat" ] && sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2; }
-
 # Stops what this script started, by PID and only while the PID is still our child (or, for
 # nginx workers, our nginx master's child), then removes the segment and the temp dir. Runs on
 # every exit.
 cleanup() {
-  local rc=$? pid i
+  local rc=$?
   trap - EXIT INT TERM
-  local mine=() all=()
-  for pid in "${PIDS[@]}"; do
-    [ "$(ppid_of "$pid")" = "$$" ] || continue
-    mine+=("$pid")
-    all+=("$pid")
-    # nginx workers are our master's children; remember them before the master goes.
-    for i in $(pgrep -P "$pid" 2>/dev/null || true); do all+=("$i"); done
-  done
-  for pid in "${mine[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${all[@]}"; do
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  for pid in "${mine[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_started
   [ -n "$SEGMENT_OURS" ] && rm -f "/dev/shm/$SEGMENT"
   [ -n "$TMP" ] && rm -rf "$TMP"
   [ -n "$POLICY_RC_CREATED" ] && $SUDO rm -f /usr/sbin/policy-rc.d
@@ -117,12 +101,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# forget_pid PID: a child we reaped; its PID may be reused, so it is no longer ours to signal.
-forget_pid() {
-  local keep=() p
-  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  PIDS=("${keep[@]}")
-}
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -171,20 +149,6 @@ if [ -n "$PERF_DIR" ]; then
   mkdir -p "$PERF_DIR"
   command -v perf >/dev/null || die "PERF_DIR is set but perf is not installed"
 fi
-
-# A loopback port nobody listens on (a refused connection), below the kernel's ephemeral range
-# (32768 and up) so that no outgoing connection holds it. The server's bind is the real test.
-free_port() {
-  local p i
-  for i in $(seq 200); do
-    p=$((20000 + RANDOM % 12000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return 0
-    fi
-  done
-  die "no free loopback port found"
-}
 
 PROBE='{"task_id":"bench-http-probe","n":1,"total":1,"status":"update"}'
 # wait_ready NAME PID URL EXPECTED_STATUS LOG: POSTs one event until the answer is EXPECTED.
