@@ -360,6 +360,15 @@ TEST_F(SystemdBoot, HardeningLeavesTheDaemonOnlyItsStateDirectoryToWrite) {
   const std::regex refused(R"(/srv/progressista/tasks\.json[^\n]*: Read-only file system)");
   EXPECT_TRUE(eventually([&] { return std::regex_search(journal(kIngest), refused); }, 15s))
       << journal(kIngest);
+  // The failure is reported where it is seen, by both daemons (it is kept in the segment).
+  for (const std::uint16_t port : {ingest_port_, broadcast_port_}) {
+    const std::string health = http(port, "GET", "/health").body;
+    EXPECT_EQ(JsonDoc(health).str("status"), "degraded") << health;
+    EXPECT_THAT(health, HasSubstr(R"("persistence":{"status":"failing")"));
+    EXPECT_THAT(health, HasSubstr(R"("error":"Read-only file system")"));
+  }
+  EXPECT_THAT(http(broadcast_port_, "GET", "/metrics").body,
+              HasSubstr("\nprogressista_persistence_failing 1\n"));
 }
 
 }  // namespace
