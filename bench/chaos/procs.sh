@@ -20,6 +20,22 @@ cleanup_procs() {
   exit "$rc"
 }
 
+# parse_minutes DEFAULT MIN MAX "$@": the scripts' command line (--minutes N, --help, which
+# prints the script's header); sets MINUTES.
+parse_minutes() {
+  local lo=$2 hi=$3
+  MINUTES=$1
+  shift 3
+  while (($# > 0)); do
+    case $1 in
+      --minutes) MINUTES=${2:-}; shift 2 ;;
+      -h | --help) sed -n '2,/^set -e/{/^#/p}' "$0"; exit 0 ;;
+      *) die "unknown argument '$1' (try --help)" ;;
+    esac
+  done
+  is_count "$MINUTES" "$lo" "$hi" || die "--minutes must be $lo-$hi, not '$MINUTES'"
+}
+
 # The caller's PROGRESSISTA_* variables must not reach the daemons.
 UNSET_ENV=()
 for v in $(compgen -e); do [[ $v == PROGRESSISTA_* ]] && UNSET_ENV+=(-u "$v"); done

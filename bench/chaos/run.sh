@@ -28,15 +28,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/procs.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 NAME=bench-chaos
-MINUTES=3
-while (($# > 0)); do
-  case $1 in
-    --minutes) MINUTES=${2:-}; shift 2 ;;
-    -h | --help) sed -n '2,/^set -e/{/^#/p}' "$0"; exit 0 ;;
-    *) die "unknown argument '$1' (try --help)" ;;
-  esac
-done
-is_count "$MINUTES" 1 30 || die "--minutes must be 1-30, not '$MINUTES'"
+parse_minutes 3 1 30 "$@"
 BIN=$(realpath -m "${PROGRESSISTA:-$ROOT/build/daemon/progressista}")
 TREE=$(dirname "$(dirname "$BIN")")
 HAMMER=$(realpath -m "${SLOT_HAMMER:-$TREE/bench/slot_hammer}")

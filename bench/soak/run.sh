@@ -26,15 +26,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../chaos/procs.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 NAME=bench-soak
-MINUTES=10
-while (($# > 0)); do
-  case $1 in
-    --minutes) MINUTES=${2:-}; shift 2 ;;
-    -h | --help) sed -n '2,/^set -e/{/^#/p}' "$0"; exit 0 ;;
-    *) die "unknown argument '$1' (try --help)" ;;
-  esac
-done
-is_count "$MINUTES" 2 60 || die "--minutes must be 2-60, not '$MINUTES'"
+parse_minutes 10 2 60 "$@"
 BIN=$(realpath -m "${PROGRESSISTA:-$ROOT/build/daemon/progressista}")
 RATE=${RATE:-500}
 TASKS=${TASKS:-1000}
