@@ -16,6 +16,7 @@
 #include "live/live_endpoints.hpp"
 #include "live/metrics.hpp"
 #include "live/read_api.hpp"
+#include "live/summary.hpp"
 #include "log.hpp"
 #include "progressista/error.hpp"
 #include "progressista/store.hpp"
@@ -174,6 +175,7 @@ int run_role(const ServerConfig& cfg, Role role) {
     ApiContext ctx{*store, cfg.tokens(), Cors(cfg.origins()), role};
     BroadcastStats stats;
     std::unique_ptr<Broadcaster> hub;
+    std::unique_ptr<Summary> summary;  // GET /summary: computed at most once a tick
     if (role != Role::kIngest) {
       BroadcastOptions bo;
       bo.tick = std::chrono::microseconds(static_cast<std::int64_t>(cfg.tick * 1e6));
@@ -182,6 +184,7 @@ int run_role(const ServerConfig& cfg, Role role) {
       bo.max_clients = cfg.max_clients;
       bo.control_rate = cfg.ws_control_rate;
       hub = std::make_unique<Broadcaster>(*store, bo, stats);
+      summary = std::make_unique<Summary>(*store, bo.tick);
     }
     const std::filesystem::path static_dir =
         cfg.static_dir.empty() ? default_static_dir() : std::filesystem::path(cfg.static_dir);
@@ -204,6 +207,7 @@ int run_role(const ServerConfig& cfg, Role role) {
           if (writes) groups.push_back(std::make_unique<IngestRoutes>(ctx));
           if (hub) {
             groups.push_back(std::make_unique<ReadRoutes>(ctx));
+            groups.push_back(std::make_unique<SummaryRoutes>(ctx, *summary));
             groups.push_back(std::make_unique<MetricsRoutes>(ctx, &hub->stats()));
             groups.push_back(std::make_unique<StaticFiles>(static_dir));
             groups.push_back(std::make_unique<LiveEndpoints>(ctx, *hub));
@@ -232,6 +236,8 @@ int run_role(const ServerConfig& cfg, Role role) {
       }
       store->beat();
     });
+    // The summary's rates come from the segment's counters sampled once a second.
+    if (summary) server.every(std::chrono::milliseconds(1000), [&summary] { summary->sample(); });
     if (const auto ping = watchdog_ping_interval()) server.every(*ping, [] { notify_watchdog(); });
 
     Janitor janitor(*store,

@@ -1,5 +1,6 @@
 #include "http/health.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -60,6 +61,13 @@ bool persistence(fmt::memory_buffer& out, const Store& store) {
 }
 
 }  // namespace
+
+std::optional<double> ingest_heartbeat_age(const Store& store) {
+  auto ingest = store.processes().freshest(Role::kIngest);
+  if (!ingest) ingest = store.processes().freshest(Role::kServe);
+  if (!ingest) return std::nullopt;
+  return std::max(0.0, static_cast<double>(now_ns() - ingest->beat_ns) / 1e9);
+}
 
 void health_response(const Store& store, Role self, HttpResponse& response) {
   fmt::memory_buffer persisted;

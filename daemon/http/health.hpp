@@ -1,6 +1,8 @@
 // GET /health for every role: the table's size and whether the peer daemon is alive.
 #pragma once
 
+#include <optional>
+
 #include "http/http_types.hpp"
 #include "progressista/store.hpp"
 
@@ -8,6 +10,10 @@ namespace progressista::daemon {
 
 // A peer whose last heartbeat is older than this is reported stale.
 inline constexpr double kHeartbeatStaleSeconds = 5.0;
+
+// Seconds since the freshest heartbeat of a live `ingest` process, or of a `serve` process
+// (which plays the ingest role too); nullopt when there is none. /metrics and /summary say it.
+[[nodiscard]] std::optional<double> ingest_heartbeat_age(const Store& store);
 
 // {"status":"ok","tasks":N,"capacity":C,"segment":"...","generation":G,"follows":F,
 //  "memory":{"tasks":N,"max_tasks":C,"finished":D,"budget_bytes":B,"free_blocks":K,

@@ -141,11 +141,9 @@ void store_families(PromText& p, const Store& store) {
   p.sample("progressista_persistence_last_success_timestamp_seconds", {},
            static_cast<double>(c.get(Gauge::kPersistenceLastSaveNs)) / 1e9);
 
-  // `serve` plays the ingest role too. No live ingest process: alive 0 and no age sample.
-  auto ingest = store.processes().freshest(Role::kIngest);
-  if (!ingest) ingest = store.processes().freshest(Role::kServe);
-  const double age =
-      ingest ? std::max(0.0, static_cast<double>(now_ns() - ingest->beat_ns) / 1e9) : NAN;
+  // No live ingest (or serve) process: alive 0 and no age sample.
+  const std::optional<double> ingest = ingest_heartbeat_age(store);
+  const double age = ingest.value_or(NAN);
   p.family("progressista_ingest_alive", "gauge",
            "1 when a live ingest (or serve) process has a recent heartbeat in the segment.");
   p.sample("progressista_ingest_alive", {},

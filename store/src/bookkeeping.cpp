@@ -33,6 +33,8 @@ std::string_view counter_name(Counter c) noexcept {
     case Counter::kPersistenceSaves: return "persistence_saves";
     case Counter::kPersistenceFailures: return "persistence_failures";
     case Counter::kRejectedFraming: return "rejected_framing";
+    case Counter::kTasksClosed: return "tasks_closed";
+    case Counter::kTasksFailed: return "tasks_failed";
     case Counter::kCount: break;
   }
   return "unknown";

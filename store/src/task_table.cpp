@@ -27,6 +27,11 @@ using detail::Want;
 
 namespace {
 
+// What an event that ends a task counts: completions and failures (GET /summary's rates).
+Counter ending_counter(Status s) noexcept {
+  return s == Status::kError ? Counter::kTasksFailed : Counter::kTasksClosed;
+}
+
 inline std::uint64_t rotl(std::uint64_t x, int r) {
   return (x << r) | (x >> (64 - r));
 }
@@ -255,6 +260,7 @@ TaskTable::Step TaskTable::update(std::uint32_t slot, const Event& e, double now
                                   bool structure_held, Upsert& result) {
   Scratch& sc = scratch();
   std::uint64_t seq = 0;
+  bool ended = false;  // the event closed or failed the task
   {
     SlotLock l(slots_[slot], counters_);
     // Checked under the slot lock: a resize copies each slot under its lock, so a write that
@@ -321,9 +327,11 @@ TaskTable::Step TaskTable::update(std::uint32_t slot, const Event& e, double now
       return Step::kNoSpace;
     }
     if (was != is) track_finished(slot, is);
+    ended = !was && is;
   }
   feed_.commit(seq, slot);
   counters_.add(Counter::kEventsApplied);
+  if (ended) counters_.add(ending_counter(sc.next.status));
   result = Upsert::kUpdated;
   return Step::kDone;
 }
@@ -382,6 +390,7 @@ Upsert TaskTable::upsert(const Event& e, double now) {
   feed_.commit(seq, slot);
   counters_.add(Counter::kTasksCreated);
   counters_.add(Counter::kEventsApplied);
+  if (is_terminal(sc.next.status)) counters_.add(ending_counter(sc.next.status));
   return Upsert::kCreated;
 }
 

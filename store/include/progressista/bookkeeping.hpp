@@ -38,6 +38,8 @@ enum class Counter : std::uint32_t {
   kPersistenceSaves,         // snapshots written to PROGRESSISTA_STORAGE_PATH
   kPersistenceFailures,      // snapshots that could not be written
   kRejectedFraming,          // Transfer-Encoding/Content-Length refused (400, 501)
+  kTasksClosed,              // events that turned a task `close` (GET /summary's completions)
+  kTasksFailed,              // events that turned a task `error` (its failures)
   kCount,
 };
 static_assert(static_cast<std::size_t>(Counter::kCount) <= kCounterSlots);

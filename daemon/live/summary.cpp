@@ -1,0 +1,324 @@
+#include "live/summary.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <optional>
+
+#include <simdjson.h>
+
+#include "http/health.hpp"
+#include "live/read_api.hpp"  // append_iso8601
+#include "progressista/task.hpp"
+#include "progressista/task_json.hpp"
+
+namespace progressista::daemon {
+
+namespace {
+
+// Rates over less time than this would be noise (one event in 5 ms is not 200 a second).
+constexpr double kMinRateWindow = 1.0;
+// An operator's summary needs no fresher than this, whatever --tick the live frames use.
+constexpr std::chrono::microseconds kMinMaxAge{100'000};
+
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+double round3(double v) {
+  return std::round(v * 1000.0) / 1000.0;
+}
+
+void append_time_or_null(fmt::memory_buffer& out, double seconds) {
+  out.push_back('"');
+  if (seconds >= 0 && append_iso8601(out, seconds)) {
+    out.push_back('"');
+  } else {
+    out.resize(out.size() - 1);
+    out.append(std::string_view{"null"});
+  }
+}
+
+// {"total":N,"start":..,"update":..,"close":..,"error":..,"stale":..,"recovered":..}
+void append_by_status(fmt::memory_buffer& out, std::uint64_t total,
+                      const std::array<std::uint64_t, kStatusCount>& by_status) {
+  fmt::format_to(std::back_inserter(out), "{{\"total\":{}", total);
+  for (int i = 0; i < kStatusCount; ++i) {
+    fmt::format_to(std::back_inserter(out), ",\"{}\":{}", status_name(static_cast<Status>(i)),
+                   by_status[static_cast<std::size_t>(i)]);
+  }
+  out.push_back('}');
+}
+
+bool went_back(const CounterSample& from, const CounterSample& to) {
+  return to.generation != from.generation || to.events < from.events ||
+         to.closed < from.closed || to.failed < from.failed;
+}
+
+}  // namespace
+
+// ---- SampleRing ----
+
+const CounterSample& SampleRing::at(std::size_t i) const noexcept {
+  return ring_[(next_ + kSize - count_ + i) % kSize];
+}
+
+void SampleRing::push(const CounterSample& s) noexcept {
+  if (count_ > 0 && went_back(at(count_ - 1), s)) count_ = 0;
+  ring_[next_] = s;
+  next_ = (next_ + 1) % kSize;
+  if (count_ < kSize) ++count_;
+}
+
+CounterWindow SampleRing::window(const CounterSample& now, double seconds) const noexcept {
+  if (count_ == 0) return {};
+  const CounterSample* from = &at(0);
+  for (std::size_t i = count_; i-- > 0;) {
+    if (now.at - at(i).at >= seconds) {
+      from = &at(i);
+      break;
+    }
+  }
+  if (from->at > now.at || went_back(*from, now)) return {};
+  return {now.at - from->at, now.events - from->events, now.closed - from->closed,
+          now.failed - from->failed};
+}
+
+// ---- Summary ----
+
+Summary::Summary(const Store& store, std::chrono::microseconds max_age)
+    : store_(store),
+      max_age_(std::max(max_age, kMinMaxAge)),
+      parser_(std::make_unique<simdjson::dom::parser>()) {
+  // Sized once for the largest meta: the pass allocates nothing per task.
+  meta_.reserve(limits::kMeta + simdjson::SIMDJSON_PADDING);
+  // Should it fail, the first parse allocates instead.
+  [[maybe_unused]] const simdjson::error_code sized =
+      parser_->allocate(limits::kMeta + simdjson::SIMDJSON_PADDING);
+  samples_.push(read_counters());
+}
+
+Summary::~Summary() = default;
+
+CounterSample Summary::read_counters() const {
+  const Counters& c = store_.counters();
+  CounterSample s;
+  s.at = steady_seconds();
+  s.generation = store_.segment().generation();
+  s.events = c.get(Counter::kEventsApplied) + c.get(Counter::kEventsIgnoredOutOfOrder) +
+             c.get(Counter::kEventsIgnoredClosed);
+  s.closed = c.get(Counter::kTasksClosed);
+  s.failed = c.get(Counter::kTasksFailed);
+  return s;
+}
+
+void Summary::sample() {
+  std::lock_guard lock(samples_mutex_);
+  samples_.push(read_counters());
+}
+
+std::shared_ptr<const std::string> Summary::current() {
+  const auto fresh = [this]() -> std::shared_ptr<const std::string> {
+    std::lock_guard lock(cache_mutex_);
+    if (cached_ && std::chrono::steady_clock::now() - cached_at_ < max_age_) return cached_;
+    return nullptr;
+  };
+  if (auto body = fresh()) return body;
+  std::lock_guard computing(compute_mutex_);
+  if (auto body = fresh()) return body;  // another thread computed it while this one waited
+  auto body = std::make_shared<const std::string>(compute());
+  std::lock_guard lock(cache_mutex_);
+  cached_ = body;
+  cached_at_ = std::chrono::steady_clock::now();
+  return body;
+}
+
+bool Summary::meta_project(const TaskRecord& t, std::string_view& project) {
+  if (!t.has(kHasMeta)) return false;
+  const std::string_view meta = t.meta.view();
+  // Most metas name no project: skip the parse for them.
+  if (meta.find("project") == std::string_view::npos) return false;
+  meta_.assign(meta);  // capacity reserved for the largest meta plus the padding
+  simdjson::dom::object object;
+  return parser_->parse(meta_).get(object) == simdjson::SUCCESS &&
+         object["project"].get(project) == simdjson::SUCCESS;
+}
+
+void Summary::count(Tally& tally, const TaskRecord& t) {
+  ++tally.tasks;
+  const auto i = static_cast<std::size_t>(t.status);
+  if (i < tally.by_status.size()) ++tally.by_status[i];
+  if (t.status == Status::kError) {
+    tally.last_failure = std::max(tally.last_failure, t.has(kHasDoneAt) ? t.done_at : t.updated_at);
+  }
+  if (!t.has(kHasTotal) || !std::isfinite(t.total) || t.total <= 0) return;
+  const bool has_unit = t.has(kHasUnit);
+  const std::string_view unit = has_unit ? t.unit.view() : std::string_view{};
+  if (tally.with_total == 0) {
+    tally.has_unit = has_unit;
+    tally.unit.assign(unit);
+  } else if (!tally.units_differ && (has_unit != tally.has_unit || unit != tally.unit)) {
+    tally.units_differ = true;
+    tally.other_has_unit = has_unit;
+    tally.other_unit.assign(unit);
+  }
+  ++tally.with_total;
+  tally.total += t.total;
+  tally.n += std::isfinite(t.n) ? std::clamp(t.n, 0.0, t.total) : 0.0;
+}
+
+void Summary::append_tally(const Tally& t) {
+  fmt::memory_buffer& out = out_;
+  out.append(std::string_view{"{\"tasks\":"});
+  append_by_status(out, t.tasks, t.by_status);
+  const std::uint64_t done = t.by_status[static_cast<std::size_t>(Status::kClose)];
+  fmt::format_to(std::back_inserter(out), ",\"by_tasks\":{{\"done\":{},\"total\":{},\"fraction\":",
+                 done, t.tasks);
+  append_json_number(out, t.tasks > 0 ? round3(static_cast<double>(done) / t.tasks) : NAN);
+  out.append(std::string_view{"},\"by_units\":"});
+  if (t.with_total == 0 || t.units_differ) {
+    out.append(std::string_view{"null,\"by_units_reason\":"});
+    if (t.with_total == 0) {
+      append_json_string(out, "no task has a total");
+    } else {
+      const auto name = [](bool has, const std::string& unit) {
+        return has ? fmt::format("'{}'", unit) : std::string("none");
+      };
+      append_json_string(out, fmt::format("tasks with a total disagree on the unit: {} and {}",
+                                          name(t.has_unit, t.unit),
+                                          name(t.other_has_unit, t.other_unit)));
+    }
+  } else {
+    out.append(std::string_view{"{\"unit\":"});
+    if (t.has_unit) {
+      append_json_string(out, t.unit);
+    } else {
+      out.append(std::string_view{"null"});
+    }
+    fmt::format_to(std::back_inserter(out), ",\"tasks\":{},\"n\":", t.with_total);
+    append_json_number(out, t.n);
+    out.append(std::string_view{",\"total\":"});
+    append_json_number(out, t.total);
+    out.append(std::string_view{",\"fraction\":"});
+    append_json_number(out, round3(t.n / t.total));
+    out.append(std::string_view{"},\"by_units_reason\":null"});
+  }
+  out.append(std::string_view{",\"last_failure\":"});
+  append_time_or_null(out, t.last_failure);
+  out.push_back('}');
+}
+
+void Summary::append_window(const CounterWindow& w, bool per_minute) {
+  fmt::memory_buffer& out = out_;
+  const bool known = w.seconds >= kMinRateWindow;
+  const auto rate = [&](std::uint64_t n, double per) {
+    append_json_number(out, known ? round3(static_cast<double>(n) / w.seconds * per) : NAN);
+  };
+  out.append(std::string_view{"{\"window_s\":"});
+  append_json_number(out, round3(w.seconds));
+  fmt::format_to(std::back_inserter(out), ",\"events\":{},\"events_per_s\":", w.events);
+  rate(w.events, 1.0);
+  if (per_minute) {
+    fmt::format_to(std::back_inserter(out), ",\"completions\":{},\"completions_per_min\":",
+                   w.closed);
+    rate(w.closed, 60.0);
+    fmt::format_to(std::back_inserter(out), ",\"failures\":{},\"failures_per_min\":", w.failed);
+    rate(w.failed, 60.0);
+  }
+  out.push_back('}');
+}
+
+std::string Summary::compute() {
+  projects_.clear();
+  Tally overall;  // statuses only
+  Tally none;     // tasks without a project
+  // A project's key is copied once, when the pass meets its first task.
+  const auto project_tally = [this](std::string_view project) -> Tally& {
+    auto it = projects_.find(project);
+    if (it == projects_.end()) it = projects_.emplace(std::string(project), Tally{}).first;
+    return it->second;
+  };
+  store_.table().for_each([&](const TaskRecord& t) {
+    ++overall.tasks;
+    const auto i = static_cast<std::size_t>(t.status);
+    if (i < overall.by_status.size()) ++overall.by_status[i];
+    std::string_view project;
+    Tally* tally = &none;
+    if (t.has(kHasProject)) {
+      tally = &project_tally(t.project.view());
+    } else if (meta_project(t, project)) {
+      tally = &project_tally(project);
+    }
+    count(*tally, t);
+  });
+
+  CounterWindow ten, minute;
+  {
+    std::lock_guard lock(samples_mutex_);
+    const CounterSample now = read_counters();
+    ten = samples_.window(now, 10.0);
+    minute = samples_.window(now, 60.0);
+  }
+  double last_failure = none.last_failure;
+  for (const auto& [name, tally] : projects_) {
+    last_failure = std::max(last_failure, tally.last_failure);
+  }
+
+  fmt::memory_buffer& out = out_;
+  out.clear();
+  out.append(std::string_view{"{\"generated_at\":"});
+  append_time_or_null(out, now_seconds());
+  out.append(std::string_view{",\"tasks\":"});
+  append_by_status(out, overall.tasks, overall.by_status);
+  out.append(std::string_view{",\"last_failure\":"});
+  append_time_or_null(out, last_failure);
+  out.append(std::string_view{",\"rates\":{\"10s\":"});
+  append_window(ten, false);
+  out.append(std::string_view{",\"1m\":"});
+  append_window(minute, true);
+  out.append(std::string_view{"},\"ingest\":"});
+  if (const std::optional<double> age = ingest_heartbeat_age(store_)) {
+    fmt::format_to(std::back_inserter(out), "{{\"alive\":{},\"heartbeat_age\":",
+                   *age <= kHeartbeatStaleSeconds);
+    append_json_number(out, round3(*age));
+    out.push_back('}');
+  } else {
+    out.append(std::string_view{"{\"alive\":false,\"heartbeat_age\":null}"});
+  }
+  out.append(std::string_view{",\"projects\":{"});
+  bool first = true;
+  for (const auto& [name, tally] : projects_) {
+    if (!first) out.push_back(',');
+    first = false;
+    append_json_string(out, name);
+    out.push_back(':');
+    append_tally(tally);
+  }
+  out.append(std::string_view{"},\"no_project\":"});
+  if (none.tasks > 0) {
+    append_tally(none);
+  } else {
+    out.append(std::string_view{"null"});
+  }
+  out.push_back('}');
+  return std::string(out.data(), out.size());
+}
+
+// ---- SummaryRoutes ----
+
+bool SummaryRoutes::handle(const HttpRequest& request, HttpResponse& response) {
+  if (request.path != "/summary") return false;
+  if (request.method != "GET" && request.method != "HEAD") {
+    method_not_allowed(ctx_, "GET, HEAD", response);
+  } else if (authorize(ctx_, request, response)) {
+    const std::shared_ptr<const std::string> body = summary_.current();
+    response.status = 200;
+    response.content_type = "application/json";
+    response.body.assign(*body);
+  }
+  response.set_header("Cache-Control", "no-store");
+  return true;
+}
+
+}  // namespace progressista::daemon
