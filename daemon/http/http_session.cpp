@@ -277,7 +277,12 @@ class Session {
 
     HttpResponse response;
     try {
-      w_.handler->handle(request, response);
+      if (StreamTaker* taker = w_.handler->streams();
+          taker != nullptr && taker->exchanges(request)) {
+        co_await taker->exchange(request, response);
+      } else {
+        w_.handler->handle(request, response);
+      }
     } catch (const std::exception& e) {
       log(Level::kError, "{} {} {}: internal error: {}", remote_, request.method,
           redact_url(request.target), e.what());

@@ -57,6 +57,21 @@ class StreamTaker {
   virtual boost::asio::awaitable<void> serve(boost::beast::tcp_stream stream,
                                              boost::beast::flat_buffer buffer,
                                              StreamRequest request, std::string remote) = 0;
+
+  // Requests answered one at a time whose answer may wait (Engine.IO's long poll): true when
+  // exchange() should answer this one (checked after wants). The connection stays the HTTP
+  // session's, which writes the answer and reads the next request as for any other.
+  [[nodiscard]] virtual bool exchanges(const HttpRequest& request) const {
+    (void)request;
+    return false;
+  }
+  // Runs on the connection's I/O thread; `request` stays valid until it returns.
+  virtual boost::asio::awaitable<void> exchange(const HttpRequest& request,
+                                                HttpResponse& response) {
+    (void)request;
+    (void)response;
+    co_return;
+  }
 };
 
 }  // namespace progressista::daemon

@@ -8,6 +8,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "live/live_client.hpp"
+#include "live/socketio/socketio_endpoint.hpp"
 #include "live/sse_session.hpp"
 #include "live/ws_session.hpp"
 #include "progressista/task_json.hpp"
@@ -50,11 +51,13 @@ asio::awaitable<void> answer(beast::tcp_stream& stream, http::status status,
 
 }  // namespace
 
-LiveClients::LiveClients(Broadcaster& hub, const TokenSet& tokens) : hub_(hub), tokens_(tokens) {}
+LiveClients::LiveClients(Broadcaster& hub, const TokenSet& tokens, const Cors* cors)
+    : hub_(hub), tokens_(tokens), socketio_(socketio::make_endpoint(hub, tokens, cors)) {}
 
 LiveClients::~LiveClients() = default;
 
 bool LiveClients::wants(const HttpRequest& request) const {
+  if (socketio_->takes(request)) return true;
   if (request.method != "GET") return false;
   if (request.path == "/ws") return true;  // a plain GET gets 426 from serve
   return request.path == "/events";
@@ -103,6 +106,16 @@ void LiveClients::deliver(const std::shared_ptr<const Tick>& tick, const Frame& 
   frames_.clear();
 }
 
+bool LiveClients::exchanges(const HttpRequest& request) const {
+  // A CORS preflight (OPTIONS) goes to the routes' CORS answer.
+  return socketio::is_socketio_path(request.path) && request.method != "OPTIONS" &&
+         !socketio_->takes(request);
+}
+
+asio::awaitable<void> LiveClients::exchange(const HttpRequest& request, HttpResponse& response) {
+  co_await socketio_->exchange(request, response);
+}
+
 void LiveClients::go_away() {
   going_away_ = true;
   for (auto& [ptr, client] : clients_) client->close(LiveClient::CloseCode::going_away);
@@ -110,6 +123,10 @@ void LiveClients::go_away() {
 
 asio::awaitable<void> LiveClients::serve(beast::tcp_stream stream, beast::flat_buffer buffer,
                                          StreamRequest request, std::string remote) {
+  if (socketio::is_socketio_path(BeastRequest(request, remote).view().path)) {
+    co_await socketio_->serve(std::move(stream), std::move(request), std::move(remote));
+    co_return;
+  }
   if (!hub_.admit()) {
     hub_.store().counters().add(Counter::kRejectedOverload);
     co_await answer(stream, http::status::service_unavailable,

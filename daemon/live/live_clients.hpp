@@ -15,10 +15,14 @@
 namespace progressista::daemon {
 
 class LiveClient;
+namespace socketio {
+class Endpoint;
+}
 
 class LiveClients final : public StreamTaker, public ClientGroup {
  public:
-  LiveClients(Broadcaster& hub, const TokenSet& tokens);
+  // `cors`: the allow-list for Socket.IO's polling answers (null: no CORS headers).
+  LiveClients(Broadcaster& hub, const TokenSet& tokens, const Cors* cors = nullptr);
   ~LiveClients() override;
 
   // StreamTaker
@@ -26,6 +30,10 @@ class LiveClients final : public StreamTaker, public ClientGroup {
   boost::asio::awaitable<void> serve(boost::beast::tcp_stream stream,
                                      boost::beast::flat_buffer buffer, StreamRequest request,
                                      std::string remote) override;
+  // Socket.IO's polling requests (socketio/socketio_endpoint.hpp).
+  [[nodiscard]] bool exchanges(const HttpRequest& request) const override;
+  boost::asio::awaitable<void> exchange(const HttpRequest& request,
+                                        HttpResponse& response) override;
   // ClientGroup (on this thread)
   void deliver(const std::shared_ptr<const Tick>& tick, const Frame& plain) override;
   void go_away() override;
@@ -48,6 +56,7 @@ class LiveClients final : public StreamTaker, public ClientGroup {
   // Frames built for the tick being delivered, by view key.
   std::shared_ptr<const Tick> tick_;
   std::unordered_map<std::string, Frame> frames_;
+  std::unique_ptr<socketio::Endpoint> socketio_;  // /socket.io/ on this thread
 };
 
 }  // namespace progressista::daemon

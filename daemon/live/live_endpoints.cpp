@@ -5,7 +5,7 @@
 namespace progressista::daemon {
 
 LiveEndpoints::LiveEndpoints(ApiContext& ctx, Broadcaster& hub)
-    : ctx_(ctx), clients_(std::make_unique<LiveClients>(hub, ctx.tokens)) {}
+    : ctx_(ctx), clients_(std::make_unique<LiveClients>(hub, ctx.tokens, &ctx.cors)) {}
 
 LiveEndpoints::~LiveEndpoints() = default;
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "http/health.hpp"
+#include "live/socketio/socketio_stats.hpp"
 
 namespace progressista::daemon {
 
@@ -212,7 +213,10 @@ void metrics_response(const Store& store, const BroadcastStats* stats, HttpRespo
   p.family("progressista_build_info", "gauge", "Always 1; the version is in the label.");
   p.sample("progressista_build_info", {{"version", PROGRESSISTA_VERSION}}, std::uint64_t{1});
   store_families(p, store);
-  if (stats) broadcast_families(p, *stats);
+  if (stats) {
+    broadcast_families(p, *stats);
+    socketio::socketio_families(p);
+  }
   response.status = 200;
   response.content_type = std::string(kPrometheusContentType);
   response.body.assign(out.data(), out.size());

@@ -323,6 +323,19 @@ TEST_F(ThroughNginx, WebSocketGetsTheSnapshotThenAChange) {
       << last;
 }
 
+// The official socket.io-client (tests/browser, `make browser-deps`) through the site: polling
+// upgraded to websocket, and websocket only, each get a room's status, update and completion.
+TEST_F(ThroughNginx, SocketIoClientsGetTheirRoomOverPollingAndWebSocket) {
+  const fs::path browser = kSourceDir / "tests/browser";
+  if (!have_tool("node") || !fs::exists(browser / "node_modules/socket.io-client"))
+    GTEST_SKIP() << "node or socket.io-client missing (make browser-deps)";
+  const RunResult r =
+      run_program({"node", (browser / "socketio_through.mjs").string(),
+                   fmt::format("http://127.0.0.1:{}", port_)},
+                  {}, {}, std::chrono::seconds(90));
+  EXPECT_EQ(r.code, 0) << r.err << r.out << "\n" << nginx_->error_log();
+}
+
 TEST_F(ThroughNginx, ServerSentEventsStreamUnbuffered) {
   ASSERT_EQ(post(R"({"task_id":"sse","n":1})").status, 200);
   SseThroughProxy sse(port_);
