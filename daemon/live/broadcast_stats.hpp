@@ -45,8 +45,10 @@ class DurationHistogram {
 };
 
 struct BroadcastStats {
-  enum class Protocol : std::uint8_t { kProgressista, kDelta, kSse };
-  static constexpr std::size_t kProtocols = 3;
+  // kSse: the delta protocol over SSE (/events); kEvents, kEventsSse: the event streams
+  // (/tasks/ws, /tasks/stream); kOperations: the operations feed (/ws?protocol=operations).
+  enum class Protocol : std::uint8_t { kProgressista, kDelta, kSse, kEvents, kEventsSse, kOperations };
+  static constexpr std::size_t kProtocols = 6;
   [[nodiscard]] static constexpr std::string_view protocol_name(Protocol p) noexcept {
     switch (p) {
       case Protocol::kProgressista:
@@ -55,6 +57,12 @@ struct BroadcastStats {
         return "delta";
       case Protocol::kSse:
         return "sse";
+      case Protocol::kEvents:
+        return "events";
+      case Protocol::kEventsSse:
+        return "events_sse";
+      case Protocol::kOperations:
+        return "operations";
     }
     return "progressista";
   }

@@ -227,7 +227,7 @@ Frame Broadcaster::snapshot_of(const View& view, bool reset) {
   return view.all() ? delta_snapshot(reset) : snapshot_frame(store_.table(), view, seq(), reset);
 }
 
-std::optional<Frame> Broadcaster::resume(std::uint64_t seq, const View& view) {
+std::optional<Tick> Broadcaster::missed(std::uint64_t seq) {
   std::shared_ptr<const FeedWatcher> watcher;
   {
     std::lock_guard lock(watcher_mutex_);
@@ -235,9 +235,13 @@ std::optional<Frame> Broadcaster::resume(std::uint64_t seq, const View& view) {
   }
   // Moving to another segment: the next tick resets every client.
   if (watcher->generation() != Bound::of(store_).generation) return std::nullopt;
-  const std::optional<Tick> missed = watcher->since(seq);
-  if (!missed) return std::nullopt;
-  return delta_frame(*missed, view);
+  return watcher->since(seq);
+}
+
+std::optional<Frame> Broadcaster::resume(std::uint64_t seq, const View& view) {
+  const std::optional<Tick> changes = missed(seq);
+  if (!changes) return std::nullopt;
+  return delta_frame(*changes, view);
 }
 
 std::shared_ptr<const Tick> Broadcaster::follow() {

@@ -139,6 +139,9 @@ class Broadcaster {
   // (FeedWatcher::since; empty when the view matched none of it). Nullopt when that cannot
   // be told: the client should get a snapshot with "reset".
   [[nodiscard]] std::optional<Frame> resume(std::uint64_t seq, const View& view);
+  // What a client that last saw `seq` missed, as one Tick (FeedWatcher::since); nullopt when
+  // that cannot be told.
+  [[nodiscard]] std::optional<Tick> missed(std::uint64_t seq);
 
   // The segment generation the live clients are served from, and how often it changed.
   [[nodiscard]] std::uint64_t generation() const noexcept {

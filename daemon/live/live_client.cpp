@@ -1,9 +1,12 @@
 #include "live/live_client.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 #include <chrono>
 #include <utility>
 
+#include "live/change_frames.hpp"
 #include "live/live_clients.hpp"
 #include "log.hpp"
 #include "progressista/query.hpp"
@@ -12,7 +15,84 @@ namespace progressista::daemon {
 
 namespace {
 constexpr std::size_t kMaxControlFrames = 8;  // error frames waiting to be sent
+// A per-change client's ticks waiting behind its pending frame are merged into one this often:
+// what a slow client holds is bounded by the tasks that changed, not by the time it lags.
+constexpr std::size_t kMaxBacklog = 16;
 }  // namespace
+
+Frame LiveClient::encode(const Tick& tick) const {
+  switch (protocol) {
+    case Protocol::kEvents:
+      return events_frame(tick, view, ChangeFraming::kWebSocket);
+    case Protocol::kEventsSse:
+      return events_frame(tick, view, named ? ChangeFraming::kSseNamed : ChangeFraming::kSse);
+    case Protocol::kOperations:
+      return operations_frame(tick, view);
+    case Protocol::kProgressista:
+    case Protocol::kDelta:
+    case Protocol::kSse:
+      break;
+  }
+  return delta_frame(tick, view);
+}
+
+std::string LiveClient::frame_key() const {
+  std::string key;
+  switch (protocol) {
+    case Protocol::kEvents:
+      key = "events ";
+      break;
+    case Protocol::kEventsSse:
+      key = named ? "events-sse-named " : "events-sse ";
+      break;
+    case Protocol::kOperations:
+      key = "operations ";
+      break;
+    case Protocol::kProgressista:
+    case Protocol::kDelta:
+    case Protocol::kSse:
+      key = "delta ";  // the same frame over WebSocket and SSE
+      break;
+  }
+  return key + view.key();
+}
+
+void LiveClient::offer_change(const std::shared_ptr<const Tick>& tick, const Frame& frame) {
+  if (closing_) return;
+  Broadcaster& hub = group_.hub();
+  if (tick->reset) {
+    // What changed is unknown: the next write reads every task of the view from the table.
+    pending_ = {};
+    pending_tick_.reset();
+    backlog_.clear();
+    needs_reset_ = true;
+    wake();
+    return;
+  }
+  if (!frame) return;
+  if (needs_reset_) {
+    hub.stats().coalesced.fetch_add(1, std::memory_order_relaxed);  // the table read covers it
+    return;
+  }
+  if (pending_) {
+    hub.stats().coalesced.fetch_add(1, std::memory_order_relaxed);
+    if (pending_tick_) backlog_.push_back(std::move(pending_tick_));  // else an `id:` line only
+    pending_ = {};
+    pending_tick_.reset();
+    backlog_.push_back(tick);
+  } else if (!backlog_.empty()) {
+    hub.stats().coalesced.fetch_add(1, std::memory_order_relaxed);
+    backlog_.push_back(tick);
+    if (backlog_.size() >= kMaxBacklog) {
+      auto merged = std::make_shared<const Tick>(merge_ticks(backlog_));
+      backlog_.assign(1, std::move(merged));
+    }
+  } else {
+    pending_ = frame;
+    pending_tick_ = tick;
+  }
+  wake();
+}
 
 LiveClient::LiveClient(LiveClients& group, Protocol protocol, View view, std::string remote,
                        const boost::asio::any_io_executor& ex)
@@ -38,9 +118,34 @@ void LiveClient::offer(const Frame& frame) {
   wake();
 }
 
+void LiveClient::start_changes(std::string_view last_event_id, bool snapshot) {
+  Broadcaster& hub = group_.hub();
+  std::shared_ptr<const Tick> first;
+  if (!last_event_id.empty()) {
+    std::uint64_t after = 0;
+    const char* end = last_event_id.data() + last_event_id.size();
+    const auto [ptr, ec] = std::from_chars(last_event_id.data(), end, after);
+    std::optional<Tick> missed;
+    if (ec == std::errc() && ptr == end) missed = hub.missed(after);
+    first = std::make_shared<const Tick>(
+        missed ? std::move(*missed) : table_tick(hub.store().table(), view, hub.seq()));
+  } else if (snapshot) {
+    first = std::make_shared<const Tick>(table_tick(hub.store().table(), view, hub.seq()));
+  }
+  seq = first ? first->seq : hub.seq();
+  const Frame f = first ? encode(*first) : Frame{};
+  if (f) {
+    offer_change(first, f);
+  } else if (sse()) {
+    replace(sse_id_frame(seq));  // an EventSource resumes from here
+  }
+}
+
 void LiveClient::replace(const Frame& frame) {
   needs_reset_ = false;
   pending_ = frame;
+  pending_tick_.reset();
+  backlog_.clear();
   seq = std::max(seq, frame.seq);
   wake();
 }
@@ -94,22 +199,32 @@ boost::asio::awaitable<void> LiveClient::writer() {
       seq = std::max(seq, f.seq);
     } else if (needs_reset_) {
       needs_reset_ = false;
-      // Shared by every lagging client of the same view in this tick.
-      f = hub.snapshot_of(view, true);
+      if (per_change()) {
+        f = encode(table_tick(hub.store().table(), view, hub.seq()));
+        if (!f) continue;  // the view holds no task
+      } else {
+        // Shared by every lagging client of the same view in this tick.
+        f = hub.snapshot_of(view, true);
+      }
       seq = std::max(seq, f.seq);
+    } else if (!backlog_.empty()) {
+      f = encode(merge_ticks(backlog_));
+      backlog_.clear();
+      if (!f) continue;  // what changed came and went
     } else if (pending_) {
       f = std::exchange(pending_, {});
+      pending_tick_.reset();
     } else {
       const bool settling = needs_snapshot_;
       if (settling) {
         wake_.expires_at(snapshot_at_);
       } else {
-        wake_.expires_after(protocol == Protocol::kSse
+        wake_.expires_after(sse()
                                 ? std::chrono::steady_clock::duration(hub.options().ping_interval)
                                 : std::chrono::hours(24 * 365));
       }
       auto [ec] = co_await wake_.async_wait(kUseTuple);
-      if (!ec && !settling && protocol == Protocol::kSse && !closing_) {
+      if (!ec && !settling && sse() && !closing_) {
         // A comment keeps proxies from timing the stream out.
         if (co_await send_comment()) break;
       }
@@ -137,6 +252,12 @@ void LiveClient::arm_write_timeout() {
       self->end();
     }
   });
+}
+
+bool query_flag(std::string_view query, std::string_view name) {
+  std::string value;
+  if (!query_param(query, name, value)) return false;
+  return value == "1" || value == "true" || value == "yes";
 }
 
 View view_from_query(std::string_view query) {

@@ -1,6 +1,7 @@
 // One live client of either transport: its pending-frame policy and its writer loop. It has at
 // most one frame in flight and one pending; a newer frame replaces the pending one, so a slow
-// reader costs memory for two frames at most, and one blocked past the client timeout is
+// reader costs memory for two frames at most (a per-change client: the ticks it fell behind on,
+// merged to one per task every kMaxBacklog), and one blocked past the client timeout is
 // disconnected. The transport (WebSocket, SSE) is a subclass's (ws_session.cpp,
 // sse_session.cpp).
 #pragma once
@@ -11,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -44,10 +46,34 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
   // The sequence number of the newest state queued for this client (delta protocol and
   // SSE): a tick at or below it holds nothing the client has not got, and is skipped.
   std::uint64_t seq = 0;
+  bool named = false;  // an SSE event stream with `event:` lines (?named=1)
+
+  // The event streams and the operations feed: every change is delivered, and a client that
+  // falls behind gets the latest state of each task that changed meanwhile (offer_change).
+  [[nodiscard]] bool per_change() const noexcept {
+    return protocol == Protocol::kEvents || protocol == Protocol::kEventsSse ||
+           protocol == Protocol::kOperations;
+  }
+  [[nodiscard]] bool sse() const noexcept {
+    return protocol == Protocol::kSse || protocol == Protocol::kEventsSse;
+  }
+  // This client's frame of `tick` (its protocol, framing and view). Per-change protocols and
+  // the delta protocol.
+  [[nodiscard]] Frame encode(const Tick& tick) const;
+  // What clients that can share this one's frames have in common: protocol, framing, view.
+  [[nodiscard]] std::string frame_key() const;
 
   // A newer state replaces the pending one. A delta cannot replace another (the changes of
   // the first would be lost), so the client is sent a fresh snapshot of its view instead.
   void offer(const Frame& frame);
+  // A per-change client's frame of `tick` (null: the view matched nothing in it). Behind a
+  // pending frame, the ticks are kept and merged at the next write (merge_ticks); a reset tick
+  // makes the next write every task of the view, read from the table then.
+  void offer_change(const std::shared_ptr<const Tick>& tick, const Frame& frame);
+  // A per-change client's start, once joined: with `last_event_id`, the changes after it
+  // (every task of the view when they cannot be told); else every task with `snapshot`; else
+  // nothing but, over SSE, the current id.
+  void start_changes(std::string_view last_event_id, bool snapshot);
   // Replaces whatever is pending (a snapshot of a new view covers every earlier change).
   void replace(const Frame& frame);
   // A snapshot of `view` (just changed by the client), built one tick from the first call:
@@ -79,6 +105,8 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
   boost::asio::steady_timer wake_;
   boost::asio::steady_timer write_timer_;
   Frame pending_;
+  std::shared_ptr<const Tick> pending_tick_;  // what a per-change pending_ was built from
+  std::vector<std::shared_ptr<const Tick>> backlog_;  // per-change ticks not yet sent, in order
   std::deque<Frame> control_;
   bool needs_reset_ = false;
   bool needs_snapshot_ = false;  // snapshot_soon() called, due at snapshot_at_
@@ -91,5 +119,7 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
 
 // ?task_id= / ?prefix= / ?project= narrow a view from the URL (SSE, and the delta WebSocket).
 [[nodiscard]] View view_from_query(std::string_view query);
+// ?name=1 (or true, yes) in the URL.
+[[nodiscard]] bool query_flag(std::string_view query, std::string_view name);
 
 }  // namespace progressista::daemon

@@ -59,8 +59,9 @@ LiveClients::~LiveClients() = default;
 bool LiveClients::wants(const HttpRequest& request) const {
   if (socketio_->takes(request)) return true;
   if (request.method != "GET") return false;
-  if (request.path == "/ws") return true;  // a plain GET gets 426 from serve
-  return request.path == "/events";
+  // A plain GET of a WebSocket path gets 426 from serve.
+  return request.path == "/ws" || request.path == "/events" || request.path == kTasksWs ||
+         request.path == kTasksStream;
 }
 
 void LiveClients::join(const std::shared_ptr<LiveClient>& client, asio::any_io_executor ex) {
@@ -80,13 +81,18 @@ void LiveClients::remove(LiveClient* client) {
   clients_.erase(it);  // the writer coroutine still holds its own reference
 }
 
-Frame LiveClients::frame_for(const View& view) {
+Frame LiveClients::frame_for(const LiveClient& client) {
   if (!tick_) return {};
-  if (view.all() && !tick_->reset) return tick_->all_delta;
-  const std::string key = view.key();
+  const View& view = client.view;
+  if (client.per_change()) {
+    if (tick_->reset) return {};  // offer_change reads the table at the next write instead
+  } else if (view.all() && !tick_->reset) {
+    return tick_->all_delta;
+  }
+  std::string key = client.frame_key();
   if (const auto it = frames_.find(key); it != frames_.end()) return it->second;
-  Frame f = tick_->reset ? hub_.snapshot_of(view, true) : delta_frame(*tick_, view);
-  frames_.emplace(key, f);
+  Frame f = tick_->reset ? hub_.snapshot_of(view, true) : client.encode(*tick_);
+  frames_.emplace(std::move(key), f);
   return f;
 }
 
@@ -98,7 +104,11 @@ void LiveClients::deliver(const std::shared_ptr<const Tick>& tick, const Frame& 
       client->offer(plain);
     } else if (tick->seq > client->seq || tick->reset) {
       // A reset (lapped feed, or another segment) reaches every client, whatever it has.
-      client->offer(frame_for(client->view));
+      if (client->per_change()) {
+        client->offer_change(tick, frame_for(*client));
+      } else {
+        client->offer(frame_for(*client));
+      }
       client->seq = std::max(client->seq, tick->seq);
     }
   }
@@ -136,13 +146,13 @@ asio::awaitable<void> LiveClients::serve(beast::tcp_stream stream, beast::flat_b
     co_return;
   }
   Admission admission{hub_};
-  bool events = false, authenticated = false;
+  bool sse = false, authenticated = false;
   {
     const BeastRequest adapter(request, remote);
-    events = adapter.view().path == "/events";
+    sse = adapter.view().path == "/events" || adapter.view().path == kTasksStream;
     authenticated = access_of(tokens_, adapter.view()).open();
   }
-  if (events) {
+  if (sse) {
     if (!authenticated) {
       hub_.store().counters().add(Counter::kRejectedAuth);
       co_await answer(stream, http::status::unauthorized, "Invalid API token", request.version());

@@ -1,5 +1,7 @@
-// Live clients on one I/O thread: WebSocket (`/ws`, Progressista's protocol or the delta
-// protocol; ws_session.hpp) and Server-Sent Events (`/events`; sse_session.hpp). This group
+// Live clients on one I/O thread: WebSocket (`/ws`: Progressista's protocol, the delta
+// protocol or the operations feed; `/tasks/ws`: the event stream; ws_session.hpp) and
+// Server-Sent Events (`/events`: the delta protocol; `/tasks/stream`: the event stream;
+// sse_session.hpp). This group
 // admits them, takes each tick from the broadcaster and offers every client its frame
 // (live_client.hpp says what a client does with it).
 #pragma once
@@ -18,6 +20,10 @@ class LiveClient;
 namespace socketio {
 class Endpoint;
 }
+
+// The event streams' paths (README.md, "Per-change streams").
+inline constexpr std::string_view kTasksWs = "/tasks/ws";
+inline constexpr std::string_view kTasksStream = "/tasks/stream";
 
 class LiveClients final : public StreamTaker, public ClientGroup {
  public:
@@ -45,8 +51,9 @@ class LiveClients final : public StreamTaker, public ClientGroup {
   void remove(LiveClient* client);
 
  private:
-  // The frame of `view` for the current tick (shared by this thread's clients of the view).
-  [[nodiscard]] Frame frame_for(const View& view);
+  // The client's frame of the current tick (shared by this thread's clients with the same
+  // frame_key).
+  [[nodiscard]] Frame frame_for(const LiveClient& client);
 
   Broadcaster& hub_;
   const TokenSet& tokens_;

@@ -6,8 +6,7 @@
 #include <cmath>
 #include <optional>
 
-#include <simdjson.h>
-
+#include "live/operation.hpp"
 #include "progressista/task_json.hpp"
 #include "progressista/snapshot.hpp"
 #include "progressista/task_query.hpp"
@@ -20,44 +19,6 @@ constexpr std::string_view kTaskPrefix = "/tasks/";
 constexpr std::string_view kProjectsPrefix = "/projects/";
 constexpr std::string_view kProgressSuffix = "/progress";
 
-// The operations tracker's four states (README.md, "GET /projects/{project}/progress", has the
-// mapping).
-std::string_view operation_status(Status s) {
-  switch (s) {
-    case Status::kStart:
-      return "started";
-    case Status::kClose:
-      return "completed";
-    case Status::kError:
-      return "failed";
-    case Status::kUpdate:
-    case Status::kStale:
-    case Status::kRecovered:
-      return "in_progress";
-  }
-  return "in_progress";
-}
-
-template <std::size_t N>
-void append_optional(fmt::memory_buffer& out, const TaskRecord& t, Field f,
-                     const FixedString<N>& s) {
-  if (t.has(f)) {
-    append_json_string(out, s.view());
-  } else {
-    out.append(std::string_view{"null"});
-  }
-}
-
-void append_time(fmt::memory_buffer& out, double seconds) {
-  out.push_back('"');
-  if (append_iso8601(out, seconds)) {
-    out.push_back('"');
-  } else {
-    out.resize(out.size() - 1);
-    out.append(std::string_view{"null"});
-  }
-}
-
 // Reads ?active=; on a bad value answers 422 (counted) and returns false.
 bool read_active(ApiContext& ctx, const HttpRequest& request, HttpResponse& response,
                  TaskFilter& filter) {
@@ -69,24 +30,8 @@ bool read_active(ApiContext& ctx, const HttpRequest& request, HttpResponse& resp
 
 }  // namespace
 
-bool append_iso8601(fmt::memory_buffer& out, double seconds) {
-  using namespace std::chrono;
-  // Years 0..9999 keep the four-digit form (and the arithmetic far from overflow).
-  constexpr double kMin = -62167219200.0, kMax = 253402300800.0;
-  if (!std::isfinite(seconds) || seconds < kMin || seconds >= kMax) return false;
-  const sys_time<milliseconds> t{milliseconds{std::llround(seconds * 1000.0)}};
-  const sys_days day = floor<days>(t);
-  const year_month_day ymd{day};
-  const hh_mm_ss<milliseconds> hms{t - day};
-  fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-                 static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                 static_cast<unsigned>(ymd.day()), hms.hours().count(), hms.minutes().count(),
-                 hms.seconds().count(), hms.subseconds().count());
-  return true;
-}
-
 ReadRoutes::ReadRoutes(ApiContext& ctx)
-    : ctx_(ctx), parser_(std::make_unique<simdjson::dom::parser>()) {}
+    : ctx_(ctx) {}
 
 ReadRoutes::~ReadRoutes() = default;
 
@@ -215,48 +160,28 @@ void ReadRoutes::append_operation(const TaskRecord& t) {
   out.append(std::string_view{",\"project\":"});
   append_optional(out, t, kHasProject, t.project);
   out.append(std::string_view{",\"dataset\":"});
-  append_dataset(t);
+  out.append(meta_strings(t).dataset);
   out.append(std::string_view{",\"status\":\""});
   out.append(operation_status(t.status));
   out.append(std::string_view{"\",\"phase\":"});
   append_optional(out, t, kHasPhase, t.phase);
   out.append(std::string_view{",\"progress\":"});
-  if (t.has(kHasTotal) && t.total > 0 && std::isfinite(t.total)) {
-    append_json_number(out, std::clamp(t.n / t.total * 100.0, 0.0, 100.0));
-  } else {
-    out.append(std::string_view{"null"});
-  }
+  append_percentage(out, t);
   out.append(std::string_view{",\"message\":"});
   append_optional(out, t, kHasMessage, t.message);
   out.append(std::string_view{",\"startedAt\":"});
-  append_time(out, t.created_at);
+  append_iso8601_json(out, t.created_at);
   out.append(std::string_view{",\"updatedAt\":"});
-  append_time(out, t.updated_at);
+  append_iso8601_json(out, t.updated_at);
   out.append(std::string_view{",\"completedAt\":"});
   if (t.has(kHasDoneAt)) {
-    append_time(out, t.done_at);
+    append_iso8601_json(out, t.done_at);
   } else {
     out.append(std::string_view{"null"});
   }
   out.append(std::string_view{",\"error\":"});
   append_optional(out, t, kHasError, t.error);
   out.push_back('}');
-}
-
-void ReadRoutes::append_dataset(const TaskRecord& t) {
-  if (t.has(kHasMeta)) {
-    const std::string_view meta = t.meta.view();
-    meta_.reserve(meta.size() + simdjson::SIMDJSON_PADDING);
-    meta_.assign(meta);
-    simdjson::dom::object object;
-    std::string_view dataset;
-    if (parser_->parse(meta_).get(object) == simdjson::SUCCESS &&
-        object["dataset"].get(dataset) == simdjson::SUCCESS) {
-      append_json_string(page_, dataset);
-      return;
-    }
-  }
-  page_.append(std::string_view{"null"});
 }
 
 }  // namespace progressista::daemon

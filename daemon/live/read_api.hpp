@@ -9,20 +9,12 @@
 #include <fmt/format.h>
 
 #include "http/routes.hpp"
+#include "live/operation.hpp"  // append_iso8601, used by the tests
 #include "progressista/task.hpp"
-
-namespace simdjson::dom {
-class parser;
-}
 
 namespace progressista::daemon {
 
-// `seconds` since the Unix epoch as ISO 8601 UTC with milliseconds
-// ("2026-11-23T10:00:00.123Z"); false (and nothing appended) for a non-finite time or one
-// outside years 0..9999.
-bool append_iso8601(fmt::memory_buffer& out, double seconds);
-
-// One per I/O thread: owns its output buffers and a JSON parser for meta.dataset.
+// One per I/O thread: owns its output buffers.
 class ReadRoutes final : public Routes {
  public:
   explicit ReadRoutes(ApiContext& ctx);
@@ -39,9 +31,6 @@ class ReadRoutes final : public Routes {
                 HttpResponse& response);
   // Appends one task in the operations-tracker shape.
   void append_operation(const TaskRecord& task);
-  // meta.dataset when meta is an object whose "dataset" is a string (appended as JSON),
-  // else null.
-  void append_dataset(const TaskRecord& task);
   void finish(HttpResponse& response);
 
   struct Entry {
@@ -54,8 +43,6 @@ class ReadRoutes final : public Routes {
   fmt::memory_buffer out_;
   fmt::memory_buffer page_;
   std::vector<Entry> entries_;
-  std::string meta_;  // meta text with simdjson's padding
-  std::unique_ptr<simdjson::dom::parser> parser_;
 };
 
 }  // namespace progressista::daemon

@@ -18,16 +18,18 @@ using error_code = boost::system::error_code;
 
 namespace {
 
+using Protocol = LiveClient::Protocol;
+
 class SseSession final : public LiveClient {
  public:
-  SseSession(LiveClients& group, View view, std::string remote, beast::tcp_stream&& stream)
-      : LiveClient(group, Protocol::kSse, std::move(view), std::move(remote),
-                   stream.get_executor()),
+  SseSession(LiveClients& group, Protocol protocol, View view, std::string remote,
+             beast::tcp_stream&& stream)
+      : LiveClient(group, protocol, std::move(view), std::move(remote), stream.get_executor()),
         stream_(std::move(stream)) {}
 
   // The response head, the first frame (a resume or a snapshot), then waits for the client
-  // to go away while the writer sends.
-  asio::awaitable<void> run(std::string_view last_event_id);
+  // to go away while the writer sends. `snapshot`: the event stream starts with every task.
+  asio::awaitable<void> run(std::string_view last_event_id, bool snapshot);
 
  protected:
   void close_transport() override {
@@ -35,6 +37,12 @@ class SseSession final : public LiveClient {
     stream_.socket().close(ignored);
   }
   asio::awaitable<error_code> send(const Frame& frame) override {
+    if (protocol == Protocol::kEventsSse) {  // the event stream's frames are SSE text already
+      auto [ec, n] = co_await asio::async_write(stream_.socket(), asio::buffer(frame.text()),
+                                                kUseTuple);
+      (void)n;
+      co_return ec;
+    }
     const std::string head = fmt::format("id: {}\ndata: ", frame.seq);
     const std::array<asio::const_buffer, 3> parts{asio::buffer(head), asio::buffer(frame.text()),
                                                   asio::buffer("\n\n", 2)};
@@ -73,7 +81,7 @@ Frame SseSession::first_frame(std::string_view last_event_id) const {
   return missed ? *missed : hub.snapshot_of(view, true);
 }
 
-asio::awaitable<void> SseSession::run(std::string_view last_event_id) {
+asio::awaitable<void> SseSession::run(std::string_view last_event_id, bool snapshot) {
   static constexpr std::string_view kHead =
       "HTTP/1.1 200 OK\r\nServer: progressista\r\nContent-Type: text/event-stream\r\n"
       "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n"
@@ -84,7 +92,11 @@ asio::awaitable<void> SseSession::run(std::string_view last_event_id) {
 
   group_.join(shared_from_this(), stream_.get_executor());
   // Joined first, then the first frame: every tick after it reaches the client.
-  if (const Frame first = first_frame(last_event_id)) replace(first);
+  if (per_change()) {
+    start_changes(last_event_id, snapshot);
+  } else if (const Frame first = first_frame(last_event_id)) {
+    replace(first);
+  }
   asio::co_spawn(stream_.get_executor(), writer(), asio::detached);
 
   // The client never speaks again; a read ends when it goes away.
@@ -104,16 +116,24 @@ asio::awaitable<void> serve_events(LiveClients& group, beast::tcp_stream stream,
                                    StreamRequest request, std::string remote) {
   View view;
   std::string last_id;
+  Protocol protocol = Protocol::kSse;
+  bool named = false, snapshot = false;
   {
     const BeastRequest adapter(request, remote);
     const HttpRequest& plain = adapter.view();
     view = view_from_query(plain.query);
     last_id = plain.header("last-event-id");
     if (last_id.empty()) (void)query_param(plain.query, "last_event_id", last_id);
+    if (plain.path == kTasksStream) {
+      protocol = Protocol::kEventsSse;
+      named = query_flag(plain.query, "named");
+      snapshot = query_flag(plain.query, "snapshot");
+    }
   }
-  auto session =
-      std::make_shared<SseSession>(group, std::move(view), std::move(remote), std::move(stream));
-  co_await session->run(last_id);
+  auto session = std::make_shared<SseSession>(group, protocol, std::move(view), std::move(remote),
+                                               std::move(stream));
+  session->named = named;
+  co_await session->run(last_id, snapshot);
 }
 
 }  // namespace progressista::daemon

@@ -1,5 +1,6 @@
 #include "live/view.hpp"
 
+#include "live/operation.hpp"
 #include "progressista/snapshot.hpp"
 #include "progressista/task_json.hpp"
 
@@ -65,6 +66,9 @@ TickItem upserted_item(const TaskRecord& task, TaskEvent event, fmt::memory_buff
   scratch.clear();
   append_task_json(scratch, task);
   item.json.assign(scratch.data(), scratch.size());
+  scratch.clear();
+  append_operation_message(scratch, task);
+  item.operation.assign(scratch.data(), scratch.size());
   return item;
 }
 

@@ -40,7 +40,8 @@ struct TickItem {
   bool has_project = false;
   bool removed = false;
   TaskEvent event = TaskEvent::kUpdated;
-  std::string json;  // the task object; empty for removals
+  std::string json;       // the task object; empty for removals
+  std::string operation;  // the operations feed's message for this state; empty for removals
 };
 
 // The item for a task's new state (its JSON written through `scratch`) or for its removal.
@@ -50,13 +51,15 @@ struct TickItem {
 
 // A frame's text, built once and shared by every client it goes to, with the sequence number
 // it is worth (SSE ids, skipping ticks a client has): 0 for frames without one (Progressista's
-// and error frames). Empty (false) when there is nothing to send.
+// and error frames). Empty (false) when there is nothing to send. A frame of the per-change
+// protocols holds several WebSocket messages: `ends` has the end offset of each in the text.
 struct Frame {
   std::uint64_t seq = 0;
   std::shared_ptr<const std::string> bytes;
+  std::shared_ptr<const std::vector<std::size_t>> ends;  // null: the text is one message
 
   [[nodiscard]] static Frame of(std::uint64_t seq, const fmt::memory_buffer& text) {
-    return {seq, std::make_shared<const std::string>(text.data(), text.size())};
+    return {seq, std::make_shared<const std::string>(text.data(), text.size()), nullptr};
   }
   explicit operator bool() const noexcept { return bytes != nullptr; }
   [[nodiscard]] const std::string& text() const noexcept { return *bytes; }

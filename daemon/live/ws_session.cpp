@@ -35,7 +35,10 @@ struct WsProtocol {
 constexpr WsProtocol kWsProtocols[] = {
     {"progressista", "", Protocol::kProgressista},
     {"delta", "progressista.delta.v1", Protocol::kDelta},
+    {"operations", "progressista.operations.v1", Protocol::kOperations},
 };
+// /tasks/ws serves the event stream alone, and echoes this subprotocol when it is offered.
+constexpr WsProtocol kEventsProtocol = {"events", "progressista.events.v1", Protocol::kEvents};
 
 // What a handshake asked for: the protocol to serve (null: a `?protocol=` we do not serve) and
 // the subprotocol to echo (empty: none).
@@ -48,6 +51,19 @@ struct WsChoice {
 // refused); else the default. Subprotocols we do not know are ignored and not echoed, as
 // RFC 6455 4.2.2 allows: a client that cannot do without one fails the connection itself, so
 // serving the default to everyone else is right.
+// True when the Sec-WebSocket-Protocol list `offered` (comma-separated tokens) holds `token`.
+bool offers(std::string_view offered, std::string_view wanted) {
+  while (!offered.empty()) {
+    const std::size_t comma = std::min(offered.find(','), offered.size());
+    std::string_view token = offered.substr(0, comma);
+    offered.remove_prefix(std::min(comma + 1, offered.size()));
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    if (token == wanted) return true;
+  }
+  return false;
+}
+
 WsChoice choose_protocol(std::string_view offered, std::string_view query) {
   WsChoice c;
   std::string name;
@@ -56,18 +72,12 @@ WsChoice choose_protocol(std::string_view offered, std::string_view query) {
     for (const WsProtocol& p : kWsProtocols)
       if (p.name == name) c.served = &p;
   }
-  while (!offered.empty()) {  // a comma-separated list of tokens
-    const std::size_t comma = std::min(offered.find(','), offered.size());
-    std::string_view token = offered.substr(0, comma);
-    offered.remove_prefix(std::min(comma + 1, offered.size()));
-    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
-    for (const WsProtocol& p : kWsProtocols) {
-      if (c.served && !p.subprotocol.empty() && p.subprotocol == token) {
-        c.served = &p;
-        c.echo = p.subprotocol;
-        return c;
-      }
+  if (!c.served) return c;
+  for (const WsProtocol& p : kWsProtocols) {
+    if (!p.subprotocol.empty() && offers(offered, p.subprotocol)) {
+      c.served = &p;
+      c.echo = p.subprotocol;
+      return c;
     }
   }
   return c;
@@ -106,6 +116,10 @@ class WsSession final : public LiveClient {
   asio::awaitable<void> run(StreamRequest request, std::string_view subprotocol, bool authorized,
                             bool served);
 
+  // The event stream's start (LiveClient::start_changes).
+  std::string last_event_id;
+  bool snapshot = false;
+
  protected:
   void close_transport() override {
     error_code ignored;
@@ -113,9 +127,21 @@ class WsSession final : public LiveClient {
   }
   asio::awaitable<error_code> send(const Frame& frame) override {
     ws_.text(true);
-    auto [ec, n] = co_await ws_.async_write(asio::buffer(frame.text()), kUseTuple);
-    (void)n;
-    co_return ec;
+    const std::string& text = frame.text();
+    if (!frame.ends) {
+      auto [ec, n] = co_await ws_.async_write(asio::buffer(text), kUseTuple);
+      (void)n;
+      co_return ec;
+    }
+    std::size_t begin = 0;
+    for (const std::size_t end : *frame.ends) {  // one message per task (change_frames.hpp)
+      auto [ec, n] = co_await ws_.async_write(asio::buffer(text.data() + begin, end - begin),
+                                              kUseTuple);
+      (void)n;
+      if (ec) co_return ec;
+      begin = end;
+    }
+    co_return error_code{};
   }
   asio::awaitable<void> send_close(CloseCode code, std::string_view reason) override {
     auto [ec] = co_await ws_.async_close(
@@ -184,7 +210,11 @@ asio::awaitable<void> WsSession::run(StreamRequest request, std::string_view sub
   auto self = shared_from_this();
   group_.join(self, ws_.get_executor());
   // Registered first, then the snapshot: every change after it reaches the client as a delta.
-  replace(protocol == Protocol::kDelta ? hub.snapshot_of(view, false) : hub.plain_snapshot());
+  if (per_change()) {
+    start_changes(last_event_id, snapshot);
+  } else {
+    replace(protocol == Protocol::kDelta ? hub.snapshot_of(view, false) : hub.plain_snapshot());
+  }
   asio::co_spawn(ws_.get_executor(), writer(), asio::detached);
 
   beast::flat_buffer in;
@@ -192,7 +222,7 @@ asio::awaitable<void> WsSession::run(StreamRequest request, std::string_view sub
     auto [rec, n] = co_await ws_.async_read(in, kUseTuple);
     (void)n;
     if (rec) break;
-    if (protocol == Protocol::kDelta) {
+    if (protocol != Protocol::kProgressista) {
       on_message({static_cast<const char*>(in.data().data()), in.size()});  // one contiguous buffer
     }
     in.consume(in.size());
@@ -219,6 +249,7 @@ void WsSession::on_message(std::string_view text) {
     close(CloseCode::policy_error, "too many control messages");
     return;
   }
+  if (protocol != Protocol::kDelta) return;  // the other streams take no message
   ControlParse parsed = parse_control_message(parser_, text);
   if (!parsed.ok()) {
     control(error_frame(parsed.error));
@@ -234,17 +265,29 @@ asio::awaitable<void> serve_websocket(LiveClients& group, bool authorized, beast
                                       StreamRequest request, std::string remote) {
   WsChoice choice;
   View view;
+  std::string last_event_id;
+  bool snapshot = false;
   {
     const BeastRequest adapter(request, remote);
     const HttpRequest& plain = adapter.view();
-    choice = choose_protocol(plain.header("sec-websocket-protocol"), plain.query);
-    if (choice.served && choice.served->protocol == Protocol::kDelta)
+    if (plain.path == kTasksWs) {
+      choice.served = &kEventsProtocol;
+      if (offers(plain.header("sec-websocket-protocol"), kEventsProtocol.subprotocol))
+        choice.echo = kEventsProtocol.subprotocol;
+      (void)query_param(plain.query, "last_event_id", last_event_id);
+      snapshot = query_flag(plain.query, "snapshot");
+    } else {
+      choice = choose_protocol(plain.header("sec-websocket-protocol"), plain.query);
+    }
+    if (choice.served && choice.served->protocol != Protocol::kProgressista)
       view = view_from_query(plain.query);
   }
   const bool served = choice.served != nullptr;
   auto session = std::make_shared<WsSession>(
       group, served ? choice.served->protocol : kWsProtocols[0].protocol, std::move(view),
       std::move(remote), std::move(stream));
+  session->last_event_id = std::move(last_event_id);
+  session->snapshot = snapshot;
   co_await session->run(std::move(request), choice.echo, authorized, served);
 }
 

@@ -151,8 +151,9 @@ int status_from(const char* source, std::uint16_t port, const std::string& targe
 // Server-Sent Events read through nginx, which forwards the stream chunked.
 class SseThroughProxy {
  public:
-  explicit SseThroughProxy(std::uint16_t port) : c_(port) {
-    ok_ = c_.send("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n");
+  explicit SseThroughProxy(std::uint16_t port, std::string_view target = "/events") : c_(port) {
+    ok_ = c_.send(fmt::format(
+        "GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n", target));
   }
   [[nodiscard]] const std::string& head() const { return head_; }
 
@@ -353,6 +354,28 @@ TEST_F(ThroughNginx, ServerSentEventsStreamUnbuffered) {
   }
   ASSERT_TRUE(delta);
   EXPECT_THAT(*delta, HasSubstr(R"("type":"delta")"));
+}
+
+// The per-change streams and the operations feed reach the broadcaster, unbuffered, and are
+// not taken for tasks named "stream" and "ws" by the /tasks/ prefix location.
+TEST_F(ThroughNginx, EventStreamsAndTheOperationsFeedPassThrough) {
+  SseThroughProxy sse(port_, "/tasks/stream");
+  WsTestClient ws(port_, "/tasks/ws");
+  ASSERT_TRUE(ws.open()) << ws.error() << "\n" << nginx_->error_log();
+  WsTestClient ops(port_, "/ws?protocol=operations");
+  ASSERT_TRUE(ops.open()) << ops.error();
+  ASSERT_EQ(post(R"({"task_id":"streamed","n":4,"project":"p"})").status, 200);
+  const auto message = sse.next();
+  ASSERT_TRUE(message) << nginx_->error_log();
+  EXPECT_THAT(sse.head(), HasSubstr("text/event-stream"));
+  EXPECT_THAT(*message, ::testing::StartsWith(R"({"event":"task.created","seq":)"));
+  EXPECT_THAT(*message, HasSubstr(R"("task_id":"streamed")"));
+  const auto frame = ws.read();
+  ASSERT_TRUE(frame);
+  EXPECT_THAT(*frame, HasSubstr(R"("task_id":"streamed")"));
+  const auto op = ops.read();
+  ASSERT_TRUE(op);
+  EXPECT_THAT(*op, ::testing::StartsWith(R"({"type":"web:ingest:progress","project":"p")"));
 }
 
 TEST_F(ThroughNginx, MetricsAnswerLoopbackAndRefuseOtherAddresses) {

@@ -1,5 +1,5 @@
-// A Server-Sent Events reader over a raw loopback connection (GET /events): one event at a
-// time, as its id and data.
+// A Server-Sent Events reader over a raw loopback connection (GET /events, or another
+// stream's target): one event at a time, as its id, data and event name.
 #pragma once
 
 #include <poll.h>
@@ -18,8 +18,10 @@ namespace progressista::testing {
 
 // Reads SSE events from a raw connection: (id, data) pairs.
 struct SseReader {
-  explicit SseReader(std::uint16_t port, std::string_view extra_headers = {}) : c(port) {
-    ok = c.send(fmt::format("GET /events HTTP/1.1\r\nHost: x\r\n{}\r\n", extra_headers));
+  explicit SseReader(std::uint16_t port, std::string_view extra_headers = {},
+                     std::string_view target = "/events")
+      : c(port) {
+    ok = c.send(fmt::format("GET {} HTTP/1.1\r\nHost: x\r\n{}\r\n", target, extra_headers));
   }
   // The next event's data, with its id.
   bool next(std::string& id, std::string& data, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
@@ -31,6 +33,7 @@ struct SseReader {
         buf.erase(0, end + 2);
         id.clear();
         data.clear();
+        event.clear();
         std::size_t pos = 0;
         while (pos < block.size()) {
           std::size_t nl = block.find('\n', pos);
@@ -39,8 +42,10 @@ struct SseReader {
           pos = nl + 1;
           if (line.rfind("id: ", 0) == 0) id = line.substr(4);
           if (line.rfind("data: ", 0) == 0) data = line.substr(6);
+          if (line.rfind("event: ", 0) == 0) event = line.substr(7);
         }
         if (!data.empty()) return true;
+        if (!id.empty()) last_id = id;  // an `id:` alone moves the stream's last event id
         continue;  // headers, retry:, comments
       }
       if (std::chrono::steady_clock::now() >= deadline) return false;
@@ -62,6 +67,8 @@ struct SseReader {
   }
   Connection c;
   bool ok = false;
+  std::string event;    // the `event:` of the last event returned (empty: none)
+  std::string last_id;  // the last `id:` seen in a block without data
   bool headers_seen = false;
   std::string head;
   std::string buf;
