@@ -417,6 +417,7 @@ TEST_F(ThroughNginx, DashboardHealthAndReadApiComeFromTheBroadcaster) {
   EXPECT_THAT(health.body, HasSubstr(R"("ingest":{"alive":true)"));
   ASSERT_EQ(post(R"({"task_id":"op","project":"p1","n":1,"total":2})").status, 200);
   EXPECT_THAT(get("/projects/p1/progress").body, HasSubstr(R"("operationId":"op")"));
+  EXPECT_THAT(get("/summary").body, HasSubstr(R"("projects":{"p1":{"tasks":{"total":1,)"));
   EXPECT_EQ(get("/not-a-route").status, 404);
 }
 
