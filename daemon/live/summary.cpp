@@ -22,8 +22,7 @@ constexpr double kMinRateWindow = 1.0;
 constexpr std::chrono::microseconds kMinMaxAge{100'000};
 
 double steady_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 double round3(double v) {
@@ -52,8 +51,8 @@ void append_by_status(fmt::memory_buffer& out, std::uint64_t total,
 }
 
 bool went_back(const CounterSample& from, const CounterSample& to) {
-  return to.generation != from.generation || to.events < from.events ||
-         to.closed < from.closed || to.failed < from.failed;
+  return to.generation != from.generation || to.events < from.events || to.closed < from.closed ||
+         to.failed < from.failed;
 }
 
 }  // namespace
@@ -173,8 +172,8 @@ void Summary::append_tally(const Tally& t) {
   out.append(std::string_view{"{\"tasks\":"});
   append_by_status(out, t.tasks, t.by_status);
   const std::uint64_t done = t.by_status[static_cast<std::size_t>(Status::kClose)];
-  fmt::format_to(std::back_inserter(out), ",\"by_tasks\":{{\"done\":{},\"total\":{},\"fraction\":",
-                 done, t.tasks);
+  fmt::format_to(std::back_inserter(out),
+                 ",\"by_tasks\":{{\"done\":{},\"total\":{},\"fraction\":", done, t.tasks);
   append_json_number(out, t.tasks > 0 ? round3(static_cast<double>(done) / t.tasks) : NAN);
   out.append(std::string_view{"},\"by_units\":"});
   if (t.with_total == 0 || t.units_differ) {
@@ -185,9 +184,9 @@ void Summary::append_tally(const Tally& t) {
       const auto name = [](bool has, const std::string& unit) {
         return has ? fmt::format("'{}'", unit) : std::string("none");
       };
-      append_json_string(out, fmt::format("tasks with a total disagree on the unit: {} and {}",
-                                          name(t.has_unit, t.unit),
-                                          name(t.other_has_unit, t.other_unit)));
+      append_json_string(
+          out, fmt::format("tasks with a total disagree on the unit: {} and {}",
+                           name(t.has_unit, t.unit), name(t.other_has_unit, t.other_unit)));
     }
   } else {
     out.append(std::string_view{"{\"unit\":"});
@@ -220,8 +219,8 @@ void Summary::append_window(const CounterWindow& w, bool per_minute) {
   fmt::format_to(std::back_inserter(out), ",\"events\":{},\"events_per_s\":", w.events);
   rate(w.events, 1.0);
   if (per_minute) {
-    fmt::format_to(std::back_inserter(out), ",\"completions\":{},\"completions_per_min\":",
-                   w.closed);
+    fmt::format_to(std::back_inserter(out),
+                   ",\"completions\":{},\"completions_per_min\":", w.closed);
     rate(w.closed, 60.0);
     fmt::format_to(std::back_inserter(out), ",\"failures\":{},\"failures_per_min\":", w.failed);
     rate(w.failed, 60.0);
@@ -279,8 +278,8 @@ std::string Summary::compute() {
   append_window(minute, true);
   out.append(std::string_view{"},\"ingest\":"});
   if (const std::optional<double> age = ingest_heartbeat_age(store_)) {
-    fmt::format_to(std::back_inserter(out), "{{\"alive\":{},\"heartbeat_age\":",
-                   *age <= kHeartbeatStaleSeconds);
+    fmt::format_to(std::back_inserter(out),
+                   "{{\"alive\":{},\"heartbeat_age\":", *age <= kHeartbeatStaleSeconds);
     append_json_number(out, round3(*age));
     out.push_back('}');
   } else {

@@ -25,13 +25,13 @@ using daemon::CounterWindow;
 using daemon::SampleRing;
 using testing::DaemonProcess;
 using testing::eventually;
+using ::testing::HasSubstr;
 using testing::http;
 using testing::HttpReply;
 using testing::ScopedSegmentName;
-using ::testing::HasSubstr;
 
-CounterSample at(double t, std::uint64_t events, std::uint64_t closed = 0,
-                 std::uint64_t failed = 0, std::uint64_t generation = 1) {
+CounterSample at(double t, std::uint64_t events, std::uint64_t closed = 0, std::uint64_t failed = 0,
+                 std::uint64_t generation = 1) {
   return CounterSample{t, generation, events, closed, failed};
 }
 
@@ -85,7 +85,7 @@ struct SummaryJson {
   [[nodiscard]] double num(std::string_view pointer) const {
     double v = 0;
     return ok && root.at_pointer(pointer).get_double().get(v) == simdjson::SUCCESS ? v
-                                                                                : std::nan("");
+                                                                                   : std::nan("");
   }
   [[nodiscard]] std::string str(std::string_view pointer) const {
     std::string_view v;
@@ -120,8 +120,8 @@ class SummaryServe : public ::testing::Test {
  protected:
   void start(std::map<std::string, std::string> env = {}) {
     daemon_ = std::make_unique<DaemonProcess>(
-        std::vector<std::string>{"serve", "--segment", seg_.str(), "--capacity", "64",
-                                 "--threads", "2"},
+        std::vector<std::string>{"serve", "--segment", seg_.str(), "--capacity", "64", "--threads",
+                                 "2"},
         std::move(env));
     ASSERT_TRUE(daemon_->running()) << daemon_->log();
   }
