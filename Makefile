@@ -19,7 +19,7 @@ APT_PACKAGES := g++ make cmake pkgconf clang libclang-rt-14-dev \
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CTEST_FLAGS := --output-on-failure --timeout 600
 
-.PHONY: deps browser-deps build build-asan build-bench build-fuzz run test test-release test-asan test-fuzz bench bench-http bench-fanout clean
+.PHONY: deps browser-deps build build-asan build-bench build-fuzz run test test-release test-asan test-fuzz bench bench-http bench-fanout bench-socketio clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -95,6 +95,11 @@ bench-http: build-bench
 bench-fanout: build-bench
 	PROGRESSISTA=$(BUILD)/daemon/progressista FANOUT_BENCH=$(BUILD)/bench/fanout_bench \
 	  bench/fanout/run.sh
+
+# Socket.IO rooms beside the delta protocol, same run: CLIENTS= sockets in ROOMS= rooms, RATE=
+# events/s for DURATION= s (1000, 10, 1000, 10); needs node and browser-deps. bench/README.md.
+bench-socketio: build browser-deps
+	PROGRESSISTA=$(BUILD)/daemon/progressista bench/socketio/run.sh
 
 # kill -9 at random under load for CHAOS_MINUTES (3): acknowledged vs stored, client gaps,
 # restarts, lock recoveries; exits non-zero when an acknowledged event was lost. bench/README.md.
