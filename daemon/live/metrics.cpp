@@ -120,6 +120,12 @@ void store_families(PromText& p, const Store& store) {
   p.sample("progressista_tasks_created_total", {}, c.get(Counter::kTasksCreated));
   p.family("progressista_tasks_removed_total", "counter", "Tasks removed (DELETE or retention).");
   p.sample("progressista_tasks_removed_total", {}, c.get(Counter::kTasksRemoved));
+  p.family("progressista_tasks_closed_total", "counter",
+           "Events that closed a task (completions).");
+  p.sample("progressista_tasks_closed_total", {}, c.get(Counter::kTasksClosed));
+  p.family("progressista_tasks_failed_total", "counter",
+           "Events that turned a task to error (failures).");
+  p.sample("progressista_tasks_failed_total", {}, c.get(Counter::kTasksFailed));
   p.family("progressista_evictions_total", "counter",
            "Closed tasks evicted to make room in a full table.");
   p.sample("progressista_evictions_total", {}, c.get(Counter::kEvictions));

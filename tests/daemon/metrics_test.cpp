@@ -366,6 +366,8 @@ TEST_F(MetricsTest, CountersMoveWithIngestedAndRejectedEvents) {
   EXPECT_EQ(delta("progressista_rejected_total{reason=\"validation\"}"), 1);
   EXPECT_EQ(delta("progressista_rejected_total{reason=\"malformed_json\"}"), 1);
   EXPECT_EQ(delta("progressista_tasks_created_total"), 3);
+  EXPECT_EQ(delta("progressista_tasks_closed_total"), 1);
+  EXPECT_EQ(delta("progressista_tasks_failed_total"), 1);
   EXPECT_EQ(after.at("progressista_tasks{status=\"update\"}"), 1);
   EXPECT_EQ(after.at("progressista_tasks{status=\"close\"}"), 1);
   EXPECT_EQ(after.at("progressista_tasks{status=\"error\"}"), 1);
