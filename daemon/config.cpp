@@ -231,6 +231,12 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
       ->envname("PROGRESSISTA_TICK")
       ->capture_default_str()
       ->check(CLI::Range(0.005, 10.0));
+  cmd.add_option("--leading-edge", cfg.leading_edge,
+                 "A change that follows this many seconds without a delivery goes out at once "
+                 "instead of at the next tick (0: every change waits for the tick)")
+      ->envname("PROGRESSISTA_LEADING_EDGE")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 10.0));
   cmd.add_option("--ping-interval", cfg.ping_interval,
                  "Seconds between WebSocket pings (and SSE keep-alive comments) on idle clients")
       ->envname("PROGRESSISTA_PING_INTERVAL")
@@ -334,6 +340,7 @@ void append_config_json(fmt::memory_buffer& out, const ServerConfig& c) {
   num("idle_timeout", c.idle_timeout);
   num("max_connections", static_cast<double>(c.max_connections));
   num("tick", c.tick);
+  num("leading_edge", c.leading_edge);
   num("ping_interval", c.ping_interval);
   num("client_timeout", c.client_timeout);
   num("max_clients", static_cast<double>(c.max_clients));

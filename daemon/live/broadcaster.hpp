@@ -26,6 +26,10 @@ namespace progressista::daemon {
 
 struct BroadcastOptions {
   std::chrono::microseconds tick{100'000};
+  // Leading-edge delivery: a change seen when nothing was delivered for this long goes out at
+  // once (the feed is watched every millisecond meanwhile); changes that follow a delivery
+  // more closely wait for the tick. Zero, or not below the tick: ticks only.
+  std::chrono::microseconds leading_edge{5'000};
   std::chrono::milliseconds ping_interval{30'000};
   std::chrono::milliseconds client_timeout{10'000};  // a frame blocked this long: disconnect
   std::size_t max_clients = 10000;
@@ -158,7 +162,10 @@ class Broadcaster {
 
  private:
   void run();
-  void tick_once();
+  // True when a Tick was handed out.
+  bool tick_once();
+  // Waits until `until` or until stop(); false when stopping.
+  bool sleep_until(std::chrono::steady_clock::time_point until);
   // Follows a resized or re-created segment; a new watcher and a reset Tick when it moved.
   [[nodiscard]] std::shared_ptr<const Tick> follow();
 

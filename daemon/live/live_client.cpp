@@ -118,7 +118,8 @@ void LiveClient::offer(const Frame& frame) {
   wake();
 }
 
-void LiveClient::start_changes(std::string_view last_event_id, bool snapshot) {
+void LiveClient::start_changes(std::string_view last_event_id, bool snapshot,
+                               std::uint64_t arrived) {
   Broadcaster& hub = group_.hub();
   std::shared_ptr<const Tick> first;
   if (!last_event_id.empty()) {
@@ -131,6 +132,11 @@ void LiveClient::start_changes(std::string_view last_event_id, bool snapshot) {
         missed ? std::move(*missed) : table_tick(hub.store().table(), view, hub.seq()));
   } else if (snapshot) {
     first = std::make_shared<const Tick>(table_tick(hub.store().table(), view, hub.seq()));
+  } else if (arrived < hub.seq()) {
+    // A client that acts once its stream is open (EventSource.onopen, a WebSocket's open)
+    // must see what it caused, even when a tick went out before it joined.
+    if (std::optional<Tick> missed = hub.missed(arrived))
+      first = std::make_shared<const Tick>(std::move(*missed));
   }
   seq = first ? first->seq : hub.seq();
   const Frame f = first ? encode(*first) : Frame{};

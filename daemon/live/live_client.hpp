@@ -72,8 +72,9 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
   void offer_change(const std::shared_ptr<const Tick>& tick, const Frame& frame);
   // A per-change client's start, once joined: with `last_event_id`, the changes after it
   // (every task of the view when they cannot be told); else every task with `snapshot`; else
-  // nothing but, over SSE, the current id.
-  void start_changes(std::string_view last_event_id, bool snapshot);
+  // the changes since `arrived` (the broadcaster's seq when the request came: what changed
+  // during the handshake) and, over SSE, the current id.
+  void start_changes(std::string_view last_event_id, bool snapshot, std::uint64_t arrived);
   // Replaces whatever is pending (a snapshot of a new view covers every earlier change).
   void replace(const Frame& frame);
   // A snapshot of `view` (just changed by the client), built one tick from the first call:

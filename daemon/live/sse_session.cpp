@@ -31,6 +31,8 @@ class SseSession final : public LiveClient {
   // to go away while the writer sends. `snapshot`: the event stream starts with every task.
   asio::awaitable<void> run(std::string_view last_event_id, bool snapshot);
 
+  std::uint64_t arrived = 0;  // the broadcaster's seq when the request came
+
  protected:
   void close_transport() override {
     error_code ignored;
@@ -93,7 +95,7 @@ asio::awaitable<void> SseSession::run(std::string_view last_event_id, bool snaps
   group_.join(shared_from_this(), stream_.get_executor());
   // Joined first, then the first frame: every tick after it reaches the client.
   if (per_change()) {
-    start_changes(last_event_id, snapshot);
+    start_changes(last_event_id, snapshot, arrived);
   } else if (const Frame first = first_frame(last_event_id)) {
     replace(first);
   }
@@ -114,6 +116,7 @@ asio::awaitable<void> SseSession::run(std::string_view last_event_id, bool snaps
 
 asio::awaitable<void> serve_events(LiveClients& group, beast::tcp_stream stream,
                                    StreamRequest request, std::string remote) {
+  const std::uint64_t arrived = group.hub().seq();
   View view;
   std::string last_id;
   Protocol protocol = Protocol::kSse;
@@ -133,6 +136,7 @@ asio::awaitable<void> serve_events(LiveClients& group, beast::tcp_stream stream,
   auto session = std::make_shared<SseSession>(group, protocol, std::move(view), std::move(remote),
                                                std::move(stream));
   session->named = named;
+  session->arrived = arrived;
   co_await session->run(last_id, snapshot);
 }
 

@@ -119,6 +119,7 @@ class WsSession final : public LiveClient {
   // The event stream's start (LiveClient::start_changes).
   std::string last_event_id;
   bool snapshot = false;
+  std::uint64_t arrived = 0;  // the broadcaster's seq when the request came
 
  protected:
   void close_transport() override {
@@ -211,7 +212,7 @@ asio::awaitable<void> WsSession::run(StreamRequest request, std::string_view sub
   group_.join(self, ws_.get_executor());
   // Registered first, then the snapshot: every change after it reaches the client as a delta.
   if (per_change()) {
-    start_changes(last_event_id, snapshot);
+    start_changes(last_event_id, snapshot, arrived);
   } else {
     replace(protocol == Protocol::kDelta ? hub.snapshot_of(view, false) : hub.plain_snapshot());
   }
@@ -263,6 +264,7 @@ void WsSession::on_message(std::string_view text) {
 
 asio::awaitable<void> serve_websocket(LiveClients& group, bool authorized, beast::tcp_stream stream,
                                       StreamRequest request, std::string remote) {
+  const std::uint64_t arrived = group.hub().seq();
   WsChoice choice;
   View view;
   std::string last_event_id;
@@ -288,6 +290,7 @@ asio::awaitable<void> serve_websocket(LiveClients& group, bool authorized, beast
       std::move(remote), std::move(stream));
   session->last_event_id = std::move(last_event_id);
   session->snapshot = snapshot;
+  session->arrived = arrived;
   co_await session->run(std::move(request), choice.echo, authorized, served);
 }
 

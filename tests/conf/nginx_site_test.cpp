@@ -359,23 +359,30 @@ TEST_F(ThroughNginx, ServerSentEventsStreamUnbuffered) {
 // The per-change streams and the operations feed reach the broadcaster, unbuffered, and are
 // not taken for tasks named "stream" and "ws" by the /tasks/ prefix location.
 TEST_F(ThroughNginx, EventStreamsAndTheOperationsFeedPassThrough) {
-  SseThroughProxy sse(port_, "/tasks/stream");
-  WsTestClient ws(port_, "/tasks/ws");
-  ASSERT_TRUE(ws.open()) << ws.error() << "\n" << nginx_->error_log();
-  WsTestClient ops(port_, "/ws?protocol=operations");
-  ASSERT_TRUE(ops.open()) << ops.error();
   ASSERT_EQ(post(R"({"task_id":"streamed","n":4,"project":"p"})").status, 200);
+  // ?snapshot=1: the task already there is each stream's first message.
+  SseThroughProxy sse(port_, "/tasks/stream?snapshot=1");
   const auto message = sse.next();
   ASSERT_TRUE(message) << nginx_->error_log();
   EXPECT_THAT(sse.head(), HasSubstr("text/event-stream"));
-  EXPECT_THAT(*message, ::testing::StartsWith(R"({"event":"task.created","seq":)"));
+  EXPECT_THAT(*message, ::testing::StartsWith(R"({"event":"task.updated","seq":)"));
   EXPECT_THAT(*message, HasSubstr(R"("task_id":"streamed")"));
+  WsTestClient ws(port_, "/tasks/ws?snapshot=1");
+  ASSERT_TRUE(ws.open()) << ws.error() << "\n" << nginx_->error_log();
   const auto frame = ws.read();
   ASSERT_TRUE(frame);
   EXPECT_THAT(*frame, HasSubstr(R"("task_id":"streamed")"));
+  // The operations feed sends changes only; the WebSocket is open, so this one reaches it.
+  WsTestClient ops(port_, "/ws?protocol=operations");
+  ASSERT_TRUE(ops.open()) << ops.error();
+  ASSERT_EQ(post(R"({"task_id":"streamed","n":5,"project":"p"})").status, 200);
   const auto op = ops.read();
   ASSERT_TRUE(op);
   EXPECT_THAT(*op, ::testing::StartsWith(R"({"type":"web:ingest:progress","project":"p")"));
+  // And the SSE stream, unbuffered, gets that change while its response is still open.
+  const auto change = sse.next();
+  ASSERT_TRUE(change);
+  EXPECT_THAT(*change, HasSubstr(R"("n":5)"));
 }
 
 TEST_F(ThroughNginx, MetricsAnswerLoopbackAndRefuseOtherAddresses) {

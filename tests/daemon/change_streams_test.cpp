@@ -4,6 +4,7 @@
 // builders they share (change_frames.hpp), directly.
 #include <map>
 #include <set>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -89,7 +90,7 @@ class ChangeStreams : public ::testing::Test {
 TEST_F(ChangeStreams, SseStreamSendsOneMessagePerChangeWithTheWholeTask) {
   start();
   SseReader sse(port(), {}, "/tasks/stream");
-  ASSERT_TRUE(sse.ok);
+  ASSERT_TRUE(sse.ok && sse.opened());
   // Each post is waited for, so that each change is its own tick.
   ASSERT_EQ(post(port(), R"({"task_id":"t1","status":"start","n":0,"total":5,"desc":"import"})"), 200);
   ASSERT_TRUE(sse_until(sse, "task.created t1")) << ::testing::PrintToString(messages);
@@ -136,7 +137,7 @@ TEST_F(ChangeStreams, SseStreamSendsOneMessagePerChangeWithTheWholeTask) {
 TEST_F(ChangeStreams, NamedSseStreamAddsEventLines) {
   start();
   SseReader sse(port(), {}, "/tasks/stream?named=1");
-  ASSERT_TRUE(sse.ok);
+  ASSERT_TRUE(sse.ok && sse.opened());
   ASSERT_EQ(post(port(), R"({"task_id":"a","n":1})"), 200);
   ASSERT_TRUE(sse_until(sse, "task.created a"));
   EXPECT_EQ(sse.event, "task.created");
@@ -145,7 +146,7 @@ TEST_F(ChangeStreams, NamedSseStreamAddsEventLines) {
 TEST_F(ChangeStreams, SseStreamNarrowedToOneTask) {
   start();
   SseReader sse(port(), {}, "/tasks/stream?task_id=mine");
-  ASSERT_TRUE(sse.ok);
+  ASSERT_TRUE(sse.ok && sse.opened());
   ASSERT_EQ(post(port(), R"({"task_id":"other","n":1})"), 200);
   ASSERT_EQ(post(port(), R"({"task_id":"mine","n":1})"), 200);
   ASSERT_TRUE(sse_until(sse, "task.created mine"));
@@ -157,7 +158,7 @@ TEST_F(ChangeStreams, LastEventIdResumesWithTheChangesMissedOnly) {
   std::string resume_from;
   {
     SseReader sse(port(), {}, "/tasks/stream");
-    ASSERT_TRUE(sse.ok);
+    ASSERT_TRUE(sse.ok && sse.opened());
     ASSERT_EQ(post(port(), R"({"task_id":"quiet","n":1})"), 200);
     ASSERT_EQ(post(port(), R"({"task_id":"busy","n":1})"), 200);
     ASSERT_TRUE(sse_until(sse, "task.created busy"));
@@ -339,11 +340,31 @@ TEST_F(ChangeStreams, NeverReadingEventStreamClientIsDroppedWhileOthersContinue)
               HasSubstr("progressista_ws_clients{protocol=\"events\"} 1"));
 }
 
+// Leading-edge delivery: with a 10 s tick, a change after a quiet spell still arrives at once.
+// Without it the second round below would wait for a tick boundary, ten seconds after the
+// first round's delivery.
+TEST_F(ChangeStreams, AChangeAfterAQuietSpellGoesOutBeforeTheTick) {
+  start({"--tick", "10", "--leading-edge", "0.005"});
+  WsTestClient ws(port(), "/tasks/ws");
+  ASSERT_TRUE(ws.open()) << ws.error();
+  for (int round = 1; round <= 3; ++round) {
+    // Quiet: no change for well over the leading edge (a sleep that makes the condition, not
+    // one that waits for a result).
+    std::this_thread::sleep_for(50ms);
+    const auto posted = std::chrono::steady_clock::now();
+    ASSERT_EQ(post(port(), fmt::format(R"({{"task_id":"q","n":{}}})", round)), 200);
+    const std::string mark = fmt::format(R"("n":{},)", round);
+    ASSERT_TRUE(ws.read_until(
+        [&](const std::string& m) { return m.find(mark) != std::string::npos; }, 20s));
+    EXPECT_LT(std::chrono::steady_clock::now() - posted, 5s) << "round " << round;
+  }
+}
+
 TEST_F(ChangeStreams, TokensGuardTheStreams) {
   start({}, {{"PROGRESSISTA_API_TOKEN", "s3cret"}});
   EXPECT_EQ(http(port(), "GET", "/tasks/stream").status, 401);
   SseReader sse(port(), "Authorization: Bearer s3cret\r\n", "/tasks/stream");
-  ASSERT_TRUE(sse.ok);
+  ASSERT_TRUE(sse.ok && sse.opened());
   ASSERT_EQ(http(port(), "POST", "/progress", R"({"task_id":"a","n":1})",
                  "Authorization: Bearer s3cret\r\n")
                 .status,

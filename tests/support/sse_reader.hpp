@@ -48,22 +48,35 @@ struct SseReader {
         if (!id.empty()) last_id = id;  // an `id:` alone moves the stream's last event id
         continue;  // headers, retry:, comments
       }
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      pollfd p{c.fd(), POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      char tmp[65536];
-      const ssize_t n = ::recv(c.fd(), tmp, sizeof tmp, 0);
-      if (n <= 0) return false;
-      buf.append(tmp, static_cast<std::size_t>(n));
-      // Drop the HTTP header block once.
-      if (!headers_seen) {
-        const std::size_t h = buf.find("\r\n\r\n");
-        if (h == std::string::npos) continue;
-        head = buf.substr(0, h);
-        buf.erase(0, h + 4);
-        headers_seen = true;
-      }
+      if (std::chrono::steady_clock::now() >= deadline || !receive()) return false;
     }
+  }
+  // True once the response head has arrived (the server has taken the request), within
+  // `timeout`.
+  bool opened(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!headers_seen) {
+      if (std::chrono::steady_clock::now() >= deadline || !receive()) return false;
+    }
+    return true;
+  }
+  // Reads what arrived within 100 ms; false when the connection ended.
+  bool receive() {
+    pollfd p{c.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) return true;
+    char tmp[65536];
+    const ssize_t n = ::recv(c.fd(), tmp, sizeof tmp, 0);
+    if (n <= 0) return false;
+    buf.append(tmp, static_cast<std::size_t>(n));
+    // Drop the HTTP header block once.
+    if (!headers_seen) {
+      const std::size_t h = buf.find("\r\n\r\n");
+      if (h == std::string::npos) return true;
+      head = buf.substr(0, h);
+      buf.erase(0, h + 4);
+      headers_seen = true;
+    }
+    return true;
   }
   Connection c;
   bool ok = false;
