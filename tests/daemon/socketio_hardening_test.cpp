@@ -18,9 +18,9 @@ namespace {
 
 using testing::DaemonProcess;
 using ::testing::HasSubstr;
-using ::testing::StartsWith;
 using testing::http;
 using testing::ScopedSegmentName;
+using ::testing::StartsWith;
 using testing::WsTestClient;
 using namespace std::chrono_literals;
 
@@ -48,8 +48,8 @@ class SocketIoHardening : public ::testing::Test {
     EXPECT_TRUE(open && open->rfind("0{\"sid\":", 0) == 0) << open.value_or("(nothing)");
     EXPECT_TRUE(ws->send("40"));
     std::string f;
-    EXPECT_TRUE(ws->read_until([](const std::string& x) { return x.rfind("40{", 0) == 0; }, kWait,
-                               &f))
+    EXPECT_TRUE(
+        ws->read_until([](const std::string& x) { return x.rfind("40{", 0) == 0; }, kWait, &f))
         << f;
     return ws;
   }
@@ -59,8 +59,8 @@ class SocketIoHardening : public ::testing::Test {
     EXPECT_TRUE(ws->send(fmt::format(R"(42["join-progress","{}"])", task)));
     std::string f;
     EXPECT_TRUE(ws->read_until(
-        [](const std::string& x) { return x.find("progress-status") != std::string::npos; },
-        kWait, &f))
+        [](const std::string& x) { return x.find("progress-status") != std::string::npos; }, kWait,
+        &f))
         << f;
     return ws;
   }
@@ -85,12 +85,12 @@ TEST_F(SocketIoHardening, MalformedPacketsCloseThatSessionOnly) {
   ASSERT_EQ(post(R"({"task_id":"good","n":1,"total":100})"), 200);
   auto good = watcher("good");
   const std::vector<std::string> bad = {
-      "9nonsense",                 // no such Engine.IO packet type
-      "4",                         // a message without a Socket.IO packet
-      R"(42["join-progress")",     // JSON cut short
-      R"(42{"not":"an array"})",   // an event that is not an array
+      "9nonsense",                                   // no such Engine.IO packet type
+      "4",                                           // a message without a Socket.IO packet
+      R"(42["join-progress")",                       // JSON cut short
+      R"(42{"not":"an array"})",                     // an event that is not an array
       R"(451-["x",{"_placeholder":true,"num":0}])",  // binary events: not here
-      "0",                         // open is the server's
+      "0",                                           // open is the server's
   };
   for (const std::string& packet : bad) {
     auto ws = connected();
@@ -105,7 +105,8 @@ TEST_F(SocketIoHardening, MalformedPacketsCloseThatSessionOnly) {
   EXPECT_TRUE(early.wait_closed(kWait));
 
   still_served(*good, "good", 2);
-  EXPECT_THAT(metrics(), HasSubstr(R"(progressista_socketio_rejected_total{reason="malformed"} 7)"));
+  EXPECT_THAT(metrics(),
+              HasSubstr(R"(progressista_socketio_rejected_total{reason="malformed"} 7)"));
 }
 
 TEST_F(SocketIoHardening, OversizePayloadsAreRefusedAndCounted) {
@@ -144,8 +145,8 @@ TEST_F(SocketIoHardening, AnUnknownEventGetsAnErrorAndTheSessionStays) {
                              kWait, &f));
   EXPECT_THAT(f, HasSubstr("unknown event 'subscribe-everything'"));
   ASSERT_TRUE(ws->send(R"(4211["also-unknown"])"));  // with an ACK id: answered by the ACK
-  ASSERT_TRUE(ws->read_until([](const std::string& x) { return x.rfind("4311[", 0) == 0; }, kWait,
-                             &f));
+  ASSERT_TRUE(
+      ws->read_until([](const std::string& x) { return x.rfind("4311[", 0) == 0; }, kWait, &f));
   EXPECT_THAT(f, HasSubstr(R"("ok":false)"));
   // Still a working socket.
   ASSERT_TRUE(ws->send(R"(42["join-progress","t1"])"));
@@ -195,7 +196,8 @@ TEST_F(SocketIoHardening, APastTheRoomLimitJoinIsRefusedWithAClearError) {
       << f;
   EXPECT_THAT(f, HasSubstr("at most 100 rooms"));
   EXPECT_TRUE(ws->open());
-  EXPECT_THAT(metrics(), HasSubstr(R"(progressista_socketio_rejected_total{reason="join_limit"} 1)"));
+  EXPECT_THAT(metrics(),
+              HasSubstr(R"(progressista_socketio_rejected_total{reason="join_limit"} 1)"));
 }
 
 TEST_F(SocketIoHardening, PollingErrorsAndAClientThatStopsPollingIsClosedAfterThePingTimeout) {
@@ -212,7 +214,8 @@ TEST_F(SocketIoHardening, PollingErrorsAndAClientThatStopsPollingIsClosedAfterTh
   const auto hs = http(port(), "GET", "/socket.io/?EIO=4&transport=polling");
   ASSERT_EQ(hs.status, 200) << hs.body;
   EXPECT_THAT(hs.body, StartsWith(R"(0{"sid":")"));
-  EXPECT_THAT(hs.body, HasSubstr(R"("upgrades":["websocket"],"pingInterval":300,"pingTimeout":200)"));
+  EXPECT_THAT(hs.body,
+              HasSubstr(R"("upgrades":["websocket"],"pingInterval":300,"pingTimeout":200)"));
   const std::string sid = hs.body.substr(9, 20);
   const std::string target = "/socket.io/?EIO=4&transport=polling&sid=" + sid;
   // Garbage in a POST: 400, and the session is gone.

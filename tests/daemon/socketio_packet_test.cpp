@@ -24,17 +24,29 @@ TEST(EngineIoPacket, TypeDigitThenData) {
 }
 
 TEST(EngineIoPacket, PayloadSplitsOnTheRecordSeparator) {
-  const auto parts = split_payload("4hello\x1e" "2\x1e" "40", 16);
+  const auto parts = split_payload(
+      "4hello\x1e"
+      "2\x1e"
+      "40",
+      16);
   ASSERT_TRUE(parts);
   EXPECT_EQ(*parts, (std::vector<std::string_view>{"4hello", "2", "40"}));
   EXPECT_FALSE(split_payload("", 16));
-  EXPECT_FALSE(split_payload("4a\x1e\x1e" "4b", 16));  // an empty packet
-  EXPECT_FALSE(split_payload("2\x1e" "2\x1e" "2", 2));  // over the count
+  EXPECT_FALSE(
+      split_payload("4a\x1e\x1e"
+                    "4b",
+                    16));  // an empty packet
+  EXPECT_FALSE(
+      split_payload("2\x1e"
+                    "2\x1e"
+                    "2",
+                    2));  // over the count
 }
 
 TEST(EngineIoPacket, OpenPacketCarriesTheHandshake) {
-  EXPECT_EQ(open_packet("abc", true, 25000, 20000, 1000000),
-            R"(0{"sid":"abc","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000})");
+  EXPECT_EQ(
+      open_packet("abc", true, 25000, 20000, 1000000),
+      R"(0{"sid":"abc","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000})");
   EXPECT_THAT(open_packet("abc", false, 1, 1, 1), HasSubstr(R"("upgrades":[])"));
 }
 
@@ -66,8 +78,8 @@ TEST(SocketIoPacket, EventWithAckIdAndArgument) {
 TEST(SocketIoPacket, RefusesWhatBreaksTheProtocol) {
   simdjson::dom::parser parser;
   for (const char* bad : {"", "9", "2", "2{}", "2[]", "2[1]", R"(2["x")", "4{\"message\":\"x\"}",
-                          R"(51-["x",{"_placeholder":true,"num":0}])", "0[1]", "3", "2/a\"b,[\"x\"]",
-                          "21234567890123456[\"x\"]"}) {
+                          R"(51-["x",{"_placeholder":true,"num":0}])", "0[1]", "3",
+                          "2/a\"b,[\"x\"]", "21234567890123456[\"x\"]"}) {
     EXPECT_FALSE(parse_sio_packet(parser, bad).ok()) << bad;
   }
 }
@@ -86,8 +98,9 @@ TEST(ProgressPayload, RunningTaskWithMetadata) {
       parser,
       R"({"task_id":"j1","desc":"Import","n":3,"total":12,"status":"update","meta":{"file":"a.csv","operation":"shadowed"},"created_at":1,"updated_at":1700000000.25,"phase":"parse","message":"row 3"})");
   EXPECT_EQ(p.outcome, Outcome::kRunning);
-  EXPECT_EQ(p.json,
-            R"({"sessionId":"j1","progress":25,"message":"row 3","status":"processing","timestamp":1700000000250,"metadata":{"file":"a.csv","operation":"Import","phase":"parse","currentStep":3,"totalSteps":12}})");
+  EXPECT_EQ(
+      p.json,
+      R"({"sessionId":"j1","progress":25,"message":"row 3","status":"processing","timestamp":1700000000250,"metadata":{"file":"a.csv","operation":"Import","phase":"parse","currentStep":3,"totalSteps":12}})");
 }
 
 TEST(ProgressPayload, CompletedAndFailed) {
@@ -98,7 +111,8 @@ TEST(ProgressPayload, CompletedAndFailed) {
   EXPECT_THAT(done.json, HasSubstr(R"("progress":100,)"));
   EXPECT_THAT(done.json, HasSubstr(R"("status":"completed")"));
   const ProgressPayload failed = progress_payload(
-      parser, R"({"task_id":"j","n":2.5,"total":10,"status":"error","error":"disk full","updated_at":2})");
+      parser,
+      R"({"task_id":"j","n":2.5,"total":10,"status":"error","error":"disk full","updated_at":2})");
   EXPECT_EQ(failed.outcome, Outcome::kFailed);
   EXPECT_THAT(failed.json, HasSubstr(R"("status":"error")"));
   EXPECT_THAT(failed.json, HasSubstr(R"("error":{"code":"TASK_FAILED","detail":"disk full"})"));

@@ -43,8 +43,8 @@ struct EioQuery {
 // The open packet's data: {"sid":...,"upgrades":[...],"pingInterval":...,"pingTimeout":...,
 // "maxPayload":...}. `sid` is ours (URL-safe characters only), so it needs no escaping.
 [[nodiscard]] std::string open_packet(std::string_view sid, bool can_upgrade,
-                                      std::uint32_t ping_interval_ms,
-                                      std::uint32_t ping_timeout_ms, std::size_t max_payload);
+                                      std::uint32_t ping_interval_ms, std::uint32_t ping_timeout_ms,
+                                      std::size_t max_payload);
 
 // The body of an Engine.IO HTTP error: {"code":N,"message":"..."} (codes of the protocol:
 // 0 unknown transport, 1 unknown session id, 2 bad handshake method, 3 bad request,

@@ -29,7 +29,9 @@ bool number_of(simdjson::dom::element task, std::string_view key, double& out) {
   return false;
 }
 
-bool whole(double v) { return std::abs(v) < 9.0e15 && v == std::floor(v); }
+bool whole(double v) {
+  return std::abs(v) < 9.0e15 && v == std::floor(v);
+}
 
 constexpr std::string_view kOwnMetadata[] = {"operation", "phase", "currentStep", "totalSteps"};
 

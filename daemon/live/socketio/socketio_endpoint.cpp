@@ -75,7 +75,9 @@ std::string random_id() {
   return id;
 }
 
-Packet packet(std::string text) { return std::make_shared<const std::string>(std::move(text)); }
+Packet packet(std::string text) {
+  return std::make_shared<const std::string>(std::move(text));
+}
 
 std::string error_event(std::string_view message) {
   fmt::memory_buffer b;
@@ -137,8 +139,8 @@ enum class Transport : std::uint8_t { kPolling, kWebsocket };
 // other threads than its home); its rooms and heartbeat live on its home thread.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(EndpointImpl& home, asio::any_io_executor home_ex, Registry& registry,
-          Broadcaster& hub, const TokenSet& tokens, bool authenticated, Transport transport)
+  Session(EndpointImpl& home, asio::any_io_executor home_ex, Registry& registry, Broadcaster& hub,
+          const TokenSet& tokens, bool authenticated, Transport transport)
       : sid(random_id()),
         socket_id(random_id()),
         home(home),
@@ -226,6 +228,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t outbox_bytes_ = 0;
   bool closed_ = false;
   bool close_sent_ = false;
+  bool close_logged_ = false;
   bool pong_due_ = false;
   bool connected_ = false;  // Socket.IO CONNECT accepted
   ControlBudget budget_;
@@ -337,9 +340,13 @@ void Session::push_locked(const Packet& p) {
 }
 
 void Session::close(std::string_view why) {
-  (void)why;
   {
     std::lock_guard lock(mutex_);
+    if (!close_logged_) {  // the first reason only (a close may follow another)
+      close_logged_ = true;
+      if (log_enabled(Level::kDebug))
+        log(Level::kDebug, "socket.io session {} closed: {}", sid, why);
+    }
     closed_ = true;
     wake_locked();
   }
@@ -516,9 +523,9 @@ void Session::on_message(std::string_view data) {
     if (!budget_.take(Clock::now())) {
       over_budget_ = over = true;
       stats.rate_limited.fetch_add(1, std::memory_order_relaxed);
-      push_locked(packet(error_event(fmt::format(
-          "too many messages: at most {} a second (bursts of {}); disconnected", kMessageRate,
-          2 * kMessageRate))));
+      push_locked(packet(error_event(
+          fmt::format("too many messages: at most {} a second (bursts of {}); disconnected",
+                      kMessageRate, 2 * kMessageRate))));
       push_locked(packet(sio_disconnect()));
     }
   }
@@ -598,8 +605,8 @@ void Session::on_message(std::string_view data) {
     return;
   }
   if (!sp.arg || sp.arg->empty() || sp.arg->size() > kMaxTaskId) {
-    const std::string msg = fmt::format(
-        "{} takes a session id: a string of 1 to {} bytes", sp.event, kMaxTaskId);
+    const std::string msg =
+        fmt::format("{} takes a session id: a string of 1 to {} bytes", sp.event, kMaxTaskId);
     if (sp.ack) {
       fmt::memory_buffer b;
       b.append(std::string_view{"{\"ok\":false,\"error\":"});
@@ -760,8 +767,8 @@ std::shared_ptr<Session> EndpointImpl::open_session(const asio::any_io_executor&
     registered_ = true;
     hub_.add_group(this, [ex](std::function<void()> fn) { asio::post(ex, std::move(fn)); });
   }
-  auto s = std::make_shared<Session>(*this, ex, *registry_, hub_, tokens_, authenticated,
-                                     transport);
+  auto s =
+      std::make_shared<Session>(*this, ex, *registry_, hub_, tokens_, authenticated, transport);
   {
     std::lock_guard lock(registry_->mutex);
     registry_->sessions.emplace(s->sid, s);
@@ -803,10 +810,9 @@ asio::awaitable<void> EndpointImpl::exchange(const HttpRequest& request, HttpRes
       s = open_session(ex, access_of(tokens_, request).open(), Transport::kPolling);
       response.status = 200;
       response.content_type = "text/plain; charset=UTF-8";
-      response.body = open_packet(s->sid, true,
-                                  static_cast<std::uint32_t>(registry_->ping_interval.count()),
-                                  static_cast<std::uint32_t>(registry_->ping_timeout.count()),
-                                  kMaxPayload);
+      response.body =
+          open_packet(s->sid, true, static_cast<std::uint32_t>(registry_->ping_interval.count()),
+                      static_cast<std::uint32_t>(registry_->ping_timeout.count()), kMaxPayload);
       socketio_stats().bytes_sent.fetch_add(response.body.size(), std::memory_order_relaxed);
     }
   } else if (s = registry_->find(q.sid); !s) {
@@ -1039,8 +1045,7 @@ void socketio_families(PromText& p) {
   counter("progressista_socketio_bytes_sent_total", "Bytes written to Socket.IO clients.",
           s.bytes_sent);
   counter("progressista_socketio_room_emissions_total",
-          "Room emissions (one frame shared by the room's sockets on a thread).",
-          s.events_emitted);
+          "Room emissions (one frame shared by the room's sockets on a thread).", s.events_emitted);
   p.family("progressista_socketio_rejected_total", "counter",
            "Socket.IO input refused, by reason; malformed, oversize and rate close the session.");
   p.sample("progressista_socketio_rejected_total", {{"reason", "malformed"}}, load(s.malformed));

@@ -20,12 +20,12 @@ class Endpoint : public ClientGroup {
  public:
   // The WebSocket transport (GET with transport=websocket): serve() takes the connection.
   [[nodiscard]] virtual bool takes(const HttpRequest& request) const = 0;
-  virtual boost::asio::awaitable<void> serve(boost::beast::tcp_stream stream,
-                                             StreamRequest request, std::string remote) = 0;
+  virtual boost::asio::awaitable<void> serve(boost::beast::tcp_stream stream, StreamRequest request,
+                                             std::string remote) = 0;
   // Everything else at the path (polling GET and POST, bad requests): answered here, may wait
   // (a long poll), then the HTTP session writes `response`.
   virtual boost::asio::awaitable<void> exchange(const HttpRequest& request,
-                                              HttpResponse& response) = 0;
+                                                HttpResponse& response) = 0;
 };
 
 // `cors` may be null (no CORS headers on polling answers).

@@ -127,7 +127,9 @@ std::string sio_connect_error(std::string_view nsp, std::string_view message) {
   return {out.data(), out.size()};
 }
 
-std::string sio_disconnect() { return "41"; }
+std::string sio_disconnect() {
+  return "41";
+}
 
 std::string sio_event(std::string_view name, std::string_view payload_json) {
   fmt::memory_buffer out;

@@ -47,9 +47,9 @@ struct SioParse {
 [[nodiscard]] SioParse parse_sio_packet(simdjson::dom::parser& parser, std::string_view text);
 
 // Server packets, as whole Engine.IO message packets ("4" + the Socket.IO packet).
-[[nodiscard]] std::string sio_connect_ok(std::string_view sid);                  // 40{"sid":..}
+[[nodiscard]] std::string sio_connect_ok(std::string_view sid);  // 40{"sid":..}
 [[nodiscard]] std::string sio_connect_error(std::string_view nsp, std::string_view message);
-[[nodiscard]] std::string sio_disconnect();                                      // 41
+[[nodiscard]] std::string sio_disconnect();  // 41
 // 42["name",<payload JSON>]
 [[nodiscard]] std::string sio_event(std::string_view name, std::string_view payload_json);
 // 43<id>[<json>]
