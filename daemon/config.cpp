@@ -233,9 +233,9 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
       ->check(CLI::Range(0.005, 10.0));
   cmd.add_option("--leading-edge", cfg.leading_edge,
                  "A change that follows this many seconds without a delivery goes out at once "
-                 "instead of at the next tick (0: every change waits for the tick)")
+                 "instead of at the next tick (default: the tick; 0: every change waits for "
+                 "the tick)")
       ->envname("PROGRESSISTA_LEADING_EDGE")
-      ->capture_default_str()
       ->check(CLI::Range(0.0, 10.0));
   cmd.add_option("--ping-interval", cfg.ping_interval,
                  "Seconds between WebSocket pings (and SSE keep-alive comments) on idle clients")

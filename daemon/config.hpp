@@ -50,7 +50,8 @@ struct ServerConfig {
 
   // Live clients (broadcast and serve).
   double tick = 0.1;             // seconds between change-feed polls
-  double leading_edge = 0.005;   // a change after this long without a delivery goes out at once
+  double leading_edge = -1;      // a change after this long without a delivery goes out at
+                                 // once; negative: the tick
   double ping_interval = 30.0;   // WebSocket pings / SSE comments when idle
   double client_timeout = 10.0;  // a client that takes no frame for this long is dropped
   std::size_t max_clients = 10000;

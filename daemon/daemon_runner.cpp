@@ -180,7 +180,9 @@ int run_role(const ServerConfig& cfg, Role role) {
       BroadcastOptions bo;
       bo.tick = std::chrono::microseconds(static_cast<std::int64_t>(cfg.tick * 1e6));
       bo.leading_edge =
-          std::chrono::microseconds(static_cast<std::int64_t>(cfg.leading_edge * 1e6));
+          cfg.leading_edge < 0
+              ? bo.tick
+              : std::chrono::microseconds(static_cast<std::int64_t>(cfg.leading_edge * 1e6));
       bo.ping_interval = millis(cfg.ping_interval);
       bo.client_timeout = millis(cfg.client_timeout);
       bo.max_clients = cfg.max_clients;

@@ -8,7 +8,7 @@
 #   SCENARIOS ["100x1000 100x10000 1000x1000 1000x10000"]  CLIENTSxEVENTS_PER_S
 #   TASKS [10000]        tasks the events go to, round-robin, created before the clients connect
 #   TICK [0.1]           serve --tick
-#   LEADING_EDGE [0.005] serve --leading-edge (0: every change waits for the tick)
+#   LEADING_EDGE []      serve --leading-edge (empty: the server's default, the tick; 0: ticks only)
 #   CAPACITY [16384]     task slots of the benchmark's segment
 #   PLAIN_CLIENTS [0]    clients of Progressista's protocol (/ws) added to every scenario
 #   IO_THREADS [1]       fanout_bench's client threads (1 or 2)
@@ -29,7 +29,7 @@ DURATION=${DURATION:-10}
 SCENARIOS=${SCENARIOS:-100x1000 100x10000 1000x1000 1000x10000}
 TASKS=${TASKS:-10000}
 TICK=${TICK:-0.1}
-LEADING_EDGE=${LEADING_EDGE:-0.005}
+LEADING_EDGE=${LEADING_EDGE:-}
 CAPACITY=${CAPACITY:-16384}
 PLAIN_CLIENTS=${PLAIN_CLIENTS:-0}
 IO_THREADS=${IO_THREADS:-1}
@@ -49,7 +49,7 @@ is_count "$PLAIN_CLIENTS" 0 10000 || die "PLAIN_CLIENTS must be 0-10000, not '$P
 is_count "$IO_THREADS" 1 2 || die "IO_THREADS must be 1 or 2, not '$IO_THREADS'"
 is_count "$SERVER_THREADS" 0 256 || die "SERVER_THREADS must be 0-256, not '$SERVER_THREADS'"
 [[ $TICK =~ ^[0-9]*\.?[0-9]+$ ]] || die "TICK must be seconds, not '$TICK'"
-[[ $LEADING_EDGE =~ ^[0-9]*\.?[0-9]+$ ]] || die "LEADING_EDGE must be seconds, not '$LEADING_EDGE'"
+[[ -z $LEADING_EDGE || $LEADING_EDGE =~ ^[0-9]*\.?[0-9]+$ ]] || die "LEADING_EDGE must be seconds, not '$LEADING_EDGE'"
 ((CAPACITY >= TASKS)) || die "CAPACITY ($CAPACITY) must hold TASKS ($TASKS)"
 max_clients=0
 for s in $SCENARIOS; do
@@ -101,7 +101,7 @@ unset_env=()
 for v in $(compgen -e); do [[ $v == PROGRESSISTA_* ]] && unset_env+=(-u "$v"); done
 LOG=$TMP/serve.log
 env "${unset_env[@]}" "$BIN" serve --host 127.0.0.1 --port 0 --segment "$SEGMENT" \
-  --capacity "$CAPACITY" --tick "$TICK" --leading-edge "$LEADING_EDGE" --threads "$SERVER_THREADS" --storage-path "" \
+  --capacity "$CAPACITY" --tick "$TICK" ${LEADING_EDGE:+--leading-edge "$LEADING_EDGE"} --threads "$SERVER_THREADS" --storage-path "" \
   --no-access-log >"$LOG" 2>&1 &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
@@ -118,7 +118,7 @@ warn_if_busy bench-fanout
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo "bench-fanout: $(nproc) cores ($cpu_model), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
   "clients, poster and server share them"
-echo "bench-fanout: serve pid $SERVER_PID on :$PORT (segment $SEGMENT, $CAPACITY slots, tick ${TICK}s, leading edge ${LEADING_EDGE}s);" \
+echo "bench-fanout: serve pid $SERVER_PID on :$PORT (segment $SEGMENT, $CAPACITY slots, tick ${TICK}s, leading edge ${LEADING_EDGE:-the tick}s);" \
   "$TASKS tasks, ${DURATION}s per scenario"
 
 # field KEY LINE: the value of KEY=... in a RESULT line.

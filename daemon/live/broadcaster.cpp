@@ -318,7 +318,8 @@ void Broadcaster::run() {
   constexpr auto kWatch = std::chrono::milliseconds(1);
   constexpr auto kWatchDormant = std::chrono::milliseconds(10);
   constexpr auto kDormant = std::chrono::seconds(10);
-  const bool leading = opt_.leading_edge.count() > 0 && opt_.leading_edge < opt_.tick;
+  const bool leading = opt_.leading_edge.count() > 0;
+  const auto quiet = std::min<std::chrono::steady_clock::duration>(opt_.leading_edge, opt_.tick);
   auto next = Clock::now();
   auto last_delivery = next;
   while (!stopping_.load()) {
@@ -337,7 +338,7 @@ void Broadcaster::run() {
       // watched and the first change goes out at once, the next tick a whole tick after it.
       // Unread changes: the feed's head is past what the last poll read.
       const auto pending = [this] { return watcher_->head() != watcher_->seq(); };
-      if (delivered && !sleep_until(std::min(next, ticked + opt_.leading_edge))) break;
+      if (delivered && !sleep_until(std::min(next, ticked + quiet))) break;
       if (!pending()) {
         const auto watch = ticked - last_delivery < kDormant ? kWatch : kWatchDormant;
         while (Clock::now() < next && !pending()) {

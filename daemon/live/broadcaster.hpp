@@ -28,8 +28,9 @@ struct BroadcastOptions {
   std::chrono::microseconds tick{100'000};
   // Leading-edge delivery: a change seen when nothing was delivered for this long goes out at
   // once (the feed is watched every millisecond meanwhile); changes that follow a delivery
-  // more closely wait for the tick. Zero, or not below the tick: ticks only.
-  std::chrono::microseconds leading_edge{5'000};
+  // more closely wait for the tick. Zero: ticks only. At most the tick: with the tick (the
+  // default), deliveries stay a tick apart, so a busy feed costs what it did without it.
+  std::chrono::microseconds leading_edge{100'000};
   std::chrono::milliseconds ping_interval{30'000};
   std::chrono::milliseconds client_timeout{10'000};  // a frame blocked this long: disconnect
   std::size_t max_clients = 10000;
