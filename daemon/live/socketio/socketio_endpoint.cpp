@@ -589,32 +589,27 @@ void Session::on_message(std::string_view data) {
     close("event before CONNECT");
     return;
   }
+  // An event refused: its ACK (when asked for) and an error event say why.
+  const auto refuse_event = [&](const std::string& msg) {
+    if (sp.ack) {
+      fmt::memory_buffer b;
+      b.append(std::string_view{"{\"ok\":false,\"error\":"});
+      append_json_string(b, msg);
+      b.push_back('}');
+      push(packet(sio_ack(*sp.ack, {b.data(), b.size()})));
+    }
+    push(packet(error_event(msg)));
+  };
   const bool join = sp.event == "join-progress";
   if (!join && sp.event != "leave-progress") {
     stats.unknown_events.fetch_add(1, std::memory_order_relaxed);
-    const std::string msg = fmt::format(
-        "unknown event '{}': this server handles join-progress and leave-progress", sp.event);
-    if (sp.ack) {
-      fmt::memory_buffer b;
-      b.append(std::string_view{"{\"ok\":false,\"error\":"});
-      append_json_string(b, msg);
-      b.push_back('}');
-      push(packet(sio_ack(*sp.ack, {b.data(), b.size()})));
-    }
-    push(packet(error_event(msg)));
+    refuse_event(fmt::format(
+        "unknown event '{}': this server handles join-progress and leave-progress", sp.event));
     return;
   }
   if (!sp.arg || sp.arg->empty() || sp.arg->size() > kMaxTaskId) {
-    const std::string msg =
-        fmt::format("{} takes a session id: a string of 1 to {} bytes", sp.event, kMaxTaskId);
-    if (sp.ack) {
-      fmt::memory_buffer b;
-      b.append(std::string_view{"{\"ok\":false,\"error\":"});
-      append_json_string(b, msg);
-      b.push_back('}');
-      push(packet(sio_ack(*sp.ack, {b.data(), b.size()})));
-    }
-    push(packet(error_event(msg)));
+    refuse_event(
+        fmt::format("{} takes a session id: a string of 1 to {} bytes", sp.event, kMaxTaskId));
     return;
   }
   asio::post(home_ex, [self, join, id = *sp.arg, ack = sp.ack] {
