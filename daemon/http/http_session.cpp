@@ -330,6 +330,22 @@ asio::awaitable<void> serve_connection(SessionShared& shared, Worker& w, tcp::so
   co_await session.run();
 }
 
+asio::awaitable<void> answer_and_close(beast::tcp_stream& stream, http::status status,
+                                       std::string body, unsigned version) {
+  http::response<http::string_body> res{status, version};
+  res.set(http::field::server, "progressista");
+  res.set(http::field::content_type, "application/json");
+  res.keep_alive(false);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  stream.expires_after(std::chrono::seconds(5));
+  auto [ec, n] = co_await http::async_write(stream, res, kUseTuple);
+  (void)ec;
+  (void)n;
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
+
 asio::awaitable<void> refuse_busy(tcp::socket socket, std::size_t max_connections) {
   beast::tcp_stream stream(std::move(socket));
   stream.expires_after(std::chrono::seconds(1));

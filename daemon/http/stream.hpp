@@ -47,6 +47,12 @@ class BeastRequest final : private HeaderFields {
   HttpRequest view_;
 };
 
+// A stream taker's refusal before its protocol starts (a WebSocket or SSE it will not serve):
+// `body` (JSON) with `status`, `Connection: close`, then the connection is shut down.
+boost::asio::awaitable<void> answer_and_close(boost::beast::tcp_stream& stream,
+                                              boost::beast::http::status status, std::string body,
+                                              unsigned version);
+
 class StreamTaker {
  public:
   virtual ~StreamTaker() = default;

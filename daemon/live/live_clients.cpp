@@ -28,25 +28,13 @@ struct Admission {
   ~Admission() { hub.release(); }
 };
 
-// A refusal before a live client is set up: {"detail": ...} with `status`, then the end.
-asio::awaitable<void> answer(beast::tcp_stream& stream, http::status status,
-                             std::string_view detail, unsigned version) {
-  http::response<http::string_body> res{status, version};
-  res.set(http::field::server, "progressista");
-  res.set(http::field::content_type, "application/json");
-  res.keep_alive(false);
+// A refusal's body before a live client is set up: {"detail": ...}.
+std::string detail_body(std::string_view detail) {
   fmt::memory_buffer body;
   body.append(std::string_view{"{\"detail\":"});
   append_json_string(body, detail);
   body.push_back('}');
-  res.body().assign(body.data(), body.size());
-  res.prepare_payload();
-  stream.expires_after(std::chrono::seconds(5));
-  auto [ec, n] = co_await http::async_write(stream, res, kUseTuple);
-  (void)ec;
-  (void)n;
-  boost::system::error_code ignored;
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  return std::string(body.data(), body.size());
 }
 
 }  // namespace
@@ -139,10 +127,11 @@ asio::awaitable<void> LiveClients::serve(beast::tcp_stream stream, beast::flat_b
   }
   if (!hub_.admit()) {
     hub_.store().counters().add(Counter::kRejectedOverload);
-    co_await answer(stream, http::status::service_unavailable,
-                    fmt::format("too many live clients (the limit is {}); retry later",
-                                hub_.options().max_clients),
-                    request.version());
+    co_await answer_and_close(
+        stream, http::status::service_unavailable,
+        detail_body(fmt::format("too many live clients (the limit is {}); retry later",
+                                hub_.options().max_clients)),
+        request.version());
     co_return;
   }
   Admission admission{hub_};
@@ -155,16 +144,18 @@ asio::awaitable<void> LiveClients::serve(beast::tcp_stream stream, beast::flat_b
   if (sse) {
     if (!authenticated) {
       hub_.store().counters().add(Counter::kRejectedAuth);
-      co_await answer(stream, http::status::unauthorized, "Invalid API token", request.version());
+      co_await answer_and_close(stream, http::status::unauthorized,
+                                detail_body("Invalid API token"), request.version());
       co_return;
     }
     co_await serve_events(*this, std::move(stream), std::move(request), std::move(remote));
     co_return;
   }
   if (!beast::websocket::is_upgrade(request)) {
-    co_await answer(stream, http::status::upgrade_required,
-                    "this is a WebSocket endpoint: connect with a WebSocket client",
-                    request.version());
+    co_await answer_and_close(
+        stream, http::status::upgrade_required,
+        detail_body("this is a WebSocket endpoint: connect with a WebSocket client"),
+        request.version());
     co_return;
   }
   // A client does not send frames before the handshake answer, so `buffer` holds nothing

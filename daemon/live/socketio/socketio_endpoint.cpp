@@ -827,18 +827,8 @@ asio::awaitable<void> EndpointImpl::exchange(const HttpRequest& request, HttpRes
 asio::awaitable<void> refuse_upgrade(beast::tcp_stream& stream, unsigned version, int code,
                                      std::string_view message) {
   socketio_stats().bad_requests.fetch_add(1, std::memory_order_relaxed);
-  http::response<http::string_body> res{http::status::bad_request, version};
-  res.set(http::field::server, "progressista");
-  res.set(http::field::content_type, "application/json");
-  res.keep_alive(false);
-  res.body() = eio_error_body(code, message);
-  res.prepare_payload();
-  stream.expires_after(std::chrono::seconds(5));
-  auto [ec, n] = co_await http::async_write(stream, res, kUseTuple);
-  (void)ec;
-  (void)n;
-  boost::system::error_code ignored;
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  co_await answer_and_close(stream, http::status::bad_request, eio_error_body(code, message),
+                            version);
 }
 
 asio::awaitable<void> EndpointImpl::serve(beast::tcp_stream stream, StreamRequest request,
