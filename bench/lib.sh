@@ -70,3 +70,25 @@ free_port() {
   done
   die "no free loopback port found"
 }
+
+# start_serve LOG ARGS...: `$BIN serve --host 127.0.0.1 --port 0 ARGS...` in the background,
+# without the caller's PROGRESSISTA_* variables, its output in LOG. Sets SERVER_PID (also added
+# to PIDS when the caller keeps one) and PORT, read from its `listening on` line within 10 s.
+# Callers define BIN and die.
+start_serve() {
+  local log=$1 v unset_env=()
+  shift
+  for v in $(compgen -e); do [[ $v == PROGRESSISTA_* ]] && unset_env+=(-u "$v"); done
+  env "${unset_env[@]}" "$BIN" serve --host 127.0.0.1 --port 0 "$@" >"$log" 2>&1 &
+  SERVER_PID=$!
+  if declare -p PIDS >/dev/null 2>&1; then PIDS+=("$SERVER_PID"); fi
+  PORT=""
+  for _ in $(seq 100); do
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; die "serve exited at start (log above)"; }
+    PORT=$(sed -nE 's|.*listening on http://127\.0\.0\.1:([0-9]+).*|\1|p' "$log" | head -1)
+    [ -n "$PORT" ] && return 0
+    sleep 0.1
+  done
+  cat "$log" >&2
+  die "serve logged no 'listening on' line within 10 s"
+}

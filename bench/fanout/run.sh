@@ -97,28 +97,16 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- the server, on its own segment; no PROGRESSISTA_* from the caller ---
-unset_env=()
-for v in $(compgen -e); do [[ $v == PROGRESSISTA_* ]] && unset_env+=(-u "$v"); done
 LOG=$TMP/serve.log
-env "${unset_env[@]}" "$BIN" serve --host 127.0.0.1 --port 0 --segment "$SEGMENT" \
-  --capacity "$CAPACITY" --tick "$TICK" ${LEADING_EDGE:+--leading-edge "$LEADING_EDGE"} --threads "$SERVER_THREADS" --storage-path "" \
-  --no-access-log >"$LOG" 2>&1 &
-SERVER_PID=$!
-PIDS+=("$SERVER_PID")
-PORT=""
-for i in $(seq 100); do
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$LOG" >&2; die "serve exited at start (log above)"; }
-  PORT=$(sed -nE 's|.*listening on http://127\.0\.0\.1:([0-9]+).*|\1|p' "$LOG" | head -1)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$LOG" >&2; die "serve logged no 'listening on' line within 10 s"; }
+start_serve "$LOG" --segment "$SEGMENT" --capacity "$CAPACITY" --tick "$TICK" \
+  ${LEADING_EDGE:+--leading-edge "$LEADING_EDGE"} --threads "$SERVER_THREADS" --storage-path "" \
+  --no-access-log
 
 warn_if_busy bench-fanout
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo "bench-fanout: $(nproc) cores ($cpu_model), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
   "clients, poster and server share them"
-echo "bench-fanout: serve pid $SERVER_PID on :$PORT (segment $SEGMENT, $CAPACITY slots, tick ${TICK}s, leading edge ${LEADING_EDGE:-the tick}s);" \
+echo "bench-fanout: serve pid $SERVER_PID on :$PORT (segment $SEGMENT, $CAPACITY slots, tick ${TICK}s, leading edge ${LEADING_EDGE:+${LEADING_EDGE}s}${LEADING_EDGE:-the tick});" \
   "$TASKS tasks, ${DURATION}s per scenario"
 
 # field KEY LINE: the value of KEY=... in a RESULT line.

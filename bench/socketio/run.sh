@@ -57,20 +57,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-unset_env=()
-for v in $(compgen -e); do [[ $v == PROGRESSISTA_* ]] && unset_env+=(-u "$v"); done
 LOG=$TMP/serve.log
-env "${unset_env[@]}" "$BIN" serve --host 127.0.0.1 --port 0 --segment "$SEGMENT" \
-  --tick "$TICK" --storage-path "" --no-access-log >"$LOG" 2>&1 &
-SERVER_PID=$!
-PORT=""
-for _ in $(seq 100); do
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$LOG" >&2; die "serve exited at start"; }
-  PORT=$(sed -nE 's|.*listening on http://127\.0\.0\.1:([0-9]+).*|\1|p' "$LOG" | head -1)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-[ -n "$PORT" ] || die "serve logged no 'listening on' line within 10 s"
+start_serve "$LOG" --segment "$SEGMENT" --tick "$TICK" --storage-path "" --no-access-log
 warn_if_busy bench-socketio
 echo "bench-socketio: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); node client," \
   "poster and server share them; serve pid $SERVER_PID, tick ${TICK}s"
