@@ -20,8 +20,12 @@ Bound Bound::of(Store& store) {
   }
 }
 
-FeedWatcher::FeedWatcher(Store& store, std::uint64_t base, std::optional<std::uint64_t> above)
-    : bound_(Bound::of(store)), base_(base), reader_(*bound_.feed) {
+FeedWatcher::FeedWatcher(Store& store, std::uint64_t base, std::optional<std::uint64_t> above,
+                         const std::atomic<std::uint64_t>* operations_clients)
+    : bound_(Bound::of(store)),
+      base_(base),
+      operations_clients_(operations_clients),
+      reader_(*bound_.feed) {
   std::lock_guard lock(mutex_);
   rescan();
   if (above && seq() <= *above) base_ = *above + 1 - reader_.cursor();
@@ -75,6 +79,10 @@ FeedWatcher::Fold FeedWatcher::fold(const std::vector<Change>& changes,
     if (inserted) it->second.first = it->second.second = before(it->first);
     return it->second.second;
   };
+  // Read once per fold: a feed client that joins after it starts from a fold that has them
+  // (LiveClient::start_changes reads what it missed through since()).
+  const bool with_operation =
+      operations_clients_ == nullptr || operations_clients_->load(std::memory_order_acquire) > 0;
   TaskRecord rec;
   fmt::memory_buffer json;
   for (std::size_t i = 0; i < changes.size(); ++i) {
@@ -91,7 +99,7 @@ FeedWatcher::Fold FeedWatcher::fold(const std::vector<Change>& changes,
     Known& now = known(std::string(rec.task_id.view()));
     const TaskEvent event = classify(now ? &*now : nullptr, rec.status);
     now = rec.status;
-    out.items.push_back(upserted_item(rec, event, json));
+    out.items.push_back(upserted_item(rec, event, json, with_operation));
   }
   return out;
 }
@@ -160,7 +168,10 @@ std::optional<Tick> FeedWatcher::since(std::uint64_t seq) const {
 }
 
 Broadcaster::Broadcaster(Store& store, const BroadcastOptions& options, BroadcastStats& stats)
-    : store_(store), opt_(options), stats_(stats), watcher_(std::make_shared<FeedWatcher>(store)) {
+    : store_(store),
+      opt_(options),
+      stats_(stats),
+      watcher_(std::make_shared<FeedWatcher>(store, 0, std::nullopt, &operations_clients())) {
   seq_.store(watcher_->seq(), std::memory_order_release);
   generation_.store(watcher_->generation(), std::memory_order_release);
 }
@@ -261,7 +272,8 @@ std::shared_ptr<const Tick> Broadcaster::follow() {
   // are below every sequence of the new one, so they are never taken for its changes.
   const std::uint64_t floor = std::max(seq(), watcher_->head());
   const std::uint64_t old_generation = watcher_->generation();
-  auto next = std::make_shared<FeedWatcher>(store_, watcher_->base(), floor);
+  auto next =
+      std::make_shared<FeedWatcher>(store_, watcher_->base(), floor, &operations_clients());
   {
     std::lock_guard lock(watcher_mutex_);
     watcher_ = std::move(next);

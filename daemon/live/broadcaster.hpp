@@ -56,8 +56,11 @@ struct Bound {
 class FeedWatcher {
  public:
   // With `above`, `base` is raised so that every sequence handed out is above it.
+  // `operations_clients`: how many clients the operations feed has (null: always build its
+  // messages); while none, items are built without them.
   explicit FeedWatcher(Store& store, std::uint64_t base = 0,
-                       std::optional<std::uint64_t> above = std::nullopt);
+                       std::optional<std::uint64_t> above = std::nullopt,
+                       const std::atomic<std::uint64_t>* operations_clients = nullptr);
   // Tick thread. What changed since the previous call (a reset Tick when the feed was lapped
   // or a hole found); null when nothing did.
   [[nodiscard]] std::shared_ptr<const Tick> poll();
@@ -97,6 +100,7 @@ class FeedWatcher {
 
   Bound bound_;
   std::uint64_t base_;
+  const std::atomic<std::uint64_t>* operations_clients_;
   FeedReader reader_;            // tick thread only
   std::vector<Change> changes_;  // tick thread only
   // Guards the members below, written by the tick thread and read by since(); the tick
@@ -162,6 +166,9 @@ class Broadcaster {
   BroadcastStats& stats() noexcept { return stats_; }
 
  private:
+  const std::atomic<std::uint64_t>& operations_clients() const noexcept {
+    return stats_.clients[static_cast<std::size_t>(BroadcastStats::Protocol::kOperations)];
+  }
   void run();
   // True when a Tick was handed out.
   bool tick_once();

@@ -132,9 +132,11 @@ void LiveClient::start_changes(std::string_view last_event_id, bool snapshot,
         missed ? std::move(*missed) : table_tick(hub.store().table(), view, hub.seq()));
   } else if (snapshot) {
     first = std::make_shared<const Tick>(table_tick(hub.store().table(), view, hub.seq()));
-  } else if (arrived < hub.seq()) {
+  } else {
     // A client that acts once its stream is open (EventSource.onopen, a WebSocket's open)
-    // must see what it caused, even when a tick went out before it joined.
+    // must see what it caused, even when a tick went out before it joined; and read now, its
+    // seq is past any tick folded before it counted as a client (the operations feed's
+    // messages are built only while it has clients).
     if (std::optional<Tick> missed = hub.missed(arrived))
       first = std::make_shared<const Tick>(std::move(*missed));
   }

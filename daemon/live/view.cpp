@@ -57,7 +57,8 @@ std::string_view task_event_name(TaskEvent e) noexcept {
   return "task.updated";
 }
 
-TickItem upserted_item(const TaskRecord& task, TaskEvent event, fmt::memory_buffer& scratch) {
+TickItem upserted_item(const TaskRecord& task, TaskEvent event, fmt::memory_buffer& scratch,
+                       bool with_operation) {
   TickItem item;
   item.task_id.assign(task.task_id.view());
   item.has_project = task.has(kHasProject);
@@ -66,6 +67,7 @@ TickItem upserted_item(const TaskRecord& task, TaskEvent event, fmt::memory_buff
   scratch.clear();
   append_task_json(scratch, task);
   item.json.assign(scratch.data(), scratch.size());
+  if (!with_operation) return item;
   scratch.clear();
   append_operation_message(scratch, task);
   item.operation.assign(scratch.data(), scratch.size());

@@ -42,11 +42,14 @@ struct TickItem {
   TaskEvent event = TaskEvent::kUpdated;
   std::string json;       // the task object; empty for removals
   std::string operation;  // the operations feed's message for this state; empty for removals
+                          // and while the feed has no client
 };
 
 // The item for a task's new state (its JSON written through `scratch`) or for its removal.
+// `with_operation`: also the operations feed's message (a meta parse and a second
+// serialization, so built only while that feed has clients).
 [[nodiscard]] TickItem upserted_item(const TaskRecord& task, TaskEvent event,
-                                     fmt::memory_buffer& scratch);
+                                     fmt::memory_buffer& scratch, bool with_operation = true);
 [[nodiscard]] TickItem removed_item(std::string task_id);
 
 // A frame's text, built once and shared by every client it goes to, with the sequence number
