@@ -379,8 +379,13 @@ TEST_F(ThroughNginx, EventStreamsAndTheOperationsFeedPassThrough) {
   const auto op = ops.read();
   ASSERT_TRUE(op);
   EXPECT_THAT(*op, ::testing::StartsWith(R"({"type":"web:ingest:progress","project":"p")"));
-  // And the SSE stream, unbuffered, gets that change while its response is still open.
-  const auto change = sse.next();
+  // And the SSE stream, unbuffered, gets that change while its response is still open (after,
+  // perhaps, the first post's own message again: delivery is at least once around a connect).
+  std::optional<std::string> change;
+  for (int i = 0; i < 3; ++i) {
+    change = sse.next();
+    if (!change || change->find(R"("n":5)") != std::string::npos) break;
+  }
   ASSERT_TRUE(change);
   EXPECT_THAT(*change, HasSubstr(R"("n":5)"));
 }
