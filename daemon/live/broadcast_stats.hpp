@@ -47,8 +47,11 @@ class DurationHistogram {
 struct BroadcastStats {
   // kSse: the delta protocol over SSE (/events); kEvents, kEventsSse: the event streams
   // (/tasks/ws, /tasks/stream); kOperations: the operations feed (/ws?protocol=operations).
-  enum class Protocol : std::uint8_t { kProgressista, kDelta, kSse, kEvents, kEventsSse, kOperations };
-  static constexpr std::size_t kProtocols = 6;
+  // kDeltaV2: the compact delta protocol (/ws?protocol=delta2).
+  enum class Protocol : std::uint8_t {
+    kProgressista, kDelta, kSse, kEvents, kEventsSse, kOperations, kDeltaV2
+  };
+  static constexpr std::size_t kProtocols = 7;
   [[nodiscard]] static constexpr std::string_view protocol_name(Protocol p) noexcept {
     switch (p) {
       case Protocol::kProgressista:
@@ -63,6 +66,8 @@ struct BroadcastStats {
         return "events_sse";
       case Protocol::kOperations:
         return "operations";
+      case Protocol::kDeltaV2:
+        return "delta2";
     }
     return "progressista";
   }

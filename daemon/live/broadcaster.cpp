@@ -104,7 +104,7 @@ FeedWatcher::Fold FeedWatcher::fold(const std::vector<Change>& changes,
   return out;
 }
 
-std::shared_ptr<const Tick> FeedWatcher::poll() {
+std::shared_ptr<Tick> FeedWatcher::poll() {
   changes_.clear();
   if (reader_.poll(changes_) == FeedReader::Poll::kLapped) {
     std::lock_guard lock(mutex_);
@@ -174,6 +174,7 @@ Broadcaster::Broadcaster(Store& store, const BroadcastOptions& options, Broadcas
       watcher_(std::make_shared<FeedWatcher>(store, 0, std::nullopt, &operations_clients())) {
   seq_.store(watcher_->seq(), std::memory_order_release);
   generation_.store(watcher_->generation(), std::memory_order_release);
+  compact_.restart(*watcher_->bound().table, watcher_->seq());
 }
 
 Broadcaster::~Broadcaster() {
@@ -255,7 +256,7 @@ std::optional<Frame> Broadcaster::resume(std::uint64_t seq, const View& view) {
   return delta_frame(*changes, view);
 }
 
-std::shared_ptr<const Tick> Broadcaster::follow() {
+std::shared_ptr<Tick> Broadcaster::follow() {
   try {
     store_.follow();
   } catch (const std::exception& e) {
@@ -292,10 +293,12 @@ std::shared_ptr<const Tick> Broadcaster::follow() {
 
 bool Broadcaster::tick_once() {
   const auto started = std::chrono::steady_clock::now();
-  std::shared_ptr<const Tick> tick = follow();
-  const bool moved = tick != nullptr;
-  if (!tick) tick = watcher_->poll();
-  if (!tick) return false;
+  std::shared_ptr<Tick> changed = follow();
+  const bool moved = changed != nullptr;
+  if (!changed) changed = watcher_->poll();
+  if (!changed) return false;
+  compact_.apply(*changed, *watcher_->bound().table);
+  std::shared_ptr<const Tick> tick = std::move(changed);
   seq_.store(tick->seq, std::memory_order_release);
   // Progressista's clients get the whole table whenever anything changed; built only when
   // such clients exist, once for all of them.

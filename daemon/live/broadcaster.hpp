@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "live/broadcast_stats.hpp"
+#include "live/compact_delta.hpp"
 #include "live/view.hpp"
 #include "progressista/change_feed.hpp"
 #include "progressista/store.hpp"
@@ -63,7 +64,7 @@ class FeedWatcher {
                        const std::atomic<std::uint64_t>* operations_clients = nullptr);
   // Tick thread. What changed since the previous call (a reset Tick when the feed was lapped
   // or a hole found); null when nothing did.
-  [[nodiscard]] std::shared_ptr<const Tick> poll();
+  [[nodiscard]] std::shared_ptr<Tick> poll();
   // Any thread. What a reader that last saw `seq` missed, as one Tick: the changes one poll
   // over them would give, classified against what the reader knew at `seq`. Nullopt when
   // the watcher cannot tell: `seq` is from before its scan or last rescan (an earlier
@@ -144,6 +145,11 @@ class Broadcaster {
   [[nodiscard]] Frame delta_snapshot(bool reset = false);
   // The whole table's shared snapshot, or a narrowed view's own.
   [[nodiscard]] Frame snapshot_of(const View& view, bool reset);
+  // The compact delta protocol's snapshot of `view` at the last tick handed out (the whole
+  // table's built once per tick).
+  [[nodiscard]] Frame compact_snapshot(const View& view, bool reset) {
+    return compact_.snapshot(view, reset);
+  }
   // SSE resume: the delta frame of `view` with what a client that last saw `seq` missed
   // (FeedWatcher::since; empty when the view matched none of it). Nullopt when that cannot
   // be told: the client should get a snapshot with "reset".
@@ -175,7 +181,7 @@ class Broadcaster {
   // Waits until `until` or until stop(); false when stopping.
   bool sleep_until(std::chrono::steady_clock::time_point until);
   // Follows a resized or re-created segment; a new watcher and a reset Tick when it moved.
-  [[nodiscard]] std::shared_ptr<const Tick> follow();
+  [[nodiscard]] std::shared_ptr<Tick> follow();
 
   Store& store_;
   BroadcastOptions opt_;
@@ -185,6 +191,8 @@ class Broadcaster {
   std::shared_ptr<FeedWatcher> watcher_;
   std::mutex watcher_mutex_;
   std::atomic<std::uint64_t> generation_{0};
+  // What every compact-protocol client holds; annotates each Tick before it is handed out.
+  CompactState compact_;
   std::chrono::steady_clock::time_point follow_warned_{};
   std::atomic<std::uint64_t> seq_{0};
   std::atomic<bool> stopping_{false};

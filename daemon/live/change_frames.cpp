@@ -137,8 +137,15 @@ Tick merge_ticks(const std::vector<std::shared_ptr<const Tick>>& ticks) {
       at.emplace(it.task_id, order.size() - 1);
     }
   }
-  for (auto& item : order)
-    if (item) merged.items.push_back(std::move(*item));
+  merged.t_ms = ticks.back()->t_ms;
+  // A compact item is relative to its own tick's time and to the state before it, which a
+  // client behind by several ticks does not hold: the merged frame carries whole states.
+  const bool several = ticks.size() > 1;
+  for (auto& item : order) {
+    if (!item) continue;
+    if (several) item->compact_stale = true;
+    merged.items.push_back(std::move(*item));
+  }
   return merged;
 }
 

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "live/change_frames.hpp"
+#include "live/compact_delta.hpp"
 #include "live/live_clients.hpp"
 #include "log.hpp"
 #include "progressista/query.hpp"
@@ -28,6 +29,8 @@ Frame LiveClient::encode(const Tick& tick) const {
       return events_frame(tick, view, named ? ChangeFraming::kSseNamed : ChangeFraming::kSse);
     case Protocol::kOperations:
       return operations_frame(tick, view);
+    case Protocol::kDeltaV2:
+      return compact_frame(tick, view);
     case Protocol::kProgressista:
     case Protocol::kDelta:
     case Protocol::kSse:
@@ -47,6 +50,9 @@ std::string LiveClient::frame_key() const {
       break;
     case Protocol::kOperations:
       key = "operations ";
+      break;
+    case Protocol::kDeltaV2:
+      key = "delta2 ";
       break;
     case Protocol::kProgressista:
     case Protocol::kDelta:
@@ -70,8 +76,9 @@ void LiveClient::offer_change(const std::shared_ptr<const Tick>& tick, const Fra
     return;
   }
   if (!frame) return;
-  if (needs_reset_) {
-    hub.stats().coalesced.fetch_add(1, std::memory_order_relaxed);  // the table read covers it
+  if (needs_reset_ || needs_snapshot_) {
+    // The table read (or the snapshot due) covers it.
+    hub.stats().coalesced.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   if (pending_) {
@@ -149,6 +156,26 @@ void LiveClient::start_changes(std::string_view last_event_id, bool snapshot,
   }
 }
 
+void LiveClient::start_compact() {
+  // A control frame goes out before anything pending, and the ticks after the snapshot's seq
+  // queue behind it.
+  const Frame f = group_.hub().compact_snapshot(view, false);
+  seq = std::max(seq, f.seq);
+  control_.push_front(f);
+  wake();
+}
+
+Frame LiveClient::take_snapshot(bool reset) {
+  Broadcaster& hub = group_.hub();
+  if (protocol != Protocol::kDeltaV2) return hub.snapshot_of(view, reset);
+  // What waits was offered before now, so at or below the snapshot's seq; sent after it, a
+  // compact frame would take members back to older values.
+  pending_ = {};
+  pending_tick_.reset();
+  backlog_.clear();
+  return hub.compact_snapshot(view, reset);
+}
+
 void LiveClient::replace(const Frame& frame) {
   needs_reset_ = false;
   pending_ = frame;
@@ -203,16 +230,18 @@ boost::asio::awaitable<void> LiveClient::writer() {
       control_.pop_front();
     } else if (needs_snapshot_ && std::chrono::steady_clock::now() >= snapshot_at_) {
       needs_snapshot_ = false;
-      f = hub.snapshot_of(view, false);
+      f = take_snapshot(false);
       seq = std::max(seq, f.seq);
     } else if (needs_reset_) {
       needs_reset_ = false;
-      if (per_change()) {
+      if (protocol == Protocol::kDeltaV2) {
+        f = take_snapshot(true);
+      } else if (per_change()) {
         f = encode(table_tick(hub.store().table(), view, hub.seq()));
         if (!f) continue;  // the view holds no task
       } else {
         // Shared by every lagging client of the same view in this tick.
-        f = hub.snapshot_of(view, true);
+        f = take_snapshot(true);
       }
       seq = std::max(seq, f.seq);
     } else if (!backlog_.empty()) {

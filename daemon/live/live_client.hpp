@@ -50,9 +50,11 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
 
   // The event streams and the operations feed: every change is delivered, and a client that
   // falls behind gets the latest state of each task that changed meanwhile (offer_change).
+  // The compact delta protocol is one too: each frame builds on the one before, so none may
+  // be dropped, and a lagging client gets whole states of the tasks that changed.
   [[nodiscard]] bool per_change() const noexcept {
     return protocol == Protocol::kEvents || protocol == Protocol::kEventsSse ||
-           protocol == Protocol::kOperations;
+           protocol == Protocol::kOperations || protocol == Protocol::kDeltaV2;
   }
   [[nodiscard]] bool sse() const noexcept {
     return protocol == Protocol::kSse || protocol == Protocol::kEventsSse;
@@ -75,6 +77,9 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
   // the changes since `arrived` (the broadcaster's seq when the request came: what changed
   // during the handshake) and, over SSE, the current id.
   void start_changes(std::string_view last_event_id, bool snapshot, std::uint64_t arrived);
+  // A compact delta client's start, once joined: its view's snapshot, sent before any tick
+  // after it.
+  void start_compact();
   // Replaces whatever is pending (a snapshot of a new view covers every earlier change).
   void replace(const Frame& frame);
   // A snapshot of `view` (just changed by the client), built one tick from the first call:
@@ -102,6 +107,9 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
  private:
   void wake() { wake_.cancel(); }
   void arm_write_timeout();
+  // The snapshot a client of the delta protocols is sent (a subscribe, a reset): it covers
+  // every frame of this client's still waiting, which are dropped.
+  [[nodiscard]] Frame take_snapshot(bool reset);
 
   boost::asio::steady_timer wake_;
   boost::asio::steady_timer write_timer_;

@@ -43,6 +43,13 @@ struct TickItem {
   std::string json;       // the task object; empty for removals
   std::string operation;  // the operations feed's message for this state; empty for removals
                           // and while the feed has no client
+  // The compact delta protocol (compact_delta.hpp), set by CompactState::apply: the task's
+  // handle (0: none, the item is not for that protocol) and the members that changed since its
+  // previous state, relative to the tick's time. `compact_stale`: those no longer apply (the
+  // item was merged from several ticks): the frame carries the whole state from `json`.
+  std::uint64_t handle = 0;
+  std::string compact;
+  bool compact_stale = false;
 };
 
 // The item for a task's new state (its JSON written through `scratch`) or for its removal.
@@ -75,6 +82,7 @@ struct Tick {
   bool reset = false;
   std::vector<TickItem> items;
   Frame all_delta;  // delta_frame(*this, View{}), built once for every thread
+  std::int64_t t_ms = 0;  // when it was handed out (epoch ms): the compact protocol's frame time
 };
 
 // {"tasks": {...}} with the view's live tasks (Progressista's frame and GET /tasks body).

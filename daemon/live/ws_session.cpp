@@ -34,6 +34,8 @@ struct WsProtocol {
 };
 constexpr WsProtocol kWsProtocols[] = {
     {"progressista", "", Protocol::kProgressista},
+    // Before v1: a client that offers both gets the compact one.
+    {"delta2", "progressista.delta.v2", Protocol::kDeltaV2},
     {"delta", "progressista.delta.v1", Protocol::kDelta},
     {"operations", "progressista.operations.v1", Protocol::kOperations},
 };
@@ -211,7 +213,9 @@ asio::awaitable<void> WsSession::run(StreamRequest request, std::string_view sub
   auto self = shared_from_this();
   group_.join(self, ws_.get_executor());
   // Registered first, then the snapshot: every change after it reaches the client as a delta.
-  if (per_change()) {
+  if (protocol == Protocol::kDeltaV2) {
+    start_compact();
+  } else if (per_change()) {
     start_changes(last_event_id, snapshot, arrived);
   } else {
     replace(protocol == Protocol::kDelta ? hub.snapshot_of(view, false) : hub.plain_snapshot());
@@ -250,7 +254,7 @@ void WsSession::on_message(std::string_view text) {
     close(CloseCode::policy_error, "too many control messages");
     return;
   }
-  if (protocol != Protocol::kDelta) return;  // the other streams take no message
+  if (protocol != Protocol::kDelta && protocol != Protocol::kDeltaV2) return;  // the others take none
   ControlParse parsed = parse_control_message(parser_, text);
   if (!parsed.ok()) {
     control(error_frame(parsed.error));
