@@ -21,7 +21,7 @@ const BASE = staticAt >= 0 ? location.pathname.slice(0, staticAt + 1) : '/';
 
 export function wsUrl() {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const q = new URLSearchParams({ protocol: 'delta' });
+  const q = new URLSearchParams({ protocol: 'delta2' });
   if (token) q.set('token', token);
   return `${proto}//${location.host}${BASE}ws?${q}`;
 }

@@ -1,9 +1,11 @@
-// The live link to the server: a WebSocket (delta protocol) while it holds, GET /tasks polling
-// while it is down, reconnecting with backoff, and the #conn status line. The state shown is
-// one value from connection_state.js; the socket and the timers here only feed it events.
+// The live link to the server: a WebSocket (the compact delta protocol, delta2, decoded by
+// compact_delta.js) while it holds, GET /tasks polling while it is down, reconnecting with
+// backoff, and the #conn status line. The state shown is one value from connection_state.js;
+// the socket and the timers here only feed it events.
 
 import { api, getToken, setToken, wsUrl } from './api.js';
 import { showAlert } from './alerts.js';
+import { createCompactDecoder } from './compact_delta.js';
 import { INITIAL, POLL_MS, describe, nextState, serverAnswering } from './connection_state.js';
 
 const BACKOFF_BASE_MS = 500;     // first reconnect delay; doubles per failed attempt
@@ -55,6 +57,8 @@ export function createConnection(store) {
     ws = sock;
     let sockSeq = 0;       // seq of the newest state this socket delivered
     let synced = false;    // this socket delivered its snapshot: deltas apply on top of it
+    const decoder = createCompactDecoder();   // v2 frames name tasks by handles held here
+    let resyncing = false; // asked for a fresh snapshot, not yet had it
     render();
     sock.onmessage = (ev) => {
       if (ws !== sock) return;
@@ -64,10 +68,20 @@ export function createConnection(store) {
         // A delta at or below the state already held repeats it: skip it.
         if (typeof msg.seq === 'number' && msg.seq <= sockSeq) return;
         if (typeof msg.seq === 'number') sockSeq = msg.seq;
-        if (synced) store.queueDelta(msg);
+        if (!synced) return;
+        if (msg.v !== 2) { store.queueDelta(msg); return; }
+        const delta = decoder.delta(msg);
+        store.queueDelta(delta);
+        // An update of a task this socket never got: only a snapshot can give it. Unsubscribe
+        // (back to everything, the view this page always watches) is answered with one.
+        if (delta.resync && !resyncing) {
+          resyncing = true;
+          sock.send(JSON.stringify({ op: 'unsubscribe' }));
+        }
       } else if (msg.type === 'snapshot' || (msg.type === undefined && msg.tasks)) {
         sockSeq = typeof msg.seq === 'number' ? msg.seq : 0;
-        store.queueSnapshot(msg.tasks);
+        resyncing = false;
+        store.queueSnapshot(msg.v === 2 ? decoder.snapshot(msg) : msg.tasks);
         if (!synced) {
           synced = true;
           attempt = 0;

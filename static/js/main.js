@@ -1,8 +1,9 @@
 // Progressista dashboard: one live board of every task the server holds.
 //
-// Data flow: WebSocket (delta protocol) or GET /tasks polling (connection.js) -> the task store's
-// pending changes (task_store.js) -> applied once per animation frame here -> only the buckets
-// (bucket_list.js) and cards (cards.js) that changed are touched.
+// Data flow: WebSocket (compact delta protocol, delta2, decoded by compact_delta.js) or
+// GET /tasks polling (connection.js) -> the task store's pending changes (task_store.js) ->
+// applied once per animation frame here -> only the buckets (bucket_list.js) and cards
+// (cards.js) that changed are touched.
 
 import { api } from './api.js';
 import { createMetaDialog, showAlert } from './alerts.js';
@@ -120,7 +121,8 @@ board.addEventListener('click', (ev) => {
 
 // ---- start ----
 
-window.progressista = { stats };
+// Read by the browser test: render statistics and a task as the store holds it.
+window.progressista = { stats, task: (id) => store.get(id)?.task };
 setInterval(tick, 1000);
 connection.start();
 schedule();

@@ -354,6 +354,165 @@ test('token flow: the right token works, a wrong one says so', async () => {
   }
 });
 
+// The members whose v2 form is relative ms (exact to the millisecond) and those sent to 4
+// significant digits; everything else must be equal.
+const TIME_MEMBERS = new Set(['timestamp', 'created_at', 'updated_at', 'done_at', 'stale_at', 'recovered_at']);
+function taskDifference(shown, served) {
+  if (!shown) return 'missing on the page';
+  const keys = (t) => Object.keys(t).sort().join(',');
+  if (keys(shown) !== keys(served)) return `members ${keys(shown)} vs ${keys(served)}`;
+  for (const [k, want] of Object.entries(served)) {
+    const got = shown[k];
+    const close = TIME_MEMBERS.has(k) ? Math.abs(got - want) <= 0.0005 + 1e-6
+      : k === 'rate' || k === 'eta' ? Math.abs(got - want) <= Math.abs(want) * 5e-4
+        : JSON.stringify(got) === JSON.stringify(want);
+    if (!close) return `${k}: ${JSON.stringify(got)} vs ${JSON.stringify(want)}`;
+  }
+  return '';
+}
+
+// Every task of GET /tasks as the page's store holds it: '' when they agree, else what differs.
+async function boardDifference(page, server) {
+  const served = await getTasks(server);
+  const ids = Object.keys(served);
+  const shown = await page.evaluate((list) => list.map((id) => window.progressista.task(id) || null), ids);
+  const count = await page.evaluate(() => document.querySelectorAll('.card').length);
+  if (count !== ids.length) return `${count} cards for ${ids.length} tasks`;
+  for (let i = 0; i < ids.length; i++) {
+    const diff = taskDifference(shown[i], served[ids[i]]);
+    if (diff) return `${ids[i]}: ${diff}`;
+  }
+  return '';
+}
+
+async function metricsText(server) {
+  const res = await fetch(`${server.url}/metrics`);
+  assert.equal(res.status, 200);
+  return res.text();
+}
+
+test('speaks the compact delta protocol: v2 frames, counted as delta2, decoded to the tasks GET /tasks serves', async () => {
+  const server = await startServe();
+  try {
+    await post(server, [
+      { task_id: 'a', desc: 'Alpha', n: 1, total: 10, unit: 'img', project: 'p', phase: 'one', message: 'first', meta: { k: [1, 2] } },
+      { task_id: 'b', desc: 'Beta', n: 7 },
+      { task_id: 'c', desc: 'Gamma', n: 2, total: 4, status: 'error', error: 'boom' },
+    ]);
+    const sockets = [];
+    const frames = [];
+    const page = await openPage(browser, `${server.url}/static/index.html`, {
+      before: (p) => p.on('websocket', (ws) => {
+        sockets.push(ws.url());
+        ws.on('framereceived', (f) => frames.push(JSON.parse(f.payload)));
+      }),
+    });
+    await waitLive(page);
+    assert.equal(sockets.length, 1);
+    assert.match(sockets[0], /\/ws\?protocol=delta2$/);
+    const [first] = frames;
+    assert.equal(first.type, 'snapshot');
+    assert.equal(first.v, 2);
+    assert.equal(typeof first.t, 'number');
+    assert.ok(Object.keys(first.tasks).every((h) => /^\d+$/.test(h)), 'tasks are keyed by handle');
+    assert.deepEqual(Object.values(first.tasks).map((m) => m.id).sort(), ['a', 'b', 'c']);
+
+    // The server counts this page as a delta2 client, and no v1 client.
+    await until(async () => /^progressista_ws_clients\{protocol="delta2"\} 1$/m.test(await metricsText(server)),
+      'progressista_ws_clients{protocol="delta2"} 1');
+    assert.match(await metricsText(server), /^progressista_ws_clients\{protocol="delta"\} 0$/m);
+
+    // A partial update, a reopened task (its error and done_at gone), a new task, a removal.
+    await post(server, { task_id: 'a', n: 5, message: 'five' });
+    await waitText(card(page, 'a').locator('.tqdm'), /^5\/10 /, 'a at 5/10');
+    await post(server, [{ task_id: 'c', status: 'start', n: 0 }, { task_id: 'd', desc: 'Delta', n: 0, total: 3 }]);
+    const del = await fetch(`${server.url}/tasks/b`, { method: 'DELETE' });
+    assert.equal(del.status, 200);
+    await card(page, 'b').waitFor({ state: 'detached' });
+    await inBucket(page, 'active', 'c').waitFor();
+    await card(page, 'd').waitFor();
+    const shownC = await page.evaluate(() => window.progressista.task('c'));
+    assert.ok(!('error' in shownC) && !('done_at' in shownC), `reopened: no error, no done_at (${JSON.stringify(shownC)})`);
+    assert.equal(await card(page, 'c').locator('.note').textContent(), '');
+
+    // What the page holds is what the server holds (times to the ms, rate and ETA to 4 digits).
+    let diff = '';
+    await until(async () => { diff = await boardDifference(page, server); return diff === ''; },
+      'the board to match GET /tasks', 10000).catch(() => {});
+    assert.equal(diff, '', 'the page holds what GET /tasks serves');
+
+    // Every frame was v2; an update of a held task carried only its changed members, by handle.
+    assert.ok(frames.every((f) => f.v === 2), 'only v2 frames');
+    const deltas = frames.filter((f) => f.type === 'delta');
+    const handleA = Object.keys(first.tasks).find((h) => first.tasks[h].id === 'a');
+    const updateA = deltas.map((f) => f.u && f.u[handleA]).find((m) => m && m.n === 5);
+    assert.ok(updateA, 'a delta updated a by its handle');
+    assert.ok(!('id' in updateA) && !('d' in updateA) && !('N' in updateA), `only changed members: ${JSON.stringify(updateA)}`);
+    assert.equal(updateA.msg, 'five');
+    const handleB = Number(Object.keys(first.tasks).find((h) => first.tasks[h].id === 'b'));
+    assert.ok(deltas.some((f) => Array.isArray(f.x) && f.x.includes(handleB)), 'b removed by its handle');
+    assert.ok(deltas.some((f) => f.u && Object.values(f.u).some((m) => m.id === 'd')), 'd came whole, with its id');
+    noPageErrors(page);
+    await page.context().close();
+  } finally {
+    await server.cleanup();
+  }
+});
+
+test('an update of a task the page does not hold: it unsubscribes and takes the fresh snapshot', async () => {
+  const server = await startServe();
+  try {
+    const sent = [];
+    const received = [];
+    let dropId = null;   // the next frame from the server giving this task whole is lost
+    const page = await openPage(browser, `${server.url}/static/index.html`, {
+      before: (p) => p.routeWebSocket(/\/ws/, (ws) => {
+        const upstream = ws.connectToServer();
+        ws.onMessage((m) => { sent.push(m); upstream.send(m); });
+        upstream.onMessage((m) => {
+          const frame = JSON.parse(m);
+          if (dropId && frame.type === 'delta' && Object.values(frame.u || {}).some((t) => t.id === dropId)) {
+            dropId = null;
+            return;
+          }
+          received.push(frame);
+          ws.send(m);
+        });
+      }),
+    });
+    await waitLive(page);
+    await post(server, { task_id: 'held', n: 1, total: 10 });
+    await card(page, 'held').waitFor();
+
+    dropId = 'gap';
+    await post(server, { task_id: 'gap', desc: 'Lost first frame', n: 1, total: 10 });
+    await until(() => dropId === null, 'the frame creating gap to be dropped');
+    assert.equal(await card(page, 'gap').count(), 0, 'the page never got gap');
+    assert.deepEqual(sent, [], 'nothing sent yet');
+
+    // Its next update names it by a handle the page does not hold.
+    await post(server, { task_id: 'gap', n: 2 });
+    await until(() => sent.length > 0, 'the page to ask for a snapshot');
+    assert.deepEqual(sent.map((m) => JSON.parse(m)), [{ op: 'unsubscribe' }]);
+    await waitText(card(page, 'gap').locator('.tqdm'), /^2\/10 /, 'gap at 2/10 from the snapshot');
+    assert.equal(await card(page, 'gap').locator('.desc').textContent(), 'Lost first frame');
+    const snapshots = received.filter((f) => f.type === 'snapshot');
+    assert.equal(snapshots.length, 2, 'the first snapshot and the one answering the unsubscribe');
+    assert.ok(Object.values(snapshots[1].tasks).some((t) => t.id === 'gap' && t.n === 2));
+    assert.ok(!received.some((f) => f.type === 'error'), 'no error frame');
+
+    // Live again on top of the fresh snapshot.
+    await post(server, [{ task_id: 'gap', n: 3 }, { task_id: 'held', n: 4 }]);
+    await waitText(card(page, 'gap').locator('.tqdm'), /^3\/10 /, 'gap at 3/10');
+    await waitText(card(page, 'held').locator('.tqdm'), /^4\/10 /, 'held at 4/10');
+    assert.equal(sent.length, 1, 'one request for a snapshot');
+    noPageErrors(page);
+    await page.context().close();
+  } finally {
+    await server.cleanup();
+  }
+});
+
 test('10,000 tasks with a steady event stream: frame times and POST-to-card latency', async () => {
   const TASKS = 10000;
   const SECONDS = Number(process.env.LOAD_SECONDS || 10);
