@@ -21,10 +21,12 @@ Bound Bound::of(Store& store) {
 }
 
 FeedWatcher::FeedWatcher(Store& store, std::uint64_t base, std::optional<std::uint64_t> above,
-                         const std::atomic<std::uint64_t>* operations_clients)
+                         const std::atomic<std::uint64_t>* operations_clients,
+                         CompactState* compact)
     : bound_(Bound::of(store)),
       base_(base),
       operations_clients_(operations_clients),
+      compact_(compact),
       reader_(*bound_.feed) {
   std::lock_guard lock(mutex_);
   rescan();
@@ -36,8 +38,12 @@ void FeedWatcher::rescan() {
   reader_.start_snapshot();
   known_.clear();
   undo_.clear();
-  bound_.table->for_each(
-      [this](const TaskRecord& t) { known_.emplace(std::string(t.task_id.view()), t.status); });
+  CompactState::Scan scan;
+  bound_.table->for_each([&](const TaskRecord& t) {
+    known_.emplace(std::string(t.task_id.view()), t.status);
+    if (compact_) scan.add(t);
+  });
+  if (compact_) compact_->replace(std::move(scan));
   floor_ = seq();
 }
 
@@ -171,10 +177,14 @@ Broadcaster::Broadcaster(Store& store, const BroadcastOptions& options, Broadcas
     : store_(store),
       opt_(options),
       stats_(stats),
-      watcher_(std::make_shared<FeedWatcher>(store, 0, std::nullopt, &operations_clients())) {
+      watcher_(std::make_shared<FeedWatcher>(store, 0, std::nullopt, &operations_clients(),
+                                             &compact_)) {
   seq_.store(watcher_->seq(), std::memory_order_release);
   generation_.store(watcher_->generation(), std::memory_order_release);
-  compact_.restart(*watcher_->bound().table, watcher_->seq());
+  Tick start;  // labels the first scan's state
+  start.seq = watcher_->seq();
+  start.reset = true;
+  compact_.apply(start);
 }
 
 Broadcaster::~Broadcaster() {
@@ -273,8 +283,8 @@ std::shared_ptr<Tick> Broadcaster::follow() {
   // are below every sequence of the new one, so they are never taken for its changes.
   const std::uint64_t floor = std::max(seq(), watcher_->head());
   const std::uint64_t old_generation = watcher_->generation();
-  auto next =
-      std::make_shared<FeedWatcher>(store_, watcher_->base(), floor, &operations_clients());
+  auto next = std::make_shared<FeedWatcher>(store_, watcher_->base(), floor,
+                                            &operations_clients(), &compact_);
   {
     std::lock_guard lock(watcher_mutex_);
     watcher_ = std::move(next);
@@ -297,15 +307,17 @@ bool Broadcaster::tick_once() {
   const bool moved = changed != nullptr;
   if (!changed) changed = watcher_->poll();
   if (!changed) return false;
-  compact_.apply(*changed, *watcher_->bound().table);
-  std::shared_ptr<const Tick> tick = std::move(changed);
-  seq_.store(tick->seq, std::memory_order_release);
+  seq_.store(changed->seq, std::memory_order_release);
   // Progressista's clients get the whole table whenever anything changed; built only when
   // such clients exist, once for all of them.
   Frame plain;
   if (stats_.clients[static_cast<std::size_t>(BroadcastStats::Protocol::kProgressista)].load(
           std::memory_order_relaxed) > 0)
     plain = plain_snapshot();
+  // The compact state moves on as the tick is handed out, nothing that can fail between:
+  // a tick it counted must reach its clients.
+  compact_.apply(*changed);
+  std::shared_ptr<const Tick> tick = std::move(changed);
   {
     std::lock_guard lock(groups_mutex_);
     for (auto& [group, post] : groups_) {

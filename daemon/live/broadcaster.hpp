@@ -59,9 +59,12 @@ class FeedWatcher {
   // With `above`, `base` is raised so that every sequence handed out is above it.
   // `operations_clients`: how many clients the operations feed has (null: always build its
   // messages); while none, items are built without them.
+  // `compact`: the compact protocol's state, replaced with every scan the watcher starts from
+  // (null: none kept).
   explicit FeedWatcher(Store& store, std::uint64_t base = 0,
                        std::optional<std::uint64_t> above = std::nullopt,
-                       const std::atomic<std::uint64_t>* operations_clients = nullptr);
+                       const std::atomic<std::uint64_t>* operations_clients = nullptr,
+                       CompactState* compact = nullptr);
   // Tick thread. What changed since the previous call (a reset Tick when the feed was lapped
   // or a hole found); null when nothing did.
   [[nodiscard]] std::shared_ptr<Tick> poll();
@@ -102,6 +105,7 @@ class FeedWatcher {
   Bound bound_;
   std::uint64_t base_;
   const std::atomic<std::uint64_t>* operations_clients_;
+  CompactState* compact_;
   FeedReader reader_;            // tick thread only
   std::vector<Change> changes_;  // tick thread only
   // Guards the members below, written by the tick thread and read by since(); the tick
@@ -186,13 +190,14 @@ class Broadcaster {
   Store& store_;
   BroadcastOptions opt_;
   BroadcastStats& stats_;
+  // What every compact-protocol client holds; annotates each Tick before it is handed out.
+  // Declared before watcher_, which fills it with its first scan.
+  CompactState compact_;
   // Replaced by the tick thread when the segment changes, under watcher_mutex_; resume()
   // on the I/O threads takes its own reference under it.
   std::shared_ptr<FeedWatcher> watcher_;
   std::mutex watcher_mutex_;
   std::atomic<std::uint64_t> generation_{0};
-  // What every compact-protocol client holds; annotates each Tick before it is handed out.
-  CompactState compact_;
   std::chrono::steady_clock::time_point follow_warned_{};
   std::atomic<std::uint64_t> seq_{0};
   std::atomic<bool> stopping_{false};

@@ -125,15 +125,26 @@ Tick merge_ticks(const std::vector<std::shared_ptr<const Tick>>& ticks) {
   for (const auto& tick : ticks) {
     for (const TickItem& it : tick->items) {
       bool was_created = false;
+      std::optional<TickItem> moved;  // an earlier move out of a project, still to be told
       if (const auto found = at.find(it.task_id); found != at.end()) {
         std::optional<TickItem>& before = order[found->second];
-        was_created = before->event == TaskEvent::kCreated;
-        before.reset();
         at.erase(found);
-        if (was_created && it.removed) continue;  // came and went unseen
+        // A removal then a re-creation: both are told (the compact protocol gives the new
+        // task another handle, and the old one must be dropped).
+        if (!before->removed) {
+          was_created = before->event == TaskEvent::kCreated;
+          if (before->moved) moved = std::move(before);
+          before.reset();
+          if (was_created && it.removed) continue;  // came and went unseen
+        }
       }
       order.emplace_back(it);
       if (was_created && it.event == TaskEvent::kUpdated) order.back()->event = TaskEvent::kCreated;
+      if (moved && !it.removed) {  // from where it was before the first move
+        order.back()->moved = true;
+        order.back()->moved_from = std::move(moved->moved_from);
+        order.back()->had_project = moved->had_project;
+      }
       at.emplace(it.task_id, order.size() - 1);
     }
   }

@@ -32,7 +32,8 @@ enum class ChangeFraming : std::uint8_t { kWebSocket, kSse, kSseNamed };
 [[nodiscard]] Tick table_tick(const TaskTable& table, const View& view, std::uint64_t seq);
 // Several consecutive ticks as one, for a client that fell behind: each task once, in its latest
 // state, at the place of its last change. A task created within them stays "created"; one
-// created and removed within them is left out. O(items).
+// created and removed within them is left out; one removed and created again is both. A move
+// out of a project within them is kept on the item (TickItem::moved). O(items).
 [[nodiscard]] Tick merge_ticks(const std::vector<std::shared_ptr<const Tick>>& ticks);
 
 }  // namespace progressista::daemon

@@ -113,22 +113,59 @@ std::optional<double> number(std::string_view text) noexcept {
   return v;
 }
 
+// Times as whole milliseconds fit a double's integers far past any real date; a time beyond
+// (a client's timestamp in nanoseconds, say) is sent as it is, under its own name.
+constexpr double kMaxTimeMs = 9007199254740992.0;  // 2^53
+
+// A member's value as a client holds it: times in whole milliseconds, rate and eta to four
+// significant digits. Nullopt: the value is sent as it is.
+struct Rendered {
+  Form form = Form::kAsIs;
+  double ms = 0;  // kTime
+  fmt::basic_memory_buffer<char, 32> digits;  // kRounded
+};
+std::optional<Rendered> render(const Key* key, std::string_view value) {
+  if (!key || key->form == Form::kAsIs) return std::nullopt;
+  const std::optional<double> v = number(value);
+  if (!v) return std::nullopt;
+  Rendered r;
+  r.form = key->form;
+  if (key->form == Form::kTime) {
+    r.ms = std::round(*v * 1000.0);
+    if (!(std::fabs(r.ms) < kMaxTimeMs)) return std::nullopt;
+  } else {
+    fmt::format_to(std::back_inserter(r.digits), "{:.4g}", *v);
+  }
+  return r;
+}
+
+// True when a client holding `before` would hold the same as with `after`.
+bool same_to_client(const Key* key, std::string_view before, std::string_view after) {
+  if (before == after) return true;
+  const std::optional<Rendered> a = render(key, before), b = render(key, after);
+  if (!a || !b) return false;
+  if (a->form == Form::kTime) return a->ms == b->ms;
+  return std::string_view(a->digits.data(), a->digits.size()) ==
+         std::string_view(b->digits.data(), b->digits.size());
+}
+
 void append_member(fmt::memory_buffer& out, bool& first, std::string_view name,
                    std::string_view value, std::int64_t t_ms) {
   if (!first) out.push_back(',');
   first = false;
   const Key* key = key_of(name);
+  const std::optional<Rendered> r = render(key, value);
   out.push_back('"');
-  out.append(key ? key->compact : name);
+  // A value sent as it is keeps its own name when its compact form would mean otherwise.
+  out.append(key && (r || key->form != Form::kTime || value == "null") ? key->compact : name);
   out.append(std::string_view{"\":"});
-  const std::optional<double> v =
-      key && key->form != Form::kAsIs ? number(value) : std::optional<double>{};
-  if (!v) {
+  if (!r) {
     out.append(value);  // as is, and null stays null
-  } else if (key->form == Form::kTime) {
-    fmt::format_to(std::back_inserter(out), "{}", std::llround(*v * 1000.0) - t_ms);
+  } else if (r->form == Form::kTime) {
+    fmt::format_to(std::back_inserter(out), "{}",
+                   static_cast<std::int64_t>(r->ms) - t_ms);
   } else {
-    fmt::format_to(std::back_inserter(out), "{:.4g}", *v);
+    out.append(std::string_view(r->digits.data(), r->digits.size()));
   }
 }
 
@@ -157,7 +194,8 @@ void append_compact_members(fmt::memory_buffer& out, std::string_view from, std:
   for (std::size_t i = 0; i < after.size; ++i) {
     const Member& m = after.at[i];
     const Member* was = before.find(m.key);
-    if (!was || was->value != m.value) append_member(out, first, m.key, m.value, t_ms);
+    if (!was || !same_to_client(key_of(m.key), was->value, m.value))
+      append_member(out, first, m.key, m.value, t_ms);
   }
   for (std::size_t i = 0; i < before.size; ++i) {
     if (!after.find(before.at[i].key)) append_member(out, first, before.at[i].key, "null", t_ms);
@@ -187,7 +225,12 @@ Frame compact_frame(const Tick& tick, const View& view) {
   out.append(std::string_view{"},\"x\":["});
   first = true;
   for (const TickItem& it : tick.items) {
-    if (!it.removed || it.handle == 0 || !matches(view, it)) continue;
+    if (it.handle == 0) continue;
+    // Gone from the view: removed, or moved out of the project it narrows to.
+    const bool gone = it.removed ? matches(view, it)
+                                 : it.moved && !matches(view, it) &&
+                                       view.matches(it.task_id, it.moved_from, it.had_project);
+    if (!gone) continue;
     if (!first) out.push_back(',');
     first = false;
     fmt::format_to(std::back_inserter(out), "{}", it.handle);
@@ -198,44 +241,36 @@ Frame compact_frame(const Tick& tick, const View& view) {
   return Frame::of(tick.seq, out);
 }
 
-void CompactState::rebuild(const TaskTable& table) {
-  tasks_.clear();
-  fmt::memory_buffer json;
-  table.for_each([&](const TaskRecord& t) {
-    json.clear();
-    append_task_json(json, t);
-    Entry e;
-    e.handle = next_handle_++;
-    e.json.assign(json.data(), json.size());
-    e.has_project = t.has(kHasProject);
-    if (e.has_project) e.project.assign(t.project.view());
-    tasks_.insert_or_assign(std::string(t.task_id.view()), std::move(e));
-  });
+void CompactState::Scan::add(const TaskRecord& task) {
+  scratch_.clear();
+  append_task_json(scratch_, task);
+  Entry& e = tasks_[std::string(task.task_id.view())];
+  e.json.assign(scratch_.data(), scratch_.size());
+  e.has_project = task.has(kHasProject);
+  if (e.has_project) e.project.assign(task.project.view());
 }
 
-void CompactState::restart(const TaskTable& table, std::uint64_t seq) {
+void CompactState::replace(Scan&& scan) {
   std::lock_guard lock(mutex_);
-  rebuild(table);
-  seq_ = seq;
-  t_ms_ = now_ms();
+  for (auto& [id, e] : scan.tasks_) e.handle = next_handle_++;
+  tasks_ = std::move(scan.tasks_);
   all_[0] = all_[1] = {};
 }
 
-void CompactState::apply(Tick& tick, const TaskTable& table) {
+void CompactState::apply(Tick& tick) {
   tick.t_ms = now_ms();
   std::lock_guard lock(mutex_);
   seq_ = tick.seq;
   t_ms_ = tick.t_ms;
   all_[0] = all_[1] = {};
-  if (tick.reset) {
-    rebuild(table);
-    return;
-  }
+  if (tick.reset) return;  // replace() has set what the snapshot is of
   fmt::memory_buffer out;
   for (TickItem& it : tick.items) {
     if (it.removed) {
       if (const auto found = tasks_.find(it.task_id); found != tasks_.end()) {
         it.handle = found->second.handle;
+        it.project = found->second.project;
+        it.has_project = found->second.has_project;
         tasks_.erase(found);
       }
       continue;
@@ -245,10 +280,14 @@ void CompactState::apply(Tick& tick, const TaskTable& table) {
     out.clear();
     // A task new to the clients, or one that moved to another project (a client of that
     // project's view has never had it): its whole state.
-    const bool whole = created || e.has_project != it.has_project || e.project != it.project;
+    it.moved = !created && (e.has_project != it.has_project || e.project != it.project);
+    if (it.moved) {
+      it.moved_from = e.project;
+      it.had_project = e.has_project;
+    }
     if (created) e.handle = next_handle_++;
-    append_compact_members(out, whole ? std::string_view{} : std::string_view{e.json}, it.json,
-                           tick.t_ms);
+    append_compact_members(out, created || it.moved ? std::string_view{} : std::string_view{e.json},
+                           it.json, tick.t_ms);
     it.handle = e.handle;
     it.compact.assign(out.data(), out.size());
     e.json = it.json;

@@ -33,13 +33,35 @@ void append_compact_members(fmt::memory_buffer& out, std::string_view from, std:
 
 class CompactState {
  public:
+  struct Entry {
+    std::uint64_t handle = 0;
+    std::string json;  // the task object last sent
+    std::string project;
+    bool has_project = false;
+  };
+  // Every task of a table scan, for replace().
+  class Scan {
+   public:
+    void add(const TaskRecord& task);
+
+   private:
+    friend class CompactState;
+    std::unordered_map<std::string, Entry> tasks_;
+    fmt::memory_buffer scratch_;
+  };
+
+  // The tasks of `scan`, with new handles, in place of those held. Called by the change feed's
+  // reader with the very scan it starts from (FeedWatcher::rescan), so that every later change
+  // it reports applies to what is held here: a task created between two scans and removed
+  // before the next poll would otherwise be held forever. Its clients get a snapshot: the
+  // reset tick that follows.
+  void replace(Scan&& scan);
+
   // Tick thread. Gives each item of `tick` its handle and its compact members (TickItem::handle,
-  // ::compact) against the state held, and keeps the new states. A reset tick (a lapped feed,
-  // another segment) starts again from `table`, with new handles: its clients all get a
-  // snapshot.
-  void apply(Tick& tick, const TaskTable& table);
-  // Tick thread: every task of `table` as of `seq` (the broadcaster's start).
-  void restart(const TaskTable& table, std::uint64_t seq);
+  // ::compact) against the state held, and keeps the new states; a removal also gets the
+  // project it had, so that narrowed views (of every protocol) see it. A reset tick labels the
+  // state replace() set.
+  void apply(Tick& tick);
 
   // Any thread. {"type":"snapshot","v":2,"seq":S,"t":T[,"reset":true],"tasks":{...}} of the
   // view at the last tick applied. The whole table's is built once per tick.
@@ -48,13 +70,6 @@ class CompactState {
   [[nodiscard]] std::size_t size() const;
 
  private:
-  struct Entry {
-    std::uint64_t handle = 0;
-    std::string json;  // the task object last sent
-    std::string project;
-    bool has_project = false;
-  };
-  void rebuild(const TaskTable& table);  // with mutex_ held
   [[nodiscard]] Frame build_snapshot(const View& view, bool reset) const;  // with mutex_ held
 
   mutable std::mutex mutex_;

@@ -50,6 +50,10 @@ struct TickItem {
   std::uint64_t handle = 0;
   std::string compact;
   bool compact_stale = false;
+  // Set by CompactState::apply: the task moved from project `moved_from` (none: !had_project).
+  bool moved = false;
+  bool had_project = false;
+  std::string moved_from;
 };
 
 // The item for a task's new state (its JSON written through `scratch`) or for its removal.
