@@ -252,7 +252,12 @@ void CompactState::Scan::add(const TaskRecord& task) {
 
 void CompactState::replace(Scan&& scan) {
   std::lock_guard lock(mutex_);
-  for (auto& [id, e] : scan.tasks_) e.handle = next_handle_++;
+  for (auto& [id, e] : scan.tasks_) {
+    // A task still there keeps its handle (a re-created segment has other tasks of the same
+    // ids, which is fine: every client of the reset drops what it held).
+    const auto held = tasks_.find(id);
+    e.handle = held != tasks_.end() ? held->second.handle : next_handle_++;
+  }
   tasks_ = std::move(scan.tasks_);
   all_[0] = all_[1] = {};
 }

@@ -50,7 +50,7 @@ class CompactState {
     fmt::memory_buffer scratch_;
   };
 
-  // The tasks of `scan`, with new handles, in place of those held. Called by the change feed's
+  // The tasks of `scan` in place of those held; one held already keeps its handle. Called by the change feed's
   // reader with the very scan it starts from (FeedWatcher::rescan), so that every later change
   // it reports applies to what is held here: a task created between two scans and removed
   // before the next poll would otherwise be held forever. Its clients get a snapshot: the
