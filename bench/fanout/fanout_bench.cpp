@@ -40,6 +40,7 @@ the same port), posts events to its /progress at a steady rate and measures the 
   --host ADDR              server address (127.0.0.1)
   --port PORT              server port (required)
   --clients N              clients of the delta protocol, /ws?protocol=delta (100)
+  --delta2-clients N       clients of the compact delta protocol, /ws?protocol=delta2 (0)
   --plain-clients N        clients of Progressista's protocol, /ws (0)
   --rate R                 events per second posted (1000)
   --tasks T                tasks the events go to, round-robin, created first (10000)
@@ -51,12 +52,14 @@ the same port), posts events to its /progress at a steady rate and measures the 
   --drain S                seconds to wait for every client to hold the final state (10)
   --tick S                 the server's --tick, for the aim line (0.1)
   --no-precreate           do not (re)create the tasks first
+  --no-audit               do not check one delta2 client's tasks against GET /tasks at the end
 )";
 
 struct Options {
   Endpoint server;
   std::size_t clients = 100;
   std::size_t plain_clients = 0;
+  std::size_t delta2_clients = 0;
   double rate = 1000;
   std::uint32_t tasks = 10000;
   double duration = 10;
@@ -67,6 +70,7 @@ struct Options {
   double drain = 10;
   double tick = 0.1;
   bool precreate = true;
+  bool audit = true;
 };
 
 // A bad command line: main() prints it with the usage and exits with 2.
@@ -101,6 +105,10 @@ std::optional<Options> parse(int argc, char** argv) {
       o.precreate = false;
       continue;
     }
+    if (flag == "--no-audit") {
+      o.audit = false;
+      continue;
+    }
     if (i + 1 >= argc) usage_error(fmt::format("{} needs a value", flag));
     const std::string_view v = argv[++i];
     if (flag == "--host") {
@@ -110,6 +118,8 @@ std::optional<Options> parse(int argc, char** argv) {
       have_port = true;
     } else if (flag == "--clients") {
       o.clients = number<std::size_t>(flag, v, 0, 100000);
+    } else if (flag == "--delta2-clients") {
+      o.delta2_clients = number<std::size_t>(flag, v, 0, 100000);
     } else if (flag == "--plain-clients") {
       o.plain_clients = number<std::size_t>(flag, v, 0, 100000);
     } else if (flag == "--rate") {
@@ -135,7 +145,8 @@ std::optional<Options> parse(int argc, char** argv) {
     }
   }
   if (!have_port) usage_error("--port is required");
-  if (o.clients + o.plain_clients == 0) usage_error("no clients: --clients or --plain-clients");
+  if (o.clients + o.plain_clients + o.delta2_clients == 0)
+    usage_error("no clients: --clients, --delta2-clients or --plain-clients");
   if (o.batch == 0) o.batch = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(o.rate / 100));
   return o;
 }
@@ -208,7 +219,7 @@ std::string slowest_tick(const std::map<std::string, double>& before,
 }
 
 int run(const Options& opt) {
-  if (!raise_fd_limit(opt.clients + opt.plain_clients)) return 1;
+  if (!raise_fd_limit(opt.clients + opt.plain_clients + opt.delta2_clients)) return 1;
   const EventPlan plan{opt.tasks};
   // The poster never sends more than the batches due in the duration (a late batch does not
   // add batches), so this bounds the AckLog: 8 bytes per event.
@@ -221,11 +232,11 @@ int run(const Options& opt) {
   AckLog acks(capacity);
   Poster poster(opt.server, plan, acks);
   fmt::print(
-      "fanout: server {}:{}{}, {} delta + {} plain clients, {} tasks, {:.0f} events/s "
+      "fanout: server {}:{}{}, {} delta + {} delta2 + {} plain clients, {} tasks, {:.0f} events/s "
       "for {:.1f} s in POSTs of {} ({:.1f} ms apart)\n",
       opt.server.host, opt.server.port,
       opt.server_pid ? fmt::format(" (pid {})", opt.server_pid) : std::string(), opt.clients,
-      opt.plain_clients, opt.tasks, opt.rate, opt.duration, opt.batch,
+      opt.delta2_clients, opt.plain_clients, opt.tasks, opt.rate, opt.duration, opt.batch,
       static_cast<double>(interval.count()) / 1e6);
   (void)std::fflush(stdout);
 
@@ -264,12 +275,28 @@ int run(const Options& opt) {
   std::vector<std::thread> io_threads;
   for (unsigned i = 0; i < opt.io_threads; ++i) io_threads.emplace_back([&io] { io.run(); });
   std::vector<std::shared_ptr<Subscriber>> clients;
-  const std::size_t total = opt.clients + opt.plain_clients;
+  const std::size_t total = opt.clients + opt.delta2_clients + opt.plain_clients;
+  // Interleaved, so that neither protocol's clients are all served first by the server's
+  // write loop or the tool's read loop.
+  std::vector<Protocol> order;
+  {
+    std::size_t left[kProtocols] = {opt.clients, opt.plain_clients, opt.delta2_clients};
+    while (order.size() < total) {
+      for (int p = 0; p < kProtocols; ++p) {
+        if (left[p] == 0) continue;
+        --left[p];
+        order.push_back(static_cast<Protocol>(p));
+      }
+    }
+  }
   const auto connect_start = std::chrono::steady_clock::now();
-  for (std::size_t i = 0; i < total; ++i) {
+  for (const Protocol protocol : order) {
     fanout.gate.acquire(opt.connect_concurrency);
-    clients.push_back(std::make_shared<Subscriber>(
-        fanout, i < opt.clients ? Protocol::kDelta : Protocol::kPlain, io, opt.io_threads));
+    clients.push_back(std::make_shared<Subscriber>(fanout, protocol, io, opt.io_threads));
+    if (protocol == Protocol::kDelta2 && opt.audit && !fanout.audit) {
+      fanout.audit = std::make_unique<V2Audit>();
+      fanout.audit_client = clients.back().get();
+    }
     clients.back()->start();
   }
   const bool settled =
@@ -282,7 +309,6 @@ int run(const Options& opt) {
                                                   fanout.gate.first_error())
                                     : std::string(settled ? "" : " (gave up waiting after 120 s)"));
   (void)std::fflush(stdout);
-  const std::size_t connected = fanout.gate.ok();
   // Frames still on their way (a client that joined during a tick can get a snapshot with
   // "reset") would be measured as the run's: start once no client has received anything for
   // a while.
@@ -335,7 +361,15 @@ int run(const Options& opt) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - drain_start).count();
   const std::size_t converged = fanout.converged.load();
   const std::size_t live = fanout.live.load();
+  std::size_t converged_by[kProtocols], live_by[kProtocols];
+  for (int p = 0; p < kProtocols; ++p) {
+    converged_by[p] = fanout.converged_by[p].load();
+    live_by[p] = fanout.live_by[p].load();
+  }
   const auto after = scrape(opt.server);
+  // The server's state once every client converged (or the drain gave up), for the audit.
+  std::optional<std::string> tasks_json;
+  if (fanout.audit) tasks_json = http_get(opt.server, fmt::format("/tasks?prefix={}", kTaskPrefix));
   if (rss) rss->stop();
   const std::optional<ProcUsage> proc_end = proc ? read_proc(opt.server_pid) : std::nullopt;
 
@@ -362,41 +396,78 @@ int run(const Options& opt) {
 
   // --- report ---
   const ThreadStats stats = fanout.merged();
-  ClientCounters sum;
+  ClientCounters sum[kProtocols];
+  std::size_t connected_by[kProtocols] = {};
+  std::size_t ended_by[kProtocols] = {};
   std::size_t ended = 0;
   std::string end_reason;
-  std::uint64_t malformed = 0;
-  std::string first_malformed;
+  std::uint64_t malformed = 0, unknown_handles = 0;
+  std::string first_malformed, first_unknown;
   for (const auto& c : clients) {
     const ClientCounters& k = c->counters();
-    sum.frames += k.frames;
-    sum.bytes += k.bytes;
-    sum.window_frames += k.window_frames;
-    sum.window_bytes += k.window_bytes;
-    sum.deltas += k.deltas;
-    sum.snapshots += k.snapshots;
-    sum.resets += k.resets;
-    sum.plain += k.plain;
-    sum.errors += k.errors;
-    sum.other += k.other;
-    sum.seen += k.seen;
-    sum.regressions += k.regressions;
-    sum.seq_back += k.seq_back;
-    sum.seq_repeat += k.seq_repeat;
+    const int p = static_cast<int>(c->protocol());
+    if (k.frames > 0) ++connected_by[p];  // its first frame came: it held a snapshot
+    ClientCounters& s = sum[p];
+    s.frames += k.frames;
+    s.bytes += k.bytes;
+    s.run_bytes += k.run_bytes;
+    s.window_frames += k.window_frames;
+    s.window_bytes += k.window_bytes;
+    s.window_updates += k.window_updates;
+    s.deltas += k.deltas;
+    s.snapshots += k.snapshots;
+    s.resets += k.resets;
+    s.plain += k.plain;
+    s.errors += k.errors;
+    s.other += k.other;
+    s.seen += k.seen;
+    s.regressions += k.regressions;
+    s.seq_back += k.seq_back;
+    s.seq_repeat += k.seq_repeat;
+    s.malformed += k.malformed;
+    s.unknown_handles += k.unknown_handles;
     malformed += k.malformed;
-    if (first_malformed.empty()) first_malformed = k.first_malformed;
+    unknown_handles += k.unknown_handles;
+    if (first_malformed.empty() && !k.first_malformed.empty())
+      first_malformed = fmt::format("{}: {}", protocol_name(c->protocol()), k.first_malformed);
+    if (first_unknown.empty()) first_unknown = k.first_unknown;
     if (k.ended) {
       ++ended;
+      ++ended_by[p];
       if (end_reason.empty()) end_reason = k.end_reason;
     }
   }
+  std::uint64_t audit_errors = 0;  // set below; max: not compared, or not comparable
+  if (fanout.audit && !tasks_json) audit_errors = std::numeric_limits<std::uint64_t>::max();
   const double achieved = static_cast<double>(posted.events_acked) / opt.duration;
-  const double frames_per_s = static_cast<double>(sum.window_frames) / opt.duration;
-  const double mb_per_s = static_cast<double>(sum.window_bytes) / 1e6 / opt.duration;
-  const double expected = static_cast<double>(posted.events_acked) * static_cast<double>(connected);
-  const double delivered = expected > 0 ? 100.0 * static_cast<double>(sum.seen) / expected : 0;
-  const LatencyHistogram& lat =
-      stats.latency[static_cast<int>(opt.clients ? Protocol::kDelta : Protocol::kPlain)];
+  const std::size_t wanted[kProtocols] = {opt.clients, opt.plain_clients, opt.delta2_clients};
+  // What each protocol's clients got, side by side.
+  struct Row {
+    Protocol protocol;
+    std::size_t clients, connected;
+    double frames_per_s, mb_per_s, updates_per_s, bytes_per_update, bytes_per_new, delivered;
+    const LatencyHistogram* latency;
+  };
+  std::vector<Row> rows;
+  for (int p = 0; p < kProtocols; ++p) {
+    if (wanted[p] == 0) continue;
+    const ClientCounters& s = sum[p];
+    const double expected =
+        static_cast<double>(posted.events_acked) * static_cast<double>(connected_by[p]);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    rows.push_back(
+        Row{static_cast<Protocol>(p), wanted[p], connected_by[p],
+            static_cast<double>(s.window_frames) / opt.duration,
+            static_cast<double>(s.window_bytes) / 1e6 / opt.duration,
+            static_cast<double>(s.window_updates) / opt.duration,
+            s.window_updates
+                ? static_cast<double>(s.window_bytes) / static_cast<double>(s.window_updates)
+                : nan,
+            // Per distinct (client, task, n) received, the drain's frames included: what a new n
+            // cost, with every reset snapshot and repeated entry on its bill.
+            s.seen ? static_cast<double>(s.run_bytes) / static_cast<double>(s.seen) : nan,
+            expected > 0 ? 100.0 * static_cast<double>(s.seen) / expected : 0, &stats.latency[p]});
+  }
   const auto ms = [](double us) { return us / 1000.0; };
   double cpu_pct = -1, rss_mib = -1, hwm_mib = -1, rest_mib = -1, end_mib = -1;
   double anon_mib = -1, rest_anon_mib = -1, end_anon_mib = -1, shmem_mib = -1;
@@ -428,24 +499,44 @@ int run(const Options& opt) {
       ms(posted.round_trip.quantile(0.5)), ms(posted.round_trip.quantile(0.99)),
       ms(static_cast<double>(posted.round_trip.max())),
       static_cast<double>(posted.behind_ns) / 1e6);
-  fmt::print(
-      "fanout: clients received {} frames ({:.0f}/s, {:.2f} MB/s) during the run; from its start "
-      "to the end of the drain: {} deltas, "
-      "{} snapshots ({} with reset), {} Progressista frames, {} error frames, {} other\n",
-      sum.window_frames, frames_per_s, mb_per_s, sum.deltas, sum.snapshots, sum.resets, sum.plain,
-      sum.errors, sum.other);
-  fmt::print(
-      "fanout: {} (client, task, n) seen = {:.1f} % of posted events x clients; "
-      "{} before the POST's answer (counted as 0 ms), {} of failed POSTs\n",
-      sum.seen, delivered, stats.early, stats.unacked);
-  for (int p = 0; p < 2; ++p) {
-    const LatencyHistogram& h = stats.latency[p];
-    if (h.count() == 0) continue;
+  for (const Row& r : rows) {
+    const int p = static_cast<int>(r.protocol);
+    const ClientCounters& s = sum[p];
+    const std::string_view name = protocol_name(r.protocol);
     fmt::print(
-        "fanout: latency ({} clients, ack -> receipt) p50 {:.1f} ms, p90 {:.1f} ms, p99 {:.1f} ms, "
+        "fanout[{}]: {} of {} clients connected; they received {} frames ({:.0f}/s, {:.2f} MB/s) "
+        "carrying {} updates (task entries with n; {:.0f}/s, {:.1f} bytes each) during the run; "
+        "from its start to the end of the drain: {} deltas, {} snapshots ({} with reset), {} "
+        "Progressista frames, {} error frames, {} other\n",
+        name, r.connected, r.clients, s.window_frames, r.frames_per_s, r.mb_per_s, s.window_updates,
+        r.updates_per_s, r.bytes_per_update, s.deltas, s.snapshots, s.resets, s.plain, s.errors,
+        s.other);
+    fmt::print(
+        "fanout[{}]: {} (client, task, n) seen = {:.1f} % of posted events x clients, {:.1f} "
+        "bytes received per one (drain included); {} before the POST's answer (counted as 0 ms), "
+        "{} of failed POSTs\n",
+        name, s.seen, r.delivered, r.bytes_per_new, stats.early[p], stats.unacked[p]);
+    const LatencyHistogram& h = *r.latency;
+    fmt::print(
+        "fanout[{}]: latency (ack -> receipt) p50 {:.1f} ms, p90 {:.1f} ms, p99 {:.1f} ms, "
         "p99.9 {:.1f} ms, max {:.1f} ms over {} samples\n",
-        p == 0 ? "delta" : "plain", ms(h.quantile(0.5)), ms(h.quantile(0.9)), ms(h.quantile(0.99)),
-        ms(h.quantile(0.999)), ms(static_cast<double>(h.max())), h.count());
+        name, ms(h.quantile(0.5)), ms(h.quantile(0.9)), ms(h.quantile(0.99)), ms(h.quantile(0.999)),
+        ms(static_cast<double>(h.max())), h.count());
+    const LatencyHistogram& later = stats.settled[p];
+    fmt::print(
+        "fanout[{}]: latency of the events acknowledged from 1 s after the start on: p50 {:.1f} "
+        "ms, p99 {:.1f} ms, max {:.1f} ms over {} samples\n",
+        name, ms(later.quantile(0.5)), ms(later.quantile(0.99)),
+        ms(static_cast<double>(later.max())), later.count());
+    fmt::print(
+        "fanout[{}]: anomalies: {} n regressions, {} seq backwards, {} repeated delta seq, {} "
+        "malformed frames{}; {} connections ended by the server; {} of {} connected clients held "
+        "every task's final n at the end of the drain\n",
+        name, s.regressions, s.seq_back, s.seq_repeat, s.malformed,
+        r.protocol == Protocol::kDelta2
+            ? fmt::format(", {} entries of unknown handles", s.unknown_handles)
+            : std::string(),
+        ended_by[p], converged_by[p], live_by[p]);
   }
   {
     std::string line;
@@ -454,19 +545,60 @@ int run(const Options& opt) {
       line += fmt::format(" {}s:{:.0f}/{}", i, ms(static_cast<double>(stats.max_us_by_second[i])),
                           stats.over_aim_by_second[i]);
     }
-    fmt::print("fanout: by second of the run, max latency ms / samples over {:.0f} ms:{}\n",
-               static_cast<double>(fanout.aim_us) / 1000, line);
+    fmt::print(
+        "fanout: by second of the run (every protocol), max latency ms / samples over {:.0f} "
+        "ms:{}\n",
+        static_cast<double>(fanout.aim_us) / 1000, line);
   }
   fmt::print(
-      "fanout: anomalies: {} n regressions, {} seq backwards, {} repeated delta seq, "
-      "{} malformed frames{}; {} connections ended by the server{}\n",
-      sum.regressions, sum.seq_back, sum.seq_repeat, malformed,
-      first_malformed.empty() ? "" : fmt::format(" (first: {})", first_malformed), ended,
-      end_reason.empty() ? "" : fmt::format(" (first: {})", end_reason));
+      "fanout: anomalies: {} malformed frames{}; {} v2 entries of unknown handles{}; {} "
+      "connections ended by the server{}\n",
+      malformed, first_malformed.empty() ? "" : fmt::format(" (first: {})", first_malformed),
+      unknown_handles, first_unknown.empty() ? "" : fmt::format(" (first: {})", first_unknown),
+      ended, end_reason.empty() ? "" : fmt::format(" (first: {})", end_reason));
+  if (fanout.audit) {
+    if (!tasks_json) {
+      fmt::print("fanout: v2 audit: GET /tasks got no answer within 10 s: not compared\n");
+    } else {
+      const V2Audit::Report a = fanout.audit->compare(*tasks_json, kTaskPrefix);
+      // A client the server dropped, or one still behind, holds an older state: its
+      // differences say nothing about the frames.
+      const Subscriber* audited = fanout.audit_client;
+      const bool behind = audited->counters().ended || !audited->converged();
+      std::string first;
+      for (const auto& d : a.first) first += fmt::format("\n  {}", d);
+      fmt::print(
+          "fanout: v2 audit (one delta2 client's tasks, built from its {} frames, against GET "
+          "/tasks after the drain): {} protocol errors{}; {} tasks compared, {} differ, {} not "
+          "held, {} held but gone{}\n",
+          a.frames, a.protocol_errors,
+          a.first_protocol_error.empty() ? "" : fmt::format(" (first: {})", a.first_protocol_error),
+          a.compared, a.differing, a.missing, a.extra, first);
+      if (behind) {
+        fmt::print("fanout: v2 audit: the audited client {}: differences are expected\n",
+                   audited->counters().ended
+                       ? fmt::format("was disconnected ({})", audited->counters().end_reason)
+                       : std::string("never held every final n"));
+        audit_errors =
+            a.protocol_errors == 0 ? std::numeric_limits<std::uint64_t>::max() : a.protocol_errors;
+      } else {
+        audit_errors = a.protocol_errors + a.differing + a.missing + a.extra;
+      }
+    }
+  }
   fmt::print(
       "fanout: {} of {} connected clients held every task's final n {:.2f} s after the last "
-      "POST\n",
-      converged, live, drain_s);
+      "POST{}\n",
+      converged, live, drain_s,
+      opt.delta2_clients ? fmt::format(" ({} v2 handles known)", fanout.handles.size())
+                         : std::string());
+  if (opt.delta2_clients) {
+    const std::uint64_t rehandled = fanout.handles.rehandled();
+    fmt::print(
+        "fanout: v2 handles: {} times a task came with a new handle without being removed{}\n",
+        rehandled,
+        rehandled ? fmt::format(" (first: {})", fanout.handles.first_rehandled()) : std::string());
+  }
   if (before.empty() || after_window.empty() || after.empty())
     fmt::print("fanout: a GET /metrics got no answer within 10 s: nan below means unknown\n");
   fmt::print(
@@ -504,22 +636,64 @@ int run(const Options& opt) {
       "most; {:.0f} frames parsed, {:.0f} reused from another client\n",
       tool_pct, opt.io_threads, opt.io_threads > 1 ? "s" : "", self_peak_rss_mib(),
       static_cast<double>(stats.parsed), static_cast<double>(stats.cache_hits));
+  if (rows.size() > 1) {
+    // Side by side. Clients of several protocols share the server and this tool: CPU and
+    // latency are the mix's, not each protocol's (bench/fanout/run.sh runs them in phases).
+    fmt::print("fanout: side by side (the server's CPU and memory are the run's, all protocols)\n");
+    fmt::print(
+        "| protocol | clients | frames/s |    MB/s | updates/s | B/update | B/new n | "
+        "p50 ms | p99 ms | max ms | delivered | resets |\n");
+    fmt::print(
+        "| -------- | ------: | -------: | ------: | --------: | -------: | ------: | "
+        "-----: | -----: | -----: | --------: | -----: |\n");
+    for (const Row& r : rows) {
+      fmt::print(
+          "| {:8} | {:7} | {:8.0f} | {:7.2f} | {:9.0f} | {:8.1f} | {:7.1f} | {:6.1f} | {:6.1f} | "
+          "{:6.1f} | {:8.1f}% | {:6} |\n",
+          protocol_name(r.protocol), r.connected, r.frames_per_s, r.mb_per_s, r.updates_per_s,
+          r.bytes_per_update, r.bytes_per_new, ms(r.latency->quantile(0.5)),
+          ms(r.latency->quantile(0.99)), ms(static_cast<double>(r.latency->max())), r.delivered,
+          sum[static_cast<int>(r.protocol)].resets);
+    }
+  }
   const double aim_ms = opt.tick * 1000 + 25;
-  fmt::print("fanout: aim p99 <= tick + 25 ms = {:.0f} ms: {}\n", aim_ms,
-             ms(lat.quantile(0.99)) <= aim_ms && lat.count() > 0 ? "met" : "NOT met");
-  fmt::print(
-      "RESULT clients={} plain_clients={} connected={} offered={:.0f} achieved={:.0f} "
-      "frames_per_s={:.0f} mb_per_s={:.2f} p50_ms={:.1f} p99_ms={:.1f} max_ms={:.1f} "
-      "cpu_pct={:.0f} rss_mib={:.1f} hwm_mib={:.1f} rest_mib={:.1f} anon_mib={:.1f} "
-      "shmem_mib={:.1f} delivered_pct={:.1f} "
-      "resets={} coalesced={:.0f} slow_disconnects={:.0f} ended={} converged={}/{} "
-      "regressions={} early={} failed_posts={} tool_cpu_pct={:.0f} tool_mib={:.0f}\n",
-      opt.clients, opt.plain_clients, connected, opt.rate, achieved, frames_per_s, mb_per_s,
-      ms(lat.quantile(0.5)), ms(lat.quantile(0.99)), ms(static_cast<double>(lat.max())), cpu_pct,
-      rss_mib, hwm_mib, rest_mib, anon_mib, shmem_mib, delivered, sum.resets,
-      delta(before, after, "progressista_slow_consumer_coalesced_total"),
-      delta(before, after, "progressista_slow_consumer_disconnects_total"), ended, converged, live,
-      sum.regressions, stats.early, posted.failures, tool_pct, self_peak_rss_mib());
+  for (const Row& r : rows) {
+    fmt::print(
+        "fanout[{}]: aim p99 <= tick + 25 ms = {:.0f} ms: {}\n", protocol_name(r.protocol), aim_ms,
+        ms(r.latency->quantile(0.99)) <= aim_ms && r.latency->count() > 0 ? "met" : "NOT met");
+  }
+  // One line per protocol; the server's figures (CPU, memory, coalescing) are the run's.
+  for (const Row& r : rows) {
+    const int p = static_cast<int>(r.protocol);
+    const LatencyHistogram& lat = *r.latency;
+    fmt::print(
+        "RESULT protocol={} clients={} all_clients={} connected={} offered={:.0f} "
+        "achieved={:.0f} frames_per_s={:.0f} mb_per_s={:.2f} updates_per_s={:.0f} "
+        "bytes_per_update={:.1f} bytes_per_new={:.1f} p50_ms={:.1f} p99_ms={:.1f} max_ms={:.1f} "
+        "p99_after_1s_ms={:.1f} "
+        "cpu_pct={:.0f} rss_mib={:.1f} hwm_mib={:.1f} rest_mib={:.1f} anon_mib={:.1f} "
+        "shmem_mib={:.1f} delivered_pct={:.1f} "
+        "resets={} coalesced={:.0f} slow_disconnects={:.0f} ended={} converged={}/{} "
+        "regressions={} malformed={} unknown_handles={} rehandled={} audit_errors={} early={} "
+        "failed_posts={} "
+        "tool_cpu_pct={:.0f} tool_mib={:.0f}\n",
+        protocol_name(r.protocol), r.clients, total, r.connected, opt.rate, achieved,
+        r.frames_per_s, r.mb_per_s, r.updates_per_s, r.bytes_per_update, r.bytes_per_new,
+        ms(lat.quantile(0.5)), ms(lat.quantile(0.99)), ms(static_cast<double>(lat.max())),
+        stats.settled[p].count() ? ms(stats.settled[p].quantile(0.99))
+                                 : std::numeric_limits<double>::quiet_NaN(),
+        cpu_pct, rss_mib, hwm_mib, rest_mib, anon_mib, shmem_mib, r.delivered, sum[p].resets,
+        delta(before, after, "progressista_slow_consumer_coalesced_total"),
+        delta(before, after, "progressista_slow_consumer_disconnects_total"), ended_by[p],
+        converged_by[p], live_by[p], sum[p].regressions, sum[p].malformed, sum[p].unknown_handles,
+        r.protocol == Protocol::kDelta2 ? fmt::format("{}", fanout.handles.rehandled())
+                                        : std::string("-"),
+        r.protocol != Protocol::kDelta2 || !fanout.audit ? std::string("-")
+        : audit_errors == std::numeric_limits<std::uint64_t>::max()
+            ? std::string("n/a")
+            : fmt::format("{}", audit_errors),
+        stats.early[p], posted.failures, tool_pct, self_peak_rss_mib());
+  }
   (void)std::fflush(stdout);
   return 0;
 }

@@ -88,9 +88,12 @@ ThreadStats Fanout::merged() {
   std::lock_guard lock(stats_mutex_);
   ThreadStats all;
   for (const auto& s : stats_) {
-    for (int p = 0; p < 2; ++p) all.latency[p].merge(s->latency[p]);
-    all.early += s->early;
-    all.unacked += s->unacked;
+    for (int p = 0; p < kProtocols; ++p) {
+      all.latency[p].merge(s->latency[p]);
+      all.settled[p].merge(s->settled[p]);
+      all.early[p] += s->early[p];
+      all.unacked[p] += s->unacked[p];
+    }
     all.parsed += s->parsed;
     all.cache_hits += s->cache_hits;
     all.max_us_by_second.resize(std::max(all.max_us_by_second.size(), s->max_us_by_second.size()));
@@ -143,7 +146,9 @@ asio::awaitable<void> Subscriber::run() {
   tcp_layer.expires_never();
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
   ws.read_message_max(kMaxMessage);
-  const std::string target = protocol_ == Protocol::kDelta ? "/ws?protocol=delta" : "/ws";
+  const std::string target = protocol_ == Protocol::kDelta    ? "/ws?protocol=delta"
+                             : protocol_ == Protocol::kDelta2 ? "/ws?protocol=delta2"
+                                                              : "/ws";
   auto [hec] = co_await ws.async_handshake(
       fmt::format("{}:{}", fanout_.server.host, fanout_.server.port), target, kUseTuple);
   if (hec) {
@@ -158,6 +163,11 @@ asio::awaitable<void> Subscriber::run() {
         fanout_.gate.failed(fmt::format("before the first frame: {}", rec.message()));
       } else {
         fanout_.live.fetch_sub(1);
+        fanout_.live_by[index()].fetch_sub(1);
+        if (converged_) {  // converged counts clients still connected, as live does
+          fanout_.converged.fetch_sub(1);
+          fanout_.converged_by[index()].fetch_sub(1);
+        }
         if (!closing_) {
           c_.ended = true;
           c_.end_reason = rec == websocket::error::closed
@@ -179,6 +189,7 @@ void Subscriber::on_message(std::int64_t received) {
   ++c_.frames;
   c_.bytes += size;
   fanout_.last_frame.store(received, std::memory_order_relaxed);
+  if (received >= fanout_.window_start.load(std::memory_order_relaxed)) c_.run_bytes += size;
   if (received >= fanout_.window_start.load(std::memory_order_relaxed) &&
       received < fanout_.window_end.load(std::memory_order_relaxed)) {
     ++c_.window_frames;
@@ -188,10 +199,11 @@ void Subscriber::on_message(std::int64_t received) {
     in.consume(size);
     if (in.capacity() > kKeepBuffer) in.shrink_to_fit();
   };
-  if (first_) {
+  if (first_ && protocol_ != Protocol::kDelta2) {
     // The snapshot every client gets on connecting: the state before the run, not measured.
     first_ = false;
     fanout_.live.fetch_add(1);
+    fanout_.live_by[index()].fetch_add(1);
     fanout_.gate.connected();
     done();
     return;
@@ -199,24 +211,44 @@ void Subscriber::on_message(std::int64_t received) {
   (void)in.prepare(simdjson::SIMDJSON_PADDING);  // simdjson reads a little past the end
   const std::string_view frame(static_cast<const char*>(in.data().data()), size);
   ThreadStats& stats = fanout_.local();
-  std::shared_ptr<const FrameContent> content;
-  const std::uint64_t seq = protocol_ == Protocol::kDelta ? peek_delta_seq(frame) : 0;
-  if (seq != 0) content = fanout_.cache.find(seq, size);
-  if (content) {
-    ++stats.cache_hits;
-  } else {
-    auto fresh = std::make_shared<FrameContent>();
-    if (!thread_reader().read(frame, fanout_.plan.tasks, *fresh)) {
-      if (c_.malformed++ == 0) c_.first_malformed = thread_reader().error();
-      done();
-      return;
-    }
-    ++stats.parsed;
-    if (fresh->kind == FrameContent::Kind::kDelta) fanout_.cache.put(fresh);
-    content = std::move(fresh);
+  if (fanout_.audit_client == this) fanout_.audit->apply(frame);
+  const std::shared_ptr<const FrameContent> parsed = content(frame, stats);
+  if (first_) {
+    // v2: the connect-time snapshot is read for its handles (parsed once per seq), not measured.
+    first_ = false;
+    fanout_.live.fetch_add(1);
+    fanout_.live_by[index()].fetch_add(1);
+    fanout_.gate.connected();
+    done();
+    return;
   }
-  apply(*content, received, stats);
+  if (parsed) apply(*parsed, received, stats);
   done();
+}
+
+std::shared_ptr<const FrameContent> Subscriber::content(std::string_view frame,
+                                                        ThreadStats& stats) {
+  DeltaCache& cache = fanout_.cache[index()];
+  const FramePeek peek = protocol_ == Protocol::kPlain ? FramePeek{} : peek_frame(frame);
+  if (peek.seq != 0) {
+    if (auto hit = cache.find(peek.kind, peek.seq, frame.size())) {
+      ++stats.cache_hits;
+      return hit;
+    }
+  }
+  auto fresh = std::make_shared<FrameContent>();
+  FrameReader& reader = thread_reader();
+  const bool ok = protocol_ == Protocol::kDelta2
+                      ? reader.read_v2(frame, fanout_.plan.tasks, fanout_.handles, *fresh)
+                      : reader.read(frame, fanout_.plan.tasks, *fresh);
+  if (!ok) {
+    if (c_.malformed++ == 0)
+      c_.first_malformed = fmt::format("{} (frame: {:.200})", reader.error(), frame);
+    return nullptr;
+  }
+  ++stats.parsed;
+  if (peek.seq != 0 && fresh->kind == peek.kind && fresh->seq == peek.seq) cache.put(fresh);
+  return fresh;
 }
 
 void Subscriber::apply(const FrameContent& frame, std::int64_t received, ThreadStats& stats) {
@@ -240,12 +272,21 @@ void Subscriber::apply(const FrameContent& frame, std::int64_t received, ThreadS
       if (in_run) ++c_.other;
       break;
   }
+  if (frame.unknown_handles != 0) {
+    if (c_.unknown_handles == 0) c_.first_unknown = frame.first_unknown;
+    c_.unknown_handles += frame.unknown_handles;
+  }
+  if (received < fanout_.window_end.load(std::memory_order_relaxed) && in_run)
+    c_.window_updates += frame.tasks.size();
   if (frame.kind == Kind::kDelta || frame.kind == Kind::kSnapshot) {
     if (frame.seq < last_seq_) ++c_.seq_back;
     if (frame.kind == Kind::kDelta && frame.seq == last_seq_) ++c_.seq_repeat;
     last_seq_ = std::max(last_seq_, frame.seq);
   }
-  LatencyHistogram& latency = stats.latency[static_cast<int>(protocol_)];
+  LatencyHistogram& latency = stats.latency[index()];
+  LatencyHistogram& settled = stats.settled[index()];
+  const std::int64_t settled_from =
+      fanout_.window_start.load(std::memory_order_relaxed) + 1'000'000'000;
   if (stats.max_us_by_second.size() != fanout_.timeline_seconds) {
     stats.max_us_by_second.assign(fanout_.timeline_seconds, 0);
     stats.over_aim_by_second.assign(fanout_.timeline_seconds, 0);
@@ -266,13 +307,15 @@ void Subscriber::apply(const FrameContent& frame, std::int64_t received, ThreadS
     ++c_.seen;
     const std::int64_t acked = fanout_.acks.at(tn.n - 1);
     if (acked == AckLog::kFailed) {
-      ++stats.unacked;
+      ++stats.unacked[index()];
     } else if (acked == AckLog::kPending || acked > received) {
-      ++stats.early;
+      ++stats.early[index()];
       latency.record(0);
+      if (acked >= settled_from) settled.record(0);
     } else {
       const auto us = static_cast<std::uint64_t>((received - acked) / 1000);
       latency.record(us);
+      if (acked >= settled_from) settled.record(us);
       if (second < stats.max_us_by_second.size()) {
         stats.max_us_by_second[second] = std::max(stats.max_us_by_second[second], us);
         if (us > fanout_.aim_us) ++stats.over_aim_by_second[second];
@@ -289,6 +332,7 @@ void Subscriber::apply(const FrameContent& frame, std::int64_t received, ThreadS
 void Subscriber::mark_converged() {
   converged_ = true;
   fanout_.converged.fetch_add(1);
+  fanout_.converged_by[index()].fetch_add(1);
 }
 
 void Subscriber::recount() {

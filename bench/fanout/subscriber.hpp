@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -21,10 +22,16 @@
 #include "frame_reader.hpp"
 #include "latency_histogram.hpp"
 #include "poster.hpp"
+#include "v2_audit.hpp"
 
 namespace fanout {
 
-enum class Protocol : std::uint8_t { kDelta, kPlain };  // /ws?protocol=delta, /ws
+// /ws?protocol=delta, /ws, /ws?protocol=delta2
+enum class Protocol : std::uint8_t { kDelta, kPlain, kDelta2 };
+inline constexpr int kProtocols = 3;
+[[nodiscard]] constexpr std::string_view protocol_name(Protocol p) noexcept {
+  return p == Protocol::kDelta ? "delta" : p == Protocol::kPlain ? "plain" : "delta2";
+}
 
 // Bounds how many clients are being set up at once (connect, handshake, first snapshot: a
 // snapshot of 10,000 tasks is megabytes) and says when all of them are.
@@ -50,16 +57,22 @@ class ConnectGate {
 
 // What one I/O thread measured, merged at the end.
 struct ThreadStats {
-  LatencyHistogram latency[2];   // by Protocol
-  std::uint64_t early = 0;       // seen before the poster had its answer: counted as 0 ms
-  std::uint64_t unacked = 0;     // seen, but its POST failed: no latency
-  std::uint64_t parsed = 0;      // frames parsed
-  std::uint64_t cache_hits = 0;  // delta frames another client had parsed
+  // By Protocol.
+  LatencyHistogram latency[kProtocols];
+  // The same for events acknowledged 1 s or more after the posting started: without the
+  // first pass over the tasks (the first update of each after its creation carries more).
+  LatencyHistogram settled[kProtocols];
+  std::uint64_t early[kProtocols] = {};    // seen before the poster had its answer: counted as 0 ms
+  std::uint64_t unacked[kProtocols] = {};  // seen, but its POST failed: no latency
+  std::uint64_t parsed = 0;                // frames parsed
+  std::uint64_t cache_hits = 0;            // delta (or snapshot) frames another client had parsed
   // By second since the posting started (receipt time): the largest latency, and how many
   // were over the aim; says whether slow frames cluster (start, a stall) or spread.
   std::vector<std::uint64_t> max_us_by_second;
   std::vector<std::uint64_t> over_aim_by_second;
 };
+
+class Subscriber;
 
 // What every client shares; outlives them.
 class Fanout {
@@ -70,16 +83,22 @@ class Fanout {
   const Endpoint server;
   const EventPlan plan;
   const AckLog& acks;
-  DeltaCache cache;
+  DeltaCache cache[kProtocols];  // by Protocol: v1 and v2 frames of one seq are different bytes
+  HandleMap handles;             // v2
+  // v2: fed every frame by one v2 client (audit_client); read once the I/O threads stopped.
+  std::unique_ptr<V2Audit> audit;
+  const Subscriber* audit_client = nullptr;
   ConnectGate gate;
   // Frames received in [window_start, window_end) count towards frames/s and bytes/s.
   std::atomic<std::int64_t> window_start{std::numeric_limits<std::int64_t>::max()};
   std::atomic<std::int64_t> window_end{std::numeric_limits<std::int64_t>::max()};
   std::atomic<std::int64_t> last_frame{0};  // now_ns() of the latest frame any client received
   std::atomic<std::size_t> live{0};         // clients past their first frame and still connected
-  std::atomic<std::size_t> converged{0};    // clients holding every task's final n
-  std::vector<std::uint64_t> final_n;       // set before publish_final()
-  std::size_t timeline_seconds = 0;         // ThreadStats' per-second vectors; set before start
+  std::atomic<std::size_t> converged{0};    // of those, clients holding every task's final n
+  std::atomic<std::size_t> live_by[kProtocols] = {};  // the same two by Protocol
+  std::atomic<std::size_t> converged_by[kProtocols] = {};
+  std::vector<std::uint64_t> final_n;  // set before publish_final()
+  std::size_t timeline_seconds = 0;    // ThreadStats' per-second vectors; set before start
   std::uint64_t aim_us = 0;
 
   void publish_final() { final_ready_.store(true, std::memory_order_release); }
@@ -96,6 +115,11 @@ class Fanout {
 struct ClientCounters {
   std::uint64_t frames = 0, bytes = 0;                // payload bytes of WebSocket messages
   std::uint64_t window_frames = 0, window_bytes = 0;  // while the poster ran
+  std::uint64_t run_bytes = 0;  // from the poster's start to the end of the drain
+  // Task entries carrying n (of the bench's tasks) in the frames received while the poster ran:
+  // the updates delivered, whether new to the client or not. window_bytes / window_updates is
+  // the cost of one.
+  std::uint64_t window_updates = 0;
   // By kind, from the start of the run on (the connection's own frames are left out).
   std::uint64_t deltas = 0, snapshots = 0, resets = 0, plain = 0, errors = 0, other = 0;
   std::uint64_t seen = 0;         // posted events (task, n) seen
@@ -103,9 +127,11 @@ struct ClientCounters {
   std::uint64_t seq_back = 0;     // a frame's seq below the previous one
   std::uint64_t seq_repeat = 0;   // a delta with the seq of the previous frame
   std::uint64_t malformed = 0;
-  bool ended = false;      // the connection ended before we closed it
-  std::string end_reason;  // why, when it did
+  std::uint64_t unknown_handles = 0;  // v2: id-less entries of a handle nobody had seen
+  bool ended = false;                 // the connection ended before we closed it
+  std::string end_reason;             // why, when it did
   std::string first_malformed;
+  std::string first_unknown;
 };
 
 class Subscriber : public std::enable_shared_from_this<Subscriber> {
@@ -120,6 +146,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   void recount();  // counts converged tasks once Fanout::final_n is published (any thread)
   void close();    // a normal WebSocket close (any thread)
   [[nodiscard]] Protocol protocol() const noexcept { return protocol_; }
+  // Held every task's final n at some point of the drain (read once the I/O threads stopped).
+  [[nodiscard]] bool converged() const noexcept { return converged_; }
   // Read once the I/O threads have stopped.
   [[nodiscard]] const ClientCounters& counters() const noexcept { return c_; }
 
@@ -127,8 +155,11 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   struct Impl;
   boost::asio::awaitable<void> run();
   void on_message(std::int64_t received);
+  // The frame's content, parsed here or by another client; null when malformed (counted).
+  std::shared_ptr<const FrameContent> content(std::string_view frame, ThreadStats& stats);
   void apply(const FrameContent& frame, std::int64_t received, ThreadStats& stats);
   void mark_converged();
+  [[nodiscard]] int index() const noexcept { return static_cast<int>(protocol_); }
 
   Fanout& fanout_;
   const Protocol protocol_;
