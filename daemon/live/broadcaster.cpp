@@ -31,7 +31,7 @@ FeedWatcher::FeedWatcher(Store& store, std::uint64_t base, std::optional<std::ui
   std::lock_guard lock(mutex_);
   rescan();
   if (above && seq() <= *above) base_ = *above + 1 - reader_.cursor();
-  floor_ = seq();
+  floor_ = polled_ = seq();
 }
 
 void FeedWatcher::rescan() {
@@ -44,7 +44,7 @@ void FeedWatcher::rescan() {
     if (compact_) scan.add(t);
   });
   if (compact_) compact_->replace(std::move(scan));
-  floor_ = seq();
+  floor_ = polled_ = seq();
 }
 
 FeedWatcher::Known FeedWatcher::known_now(const std::string& task_id) const {
@@ -127,6 +127,7 @@ std::shared_ptr<Tick> FeedWatcher::poll() {
   {
     std::lock_guard lock(mutex_);
     const std::uint64_t at = seq();
+    polled_ = at;
     for (auto& [id, change] : folded.touched) {
       const auto& [was, is] = change;
       if (was == is) continue;
@@ -152,13 +153,21 @@ std::shared_ptr<Tick> FeedWatcher::poll() {
 std::optional<Tick> FeedWatcher::since(std::uint64_t seq) const {
   std::lock_guard lock(mutex_);
   if (seq < floor_ || seq > head()) return std::nullopt;
+  Tick tick;
+  tick.seq = seq;
+  // Only as far as poll() has read: the undo log knows what a reader knew at the end of each
+  // poll, not inside one, so a seq handed out past it (a poll that then takes two changes of
+  // a task at once) could not be resumed from: a task created in it would come as created
+  // again. What lies beyond reaches the client with the ticks.
+  if (seq >= polled_) return tick;
   // The same reader as poll()'s, from `seq`: the ring's coverage and holes decide alike.
   FeedReader reader(*bound_.feed);
   reader.seek(seq - base_);
   std::vector<Change> changes;
-  if (reader.poll(changes, bound_.feed->ring_size()) == FeedReader::Poll::kLapped)
+  const std::uint64_t ring = bound_.feed->ring_size();
+  if (reader.poll(changes, static_cast<std::size_t>(std::min(ring, polled_ - seq))) ==
+      FeedReader::Poll::kLapped)
     return std::nullopt;
-  Tick tick;
   tick.seq = base_ + reader.cursor();
   // What the reader knew at `seq`: a task's status before the first poll after `seq` that
   // changed it, else the one known now.

@@ -114,6 +114,7 @@ class FeedWatcher {
   std::unordered_map<std::string, Status> known_;  // last status seen per live task
   std::deque<Undo> undo_;    // oldest first, as far back as the feed's ring reaches
   std::uint64_t floor_ = 0;  // the seq of the last scan: what a reader before it knew is lost
+  std::uint64_t polled_ = 0;  // the seq the last poll (or scan) read up to: since() stops there
 };
 
 // One I/O thread's share of the clients; implemented in live_clients.cpp.

@@ -90,7 +90,13 @@ void LiveClient::offer_change(const std::shared_ptr<const Tick>& tick, const Fra
   } else if (!backlog_.empty()) {
     hub.stats().coalesced.fetch_add(1, std::memory_order_relaxed);
     backlog_.push_back(tick);
-    if (backlog_.size() >= kMaxBacklog) {
+    if (backlog_.size() >= kMaxBacklog && protocol == Protocol::kDeltaV2) {
+      // A compact client this far behind gets the snapshot every such client of its view
+      // shares (one per tick), as a v1 client does at once: a merge of its own would be
+      // rendered for it alone, and a thousand of them cost the server gigabytes (bench/README.md).
+      backlog_.clear();
+      needs_reset_ = true;
+    } else if (backlog_.size() >= kMaxBacklog) {
       auto merged = std::make_shared<const Tick>(merge_ticks(backlog_));
       backlog_.assign(1, std::move(merged));
     }

@@ -1,7 +1,8 @@
 // One live client of either transport: its pending-frame policy and its writer loop. It has at
 // most one frame in flight and one pending; a newer frame replaces the pending one, so a slow
 // reader costs memory for two frames at most (a per-change client: the ticks it fell behind on,
-// merged to one per task every kMaxBacklog), and one blocked past the client timeout is
+// merged to one per task every kMaxBacklog; a compact-delta client that far behind gets a
+// shared snapshot instead), and one blocked past the client timeout is
 // disconnected. The transport (WebSocket, SSE) is a subclass's (ws_session.cpp,
 // sse_session.cpp).
 #pragma once

@@ -460,7 +460,9 @@ TEST_F(CompactStream, ASubscribeGetsASnapshotOfTheNewViewAndNothingOfTheOld) {
   EXPECT_EQ(client.tasks.size(), 1u);
 }
 
-TEST_F(CompactStream, AClientThatFallsBehindCatchesUpWithoutAReset) {
+// Behind by a few ticks it gets them merged, by 16 a shared reset snapshot; either way it ends
+// holding the table.
+TEST_F(CompactStream, AClientThatFallsBehindCatchesUp) {
   start();
   WsTestClient ws(port(), "/ws?protocol=delta2");
   ASSERT_TRUE(ws.open()) << ws.error();
@@ -483,7 +485,6 @@ TEST_F(CompactStream, AClientThatFallsBehindCatchesUpWithoutAReset) {
     std::this_thread::sleep_for(25ms);  // about a tick apart
   }
   EXPECT_TRUE(converges(ws, client));
-  EXPECT_EQ(client.resets, 0u);
   const auto metrics = http(port(), "GET", "/metrics").body;
   EXPECT_THAT(metrics, HasSubstr(R"(progressista_ws_clients{protocol="delta2"} 1)"));
   // It did fall behind: ticks were held and merged for it.
