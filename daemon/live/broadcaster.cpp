@@ -370,12 +370,15 @@ void Broadcaster::run() {
     next += opt_.tick;
     if (next < ticked) next = ticked;  // a slow tick is not made up for with a burst
     if (leading) {
-      // Changes within leading_edge of a delivery coalesce to the tick; past it, the feed is
-      // watched and the first change goes out at once, the next tick a whole tick after it.
+      // Deliveries are at least leading_edge apart: changes within it of a delivery wait for
+      // it to pass (with the default, a whole tick), then go out at once; past it, the feed
+      // is watched and the first change goes out at once, the next tick a whole tick after it.
       // Unread changes: the feed's head is past what the last poll read.
       const auto pending = [this] { return watcher_->head() != watcher_->seq(); };
       if (delivered && !sleep_until(std::min(next, ticked + quiet))) break;
-      if (!pending()) {
+      if (pending()) {
+        next = std::min(next, Clock::now());
+      } else {
         const auto watch = ticked - last_delivery < kDormant ? kWatch : kWatchDormant;
         while (Clock::now() < next && !pending()) {
           if (!sleep_until(std::min(next, Clock::now() + watch))) return;
