@@ -13,6 +13,24 @@ namespace fanout {
 
 namespace od = simdjson::ondemand;
 
+bool FrameReader::open(std::string_view frame, od::object& root) {
+  const simdjson::padded_string_view padded(frame.data(), frame.size(),
+                                            frame.size() + simdjson::SIMDJSON_PADDING);
+  if (auto e = parser_.iterate(padded).get(doc_)) return fail("frame", e);
+  if (auto e = doc_.get_object().get(root)) return fail("frame", e);
+  return true;
+}
+
+bool FrameReader::read_kind(od::field& field, FrameContent& out) {
+  std::string_view type;
+  if (auto e = field.value().get_string().get(type)) return fail("type", e);
+  out.kind = type == "delta"      ? FrameContent::Kind::kDelta
+             : type == "snapshot" ? FrameContent::Kind::kSnapshot
+             : type == "error"    ? FrameContent::Kind::kError
+                                  : FrameContent::Kind::kOther;
+  return true;
+}
+
 FramePeek peek_frame(std::string_view frame) noexcept {
   constexpr std::string_view kDelta = R"({"type":"delta",)";
   constexpr std::string_view kSnapshot = R"({"type":"snapshot",)";
@@ -115,24 +133,15 @@ bool FrameReader::read_tasks(od::value& tasks_object, std::uint32_t tasks, Frame
 bool FrameReader::read(std::string_view frame, std::uint32_t tasks, FrameContent& out) {
   out = FrameContent{};
   out.size = frame.size();
-  od::document doc;
-  const simdjson::padded_string_view padded(frame.data(), frame.size(),
-                                            frame.size() + simdjson::SIMDJSON_PADDING);
-  if (auto e = parser_.iterate(padded).get(doc)) return fail("frame", e);
   od::object root;
-  if (auto e = doc.get_object().get(root)) return fail("frame", e);
+  if (!open(frame, root)) return false;
   for (auto entry : root) {
     od::field field;
     if (auto e = std::move(entry).get(field)) return fail("frame", e);
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return fail("key", e);
     if (key == "type") {
-      std::string_view type;
-      if (auto e = field.value().get_string().get(type)) return fail("type", e);
-      out.kind = type == "delta"      ? FrameContent::Kind::kDelta
-                 : type == "snapshot" ? FrameContent::Kind::kSnapshot
-                 : type == "error"    ? FrameContent::Kind::kError
-                                      : FrameContent::Kind::kOther;
+      if (!read_kind(field, out)) return false;
     } else if (key == "seq") {
       if (auto e = field.value().get_uint64().get(out.seq)) return fail("seq", e);
     } else if (key == "reset") {
@@ -227,12 +236,8 @@ bool FrameReader::read_v2(std::string_view frame, std::uint32_t tasks, HandleMap
   frame_ = frame;
   out.size = frame.size();
   entries_.clear();
-  od::document doc;
-  const simdjson::padded_string_view padded(frame.data(), frame.size(),
-                                            frame.size() + simdjson::SIMDJSON_PADDING);
-  if (auto e = parser_.iterate(padded).get(doc)) return fail("frame", e);
   od::object root;
-  if (auto e = doc.get_object().get(root)) return fail("frame", e);
+  if (!open(frame, root)) return false;
   std::uint64_t version = 0;
   bool have_t = false;
   bool have_entries = false;
@@ -242,12 +247,7 @@ bool FrameReader::read_v2(std::string_view frame, std::uint32_t tasks, HandleMap
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return fail("key", e);
     if (key == "type") {
-      std::string_view type;
-      if (auto e = field.value().get_string().get(type)) return fail("type", e);
-      out.kind = type == "delta"      ? FrameContent::Kind::kDelta
-                 : type == "snapshot" ? FrameContent::Kind::kSnapshot
-                 : type == "error"    ? FrameContent::Kind::kError
-                                      : FrameContent::Kind::kOther;
+      if (!read_kind(field, out)) return false;
     } else if (key == "v") {
       if (auto e = field.value().get_uint64().get(version)) return fail("v", e);
     } else if (key == "seq") {

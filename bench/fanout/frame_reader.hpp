@@ -94,10 +94,15 @@ class FrameReader {
 
  private:
   bool fail(std::string_view what, simdjson::error_code e);
+  // The root object of `frame` (its document kept in doc_ until the next frame).
+  bool open(std::string_view frame, simdjson::ondemand::object& root);
+  // The frame's "type" member into out.kind.
+  bool read_kind(simdjson::ondemand::field& field, FrameContent& out);
   bool read_tasks(simdjson::ondemand::value& tasks_object, std::uint32_t tasks, FrameContent& out);
   bool read_entries_v2(simdjson::ondemand::value& object, std::uint32_t tasks, bool in_snapshot);
 
   simdjson::ondemand::parser parser_;
+  simdjson::ondemand::document doc_;
   std::string error_;
   std::vector<HandleMap::Entry> entries_;  // read_v2's, reused
   std::string_view frame_;                 // the frame read_v2 reads

@@ -199,13 +199,16 @@ void Subscriber::on_message(std::int64_t received) {
     in.consume(size);
     if (in.capacity() > kKeepBuffer) in.shrink_to_fit();
   };
-  if (first_ && protocol_ != Protocol::kDelta2) {
-    // The snapshot every client gets on connecting: the state before the run, not measured.
+  // The snapshot every client gets on connecting: the state before the run, not measured.
+  const auto connected = [&] {
     first_ = false;
     fanout_.live.fetch_add(1);
     fanout_.live_by[index()].fetch_add(1);
     fanout_.gate.connected();
     done();
+  };
+  if (first_ && protocol_ != Protocol::kDelta2) {
+    connected();
     return;
   }
   (void)in.prepare(simdjson::SIMDJSON_PADDING);  // simdjson reads a little past the end
@@ -214,12 +217,8 @@ void Subscriber::on_message(std::int64_t received) {
   if (fanout_.audit_client == this) fanout_.audit->apply(frame);
   const std::shared_ptr<const FrameContent> parsed = content(frame, stats);
   if (first_) {
-    // v2: the connect-time snapshot is read for its handles (parsed once per seq), not measured.
-    first_ = false;
-    fanout_.live.fetch_add(1);
-    fanout_.live_by[index()].fetch_add(1);
-    fanout_.gate.connected();
-    done();
+    // v2: that snapshot is read for its handles (parsed once per seq).
+    connected();
     return;
   }
   if (parsed) apply(*parsed, received, stats);

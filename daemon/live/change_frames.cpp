@@ -58,10 +58,6 @@ class Messages {
   std::size_t last_end_ = 0;  // SSE: where the last event's blank line starts
 };
 
-bool matches(const View& view, const TickItem& it) {
-  return view.matches(it.task_id, it.project, it.has_project);
-}
-
 }  // namespace
 
 Frame events_frame(const Tick& tick, const View& view, ChangeFraming framing) {

@@ -175,10 +175,6 @@ std::int64_t now_ms() {
       .count();
 }
 
-bool matches(const View& view, const TickItem& it) {
-  return view.matches(it.task_id, it.project, it.has_project);
-}
-
 }  // namespace
 
 void append_compact_members(fmt::memory_buffer& out, std::string_view from, std::string_view to,

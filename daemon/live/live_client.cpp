@@ -240,9 +240,7 @@ boost::asio::awaitable<void> LiveClient::writer() {
       seq = std::max(seq, f.seq);
     } else if (needs_reset_) {
       needs_reset_ = false;
-      if (protocol == Protocol::kDeltaV2) {
-        f = take_snapshot(true);
-      } else if (per_change()) {
+      if (per_change() && protocol != Protocol::kDeltaV2) {
         f = encode(table_tick(hub.store().table(), view, hub.seq()));
         if (!f) continue;  // the view holds no task
       } else {

@@ -117,7 +117,7 @@ Frame delta_frame(const Tick& tick, const View& view) {
   std::size_t matched = 0;
   bool first = true;
   for (const TickItem& it : tick.items) {
-    if (it.removed || !view.matches(it.task_id, it.project, it.has_project)) continue;
+    if (it.removed || !matches(view, it)) continue;
     if (!first) out.push_back(',');
     first = false;
     append_json_string(out, it.task_id);
@@ -128,7 +128,7 @@ Frame delta_frame(const Tick& tick, const View& view) {
   out.append(std::string_view{"},\"removed\":["});
   first = true;
   for (const TickItem& it : tick.items) {
-    if (!it.removed || !view.matches(it.task_id, it.project, it.has_project)) continue;
+    if (!it.removed || !matches(view, it)) continue;
     if (!first) out.push_back(',');
     first = false;
     append_json_string(out, it.task_id);
@@ -137,7 +137,7 @@ Frame delta_frame(const Tick& tick, const View& view) {
   out.append(std::string_view{"],\"events\":["});
   first = true;
   for (const TickItem& it : tick.items) {
-    if (!view.matches(it.task_id, it.project, it.has_project)) continue;
+    if (!matches(view, it)) continue;
     if (!first) out.push_back(',');
     first = false;
     fmt::format_to(std::back_inserter(out), R"({{"event":"{}","task_id":)",

@@ -56,6 +56,11 @@ struct TickItem {
   std::string moved_from;
 };
 
+// True when `view` shows the task of `item`.
+[[nodiscard]] inline bool matches(const View& view, const TickItem& item) noexcept {
+  return view.matches(item.task_id, item.project, item.has_project);
+}
+
 // The item for a task's new state (its JSON written through `scratch`) or for its removal.
 // `with_operation`: also the operations feed's message (a meta parse and a second
 // serialization, so built only while that feed has clients).
