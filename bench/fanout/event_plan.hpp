@@ -49,17 +49,24 @@ struct EventPlan {
   [[nodiscard]] static constexpr std::uint64_t n_of(std::uint64_t k) noexcept { return k + 1; }
 };
 
-// When the POST carrying event k was acknowledged (steady ns); written by the poster thread,
-// read by the client threads. Fixed size: the poster never sends more events than it holds.
+// When the POST carrying event k was sent and acknowledged (steady ns); written by the poster
+// thread, read by the client threads. Fixed size: the poster never sends more events than it
+// holds.
 class AckLog {
  public:
   static constexpr std::int64_t kPending = 0;  // not acknowledged (yet)
   static constexpr std::int64_t kFailed = -1;  // its POST failed: no latency can be measured
 
   explicit AckLog(std::uint64_t capacity)
-      : capacity_(capacity), at_(std::make_unique<std::atomic<std::int64_t>[]>(capacity)) {}
+      : capacity_(capacity),
+        at_(std::make_unique<std::atomic<std::int64_t>[]>(capacity)),
+        sent_(std::make_unique<std::atomic<std::int64_t>[]>(capacity)) {}
 
   [[nodiscard]] std::uint64_t capacity() const noexcept { return capacity_; }
+  // The POST's first byte is about to be written.
+  void send(std::uint64_t k, std::int64_t t) noexcept {
+    sent_[k].store(t, std::memory_order_release);
+  }
   void acknowledge(std::uint64_t k, std::int64_t t) noexcept {
     at_[k].store(t, std::memory_order_release);
   }
@@ -67,10 +74,15 @@ class AckLog {
   [[nodiscard]] std::int64_t at(std::uint64_t k) const noexcept {
     return k < capacity_ ? at_[k].load(std::memory_order_acquire) : kFailed;
   }
+  // When event k's POST was sent; 0 when it was not (yet).
+  [[nodiscard]] std::int64_t sent_at(std::uint64_t k) const noexcept {
+    return k < capacity_ ? sent_[k].load(std::memory_order_acquire) : 0;
+  }
 
  private:
   std::uint64_t capacity_;
   std::unique_ptr<std::atomic<std::int64_t>[]> at_;
+  std::unique_ptr<std::atomic<std::int64_t>[]> sent_;
 };
 
 }  // namespace fanout

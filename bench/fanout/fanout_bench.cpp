@@ -1,7 +1,9 @@
 // fanout_bench: the broadcaster's fan-out under load. It starts no server (bench/fanout/run.sh
 // does): it opens N WebSocket clients to a running `progressista serve`, POSTs events to it at a
 // steady rate for a fixed time, and reports how fast and how completely the frames reached the
-// clients, with the server's CPU and memory read from /proc. See bench/README.md.
+// clients, with the server's CPU and memory read from /proc. With --nchan-clients the same load
+// goes through a Nchan channel instead (nginx's pub/sub module), for the side-by-side of
+// issue 11 item 6. See bench/README.md.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
@@ -35,18 +38,25 @@ namespace {
 constexpr std::string_view kUsage = R"(usage: fanout_bench --port PORT [options]
 
 Opens WebSocket clients to a running `progressista serve` (or `broadcast` beside an ingest on
-the same port), posts events to its /progress at a steady rate and measures the fan-out.
+the same port), posts events to its /progress at a steady rate and measures the fan-out. Or,
+with --nchan-clients, the same to an nginx with Nchan: each event POSTed alone to a publisher
+location, every client a websocket subscriber of that channel (no other clients then).
 
   --host ADDR              server address (127.0.0.1)
   --port PORT              server port (required)
   --clients N              clients of the delta protocol, /ws?protocol=delta (100)
   --delta2-clients N       clients of the compact delta protocol, /ws?protocol=delta2 (0)
   --plain-clients N        clients of Progressista's protocol, /ws (0)
+  --nchan-clients N        websocket subscribers of a Nchan channel (0); implies one event per
+                           POST, --no-precreate and --no-audit, and --clients 0 unless given
+  --nchan-pub PATH         the channel's nchan_publisher location (/pub)
+  --nchan-sub PATH         the channel's websocket nchan_subscriber location (/sub)
   --rate R                 events per second posted (1000)
   --tasks T                tasks the events go to, round-robin, created first (10000)
   --duration D             seconds of posting (10)
   --batch B                events per POST, NDJSON when > 1 (R/100: one POST every 10 ms)
-  --server-pid PID         the server process, for CPU and RSS from /proc
+  --server-pid PID         the server process, for CPU and RSS from /proc; repeat it for a
+                           server of several processes (nginx: master and workers), summed
   --io-threads 1|2         threads running the clients' io_context (1)
   --connect-concurrency C  clients being connected at once (32)
   --drain S                seconds to wait for every client to hold the final state (10)
@@ -60,17 +70,23 @@ struct Options {
   std::size_t clients = 100;
   std::size_t plain_clients = 0;
   std::size_t delta2_clients = 0;
+  std::size_t nchan_clients = 0;
+  std::string nchan_pub = "/pub";
+  std::string nchan_sub = "/sub";
   double rate = 1000;
   std::uint32_t tasks = 10000;
   double duration = 10;
   std::uint64_t batch = 0;
-  pid_t server_pid = 0;
+  std::vector<pid_t> server_pids;
   unsigned io_threads = 1;
   std::size_t connect_concurrency = 32;
   double drain = 10;
   double tick = 0.1;
   bool precreate = true;
   bool audit = true;
+  [[nodiscard]] std::size_t all_clients() const {
+    return clients + plain_clients + delta2_clients + nchan_clients;
+  }
 };
 
 // A bad command line: main() prints it with the usage and exits with 2.
@@ -96,6 +112,8 @@ T number(std::string_view flag, std::string_view text, double min, double max) {
 std::optional<Options> parse(int argc, char** argv) {
   Options o;
   bool have_port = false;
+  bool have_clients = false;
+  bool have_batch = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
     if (flag == "--help" || flag == "-h") {
@@ -118,10 +136,17 @@ std::optional<Options> parse(int argc, char** argv) {
       have_port = true;
     } else if (flag == "--clients") {
       o.clients = number<std::size_t>(flag, v, 0, 100000);
+      have_clients = true;
     } else if (flag == "--delta2-clients") {
       o.delta2_clients = number<std::size_t>(flag, v, 0, 100000);
     } else if (flag == "--plain-clients") {
       o.plain_clients = number<std::size_t>(flag, v, 0, 100000);
+    } else if (flag == "--nchan-clients") {
+      o.nchan_clients = number<std::size_t>(flag, v, 0, 100000);
+    } else if (flag == "--nchan-pub" || flag == "--nchan-sub") {
+      if (!v.starts_with('/') || v.find_first_of(" \r\n") != std::string_view::npos)
+        usage_error(fmt::format("{} takes a path starting with '/', not '{}'", flag, v));
+      (flag == "--nchan-pub" ? o.nchan_pub : o.nchan_sub) = std::string(v);
     } else if (flag == "--rate") {
       o.rate = number<double>(flag, v, 1, 10'000'000);
     } else if (flag == "--tasks") {
@@ -130,8 +155,9 @@ std::optional<Options> parse(int argc, char** argv) {
       o.duration = number<double>(flag, v, 0.1, 3600);
     } else if (flag == "--batch") {
       o.batch = number<std::uint64_t>(flag, v, 1, 100000);
+      have_batch = true;
     } else if (flag == "--server-pid") {
-      o.server_pid = number<pid_t>(flag, v, 1, 1 << 30);
+      o.server_pids.push_back(number<pid_t>(flag, v, 1, 1 << 30));
     } else if (flag == "--io-threads") {
       o.io_threads = number<unsigned>(flag, v, 1, 2);
     } else if (flag == "--connect-concurrency") {
@@ -145,8 +171,19 @@ std::optional<Options> parse(int argc, char** argv) {
     }
   }
   if (!have_port) usage_error("--port is required");
-  if (o.clients + o.plain_clients + o.delta2_clients == 0)
-    usage_error("no clients: --clients, --delta2-clients or --plain-clients");
+  if (o.nchan_clients > 0) {
+    // Another server: our protocols' clients would have nothing to connect to.
+    if (!have_clients) o.clients = 0;
+    if (o.clients + o.plain_clients + o.delta2_clients > 0)
+      usage_error("--nchan-clients cannot be mixed with our protocols' clients");
+    // Nchan publishes one message per POST: one event each, for a per-event comparison.
+    if (have_batch && o.batch != 1) usage_error("--nchan-clients posts one event per POST");
+    o.batch = 1;
+    o.precreate = false;
+    o.audit = false;
+  }
+  if (o.all_clients() == 0)
+    usage_error("no clients: --clients, --delta2-clients, --plain-clients or --nchan-clients");
   if (o.batch == 0) o.batch = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(o.rate / 100));
   return o;
 }
@@ -219,10 +256,11 @@ std::string slowest_tick(const std::map<std::string, double>& before,
 }
 
 int run(const Options& opt) {
-  if (!raise_fd_limit(opt.clients + opt.plain_clients + opt.delta2_clients)) return 1;
+  if (!raise_fd_limit(opt.all_clients())) return 1;
+  const bool nchan = opt.nchan_clients > 0;
   const EventPlan plan{opt.tasks};
   // The poster never sends more than the batches due in the duration (a late batch does not
-  // add batches), so this bounds the AckLog: 8 bytes per event.
+  // add batches), so this bounds the AckLog: 16 bytes per event.
   const auto interval = std::chrono::nanoseconds(
       static_cast<std::int64_t>(1e9 * static_cast<double>(opt.batch) / opt.rate));
   const std::uint64_t capacity =
@@ -230,14 +268,21 @@ int run(const Options& opt) {
       opt.batch;
   if (capacity >= (std::uint64_t{1} << 32)) usage_error("rate x duration is over 4 billion events");
   AckLog acks(capacity);
-  Poster poster(opt.server, plan, acks);
+  Poster poster(opt.server, plan, acks,
+                nchan ? PostTarget{opt.nchan_pub, true} : PostTarget{"/progress", false});
+  const std::string pids = fmt::format("{}", fmt::join(opt.server_pids, ", "));
   fmt::print(
-      "fanout: server {}:{}{}, {} delta + {} delta2 + {} plain clients, {} tasks, {:.0f} events/s "
-      "for {:.1f} s in POSTs of {} ({:.1f} ms apart)\n",
+      "fanout: server {}:{}{}, {}, {} tasks, {:.0f} events/s for {:.1f} s in POSTs of {} ({:.1f} "
+      "ms apart)\n",
       opt.server.host, opt.server.port,
-      opt.server_pid ? fmt::format(" (pid {})", opt.server_pid) : std::string(), opt.clients,
-      opt.delta2_clients, opt.plain_clients, opt.tasks, opt.rate, opt.duration, opt.batch,
-      static_cast<double>(interval.count()) / 1e6);
+      opt.server_pids.empty()
+          ? std::string()
+          : fmt::format(" (pid{} {})", opt.server_pids.size() > 1 ? "s" : "", pids),
+      nchan ? fmt::format("{} Nchan subscribers of {}, events POSTed one by one to {}",
+                          opt.nchan_clients, opt.nchan_sub, opt.nchan_pub)
+            : fmt::format("{} delta + {} delta2 + {} plain clients", opt.clients,
+                          opt.delta2_clients, opt.plain_clients),
+      opt.tasks, opt.rate, opt.duration, opt.batch, static_cast<double>(interval.count()) / 1e6);
   (void)std::fflush(stdout);
 
   if (opt.precreate) {
@@ -252,22 +297,25 @@ int run(const Options& opt) {
     std::this_thread::sleep_for(std::chrono::duration<double>(std::max(0.3, 3 * opt.tick)));
   }
 
-  const bool proc = opt.server_pid != 0;
+  const bool proc = !opt.server_pids.empty();
   bool peak_reset = false;
   std::optional<ProcUsage> at_rest;
   if (proc) {
-    peak_reset = reset_peak_rss(opt.server_pid);
-    at_rest = read_proc(opt.server_pid);
+    peak_reset = reset_peak_rss(opt.server_pids);
+    at_rest = read_procs(opt.server_pids);
     if (!at_rest) {
-      fmt::print(stderr, "fanout_bench: cannot read /proc/{}\n", opt.server_pid);
+      fmt::print(stderr, "fanout_bench: cannot read /proc of {}\n", pids);
       return 1;
     }
   }
   std::optional<RssSampler> rss;
-  if (proc) rss.emplace(opt.server_pid, std::chrono::milliseconds(50));
+  if (proc) rss.emplace(opt.server_pids, std::chrono::milliseconds(50));
+  // Nchan has no /metrics: its figures below are NaN ("unknown").
+  const auto metrics = [&] { return nchan ? std::map<std::string, double>{} : scrape(opt.server); };
 
   // --- clients ---
   Fanout fanout(opt.server, plan, acks);
+  fanout.nchan_target = opt.nchan_sub;
   fanout.timeline_seconds = static_cast<std::size_t>(opt.duration + opt.drain) + 2;
   fanout.aim_us = static_cast<std::uint64_t>(opt.tick * 1e6) + 25'000;
   boost::asio::io_context io(static_cast<int>(opt.io_threads));
@@ -275,12 +323,13 @@ int run(const Options& opt) {
   std::vector<std::thread> io_threads;
   for (unsigned i = 0; i < opt.io_threads; ++i) io_threads.emplace_back([&io] { io.run(); });
   std::vector<std::shared_ptr<Subscriber>> clients;
-  const std::size_t total = opt.clients + opt.delta2_clients + opt.plain_clients;
+  const std::size_t total = opt.all_clients();
   // Interleaved, so that neither protocol's clients are all served first by the server's
   // write loop or the tool's read loop.
   std::vector<Protocol> order;
   {
-    std::size_t left[kProtocols] = {opt.clients, opt.plain_clients, opt.delta2_clients};
+    std::size_t left[kProtocols] = {opt.clients, opt.plain_clients, opt.delta2_clients,
+                                    opt.nchan_clients};
     while (order.size() < total) {
       for (int p = 0; p < kProtocols; ++p) {
         if (left[p] == 0) continue;
@@ -303,8 +352,9 @@ int run(const Options& opt) {
       fanout.gate.wait_settled(total, std::chrono::steady_clock::now() + std::chrono::seconds(120));
   const double connect_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - connect_start).count();
-  fmt::print("fanout: {} of {} clients connected and holding a snapshot in {:.2f} s{}\n",
-             fanout.gate.ok(), total, connect_s,
+  // Nchan sends nothing on subscribing: its clients are connected once their handshake is.
+  fmt::print("fanout: {} of {} clients connected and {} in {:.2f} s{}\n", fanout.gate.ok(), total,
+             nchan ? "subscribed" : "holding a snapshot", connect_s,
              fanout.gate.failures() ? fmt::format(" ({} failed; first: {})", fanout.gate.failures(),
                                                   fanout.gate.first_error())
                                     : std::string(settled ? "" : " (gave up waiting after 120 s)"));
@@ -320,9 +370,9 @@ int run(const Options& opt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
 
   // --- the run ---
-  const auto before = scrape(opt.server);
-  const std::optional<ProcUsage> proc_before = proc ? read_proc(opt.server_pid) : std::nullopt;
-  const auto threads_before = proc ? read_thread_cpu(opt.server_pid) : std::map<pid_t, double>{};
+  const auto before = metrics();
+  const std::optional<ProcUsage> proc_before = proc ? read_procs(opt.server_pids) : std::nullopt;
+  const auto threads_before = proc ? read_thread_cpu(opt.server_pids) : std::map<pid_t, double>{};
   const double self_before = self_cpu_seconds();
   const auto start = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
   const auto end = start + std::chrono::nanoseconds(static_cast<std::int64_t>(opt.duration * 1e9));
@@ -336,10 +386,10 @@ int run(const Options& opt) {
   std::this_thread::sleep_until(end);
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::optional<ProcUsage> proc_after = proc ? read_proc(opt.server_pid) : std::nullopt;
-  const auto threads_after = proc ? read_thread_cpu(opt.server_pid) : std::map<pid_t, double>{};
+  const std::optional<ProcUsage> proc_after = proc ? read_procs(opt.server_pids) : std::nullopt;
+  const auto threads_after = proc ? read_thread_cpu(opt.server_pids) : std::map<pid_t, double>{};
   const double self_after = self_cpu_seconds();
-  const auto after_window = scrape(opt.server);
+  const auto after_window = metrics();
   const PostReport& posted = poster.report();
 
   // --- drain: every client should end holding each task's last n ---
@@ -366,12 +416,12 @@ int run(const Options& opt) {
     converged_by[p] = fanout.converged_by[p].load();
     live_by[p] = fanout.live_by[p].load();
   }
-  const auto after = scrape(opt.server);
+  const auto after = metrics();
   // The server's state once every client converged (or the drain gave up), for the audit.
   std::optional<std::string> tasks_json;
   if (fanout.audit) tasks_json = http_get(opt.server, fmt::format("/tasks?prefix={}", kTaskPrefix));
   if (rss) rss->stop();
-  const std::optional<ProcUsage> proc_end = proc ? read_proc(opt.server_pid) : std::nullopt;
+  const std::optional<ProcUsage> proc_end = proc ? read_procs(opt.server_pids) : std::nullopt;
 
   // --- close ---
   for (auto& c : clients) c->close();
@@ -420,6 +470,7 @@ int run(const Options& opt) {
     s.plain += k.plain;
     s.errors += k.errors;
     s.other += k.other;
+    s.events += k.events;
     s.seen += k.seen;
     s.regressions += k.regressions;
     s.seq_back += k.seq_back;
@@ -440,7 +491,8 @@ int run(const Options& opt) {
   std::uint64_t audit_errors = 0;  // set below; max: not compared, or not comparable
   if (fanout.audit && !tasks_json) audit_errors = std::numeric_limits<std::uint64_t>::max();
   const double achieved = static_cast<double>(posted.events_acked) / opt.duration;
-  const std::size_t wanted[kProtocols] = {opt.clients, opt.plain_clients, opt.delta2_clients};
+  const std::size_t wanted[kProtocols] = {opt.clients, opt.plain_clients, opt.delta2_clients,
+                                          opt.nchan_clients};
   // What each protocol's clients got, side by side.
   struct Row {
     Protocol protocol;
@@ -506,11 +558,14 @@ int run(const Options& opt) {
     fmt::print(
         "fanout[{}]: {} of {} clients connected; they received {} frames ({:.0f}/s, {:.2f} MB/s) "
         "carrying {} updates (task entries with n; {:.0f}/s, {:.1f} bytes each) during the run; "
-        "from its start to the end of the drain: {} deltas, {} snapshots ({} with reset), {} "
+        "from its start to the end of the drain: {}{} deltas, {} snapshots ({} with reset), {} "
         "Progressista frames, {} error frames, {} other\n",
         name, r.connected, r.clients, s.window_frames, r.frames_per_s, r.mb_per_s, s.window_updates,
-        r.updates_per_s, r.bytes_per_update, s.deltas, s.snapshots, s.resets, s.plain, s.errors,
-        s.other);
+        r.updates_per_s, r.bytes_per_update,
+        r.protocol == Protocol::kNchan
+            ? fmt::format("{} Nchan messages (one event each), ", s.events)
+            : std::string(),
+        s.deltas, s.snapshots, s.resets, s.plain, s.errors, s.other);
     fmt::print(
         "fanout[{}]: {} (client, task, n) seen = {:.1f} % of posted events x clients, {:.1f} "
         "bytes received per one (drain included); {} before the POST's answer (counted as 0 ms), "
@@ -528,6 +583,12 @@ int run(const Options& opt) {
         "ms, p99 {:.1f} ms, max {:.1f} ms over {} samples\n",
         name, ms(later.quantile(0.5)), ms(later.quantile(0.99)),
         ms(static_cast<double>(later.max())), later.count());
+    const LatencyHistogram& sent = stats.from_sent[p];
+    fmt::print(
+        "fanout[{}]: latency from the POST's sending (its round trip included; nothing counted as "
+        "0 ms): p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms over {} samples\n",
+        name, ms(sent.quantile(0.5)), ms(sent.quantile(0.99)), ms(static_cast<double>(sent.max())),
+        sent.count());
     fmt::print(
         "fanout[{}]: anomalies: {} n regressions, {} seq backwards, {} repeated delta seq, {} "
         "malformed frames{}; {} connections ended by the server; {} of {} connected clients held "
@@ -599,23 +660,27 @@ int run(const Options& opt) {
         rehandled,
         rehandled ? fmt::format(" (first: {})", fanout.handles.first_rehandled()) : std::string());
   }
-  if (before.empty() || after_window.empty() || after.empty())
-    fmt::print("fanout: a GET /metrics got no answer within 10 s: nan below means unknown\n");
-  fmt::print(
-      "fanout: server /metrics over the run: {:.0f} frames, {:.2f} MB sent; {:.0f} coalesced, "
-      "{:.0f} slow-consumer disconnects (incl. drain); {:.0f} ticks, mean {:.2f} ms, slowest {}\n",
-      delta(before, after_window, "progressista_frames_sent_total"),
-      delta(before, after_window, "progressista_bytes_sent_total") / 1e6,
-      delta(before, after, "progressista_slow_consumer_coalesced_total"),
-      delta(before, after, "progressista_slow_consumer_disconnects_total"), tick_count,
-      tick_mean_ms, slowest_tick(before, after_window));
-  if (proc) {
+  if (!nchan) {
+    if (before.empty() || after_window.empty() || after.empty())
+      fmt::print("fanout: a GET /metrics got no answer within 10 s: nan below means unknown\n");
     fmt::print(
-        "fanout: server pid {}: CPU {:.0f} % of one core during the run; RSS {:.1f} MiB at "
+        "fanout: server /metrics over the run: {:.0f} frames, {:.2f} MB sent; {:.0f} coalesced, "
+        "{:.0f} slow-consumer disconnects (incl. drain); {:.0f} ticks, mean {:.2f} ms, slowest "
+        "{}\n",
+        delta(before, after_window, "progressista_frames_sent_total"),
+        delta(before, after_window, "progressista_bytes_sent_total") / 1e6,
+        delta(before, after, "progressista_slow_consumer_coalesced_total"),
+        delta(before, after, "progressista_slow_consumer_disconnects_total"), tick_count,
+        tick_mean_ms, slowest_tick(before, after_window));
+  }
+  if (proc) {
+    // Several processes (nginx): every figure is their sum, RssShmem once per process.
+    fmt::print(
+        "fanout: server pid{} {}: CPU {:.0f} % of one core during the run; RSS {:.1f} MiB at "
         "rest, {:.1f} MiB peak sampled, VmHWM {:.1f} MiB{}, {:.1f} MiB at the end; of which "
-        "its own (RssAnon) {:.1f} MiB at rest, {:.1f} MiB peak, {:.1f} MiB at the end, and the "
-        "shared segment (RssShmem) {:.1f} MiB at the end\n",
-        opt.server_pid, cpu_pct, rest_mib, rss_mib, hwm_mib,
+        "its own (RssAnon) {:.1f} MiB at rest, {:.1f} MiB peak, {:.1f} MiB at the end, and "
+        "shared memory (RssShmem) {:.1f} MiB at the end\n",
+        opt.server_pids.size() > 1 ? "s (summed)" : "", pids, cpu_pct, rest_mib, rss_mib, hwm_mib,
         peak_reset ? "" : " (since start: clear_refs failed)", end_mib, rest_anon_mib, anon_mib,
         end_anon_mib, shmem_mib);
   }
@@ -670,19 +735,20 @@ int run(const Options& opt) {
         "RESULT protocol={} clients={} all_clients={} connected={} offered={:.0f} "
         "achieved={:.0f} frames_per_s={:.0f} mb_per_s={:.2f} updates_per_s={:.0f} "
         "bytes_per_update={:.1f} bytes_per_new={:.1f} p50_ms={:.1f} p99_ms={:.1f} max_ms={:.1f} "
-        "p99_after_1s_ms={:.1f} "
+        "p99_after_1s_ms={:.1f} p50_sent_ms={:.1f} p99_sent_ms={:.1f} "
         "cpu_pct={:.0f} rss_mib={:.1f} hwm_mib={:.1f} rest_mib={:.1f} anon_mib={:.1f} "
         "shmem_mib={:.1f} delivered_pct={:.1f} "
         "resets={} coalesced={:.0f} slow_disconnects={:.0f} ended={} converged={}/{} "
         "regressions={} malformed={} unknown_handles={} rehandled={} audit_errors={} early={} "
-        "failed_posts={} "
+        "failed_posts={} events_posted={} events_acked={} seq_back={} seq_repeat={} "
         "tool_cpu_pct={:.0f} tool_mib={:.0f}\n",
         protocol_name(r.protocol), r.clients, total, r.connected, opt.rate, achieved,
         r.frames_per_s, r.mb_per_s, r.updates_per_s, r.bytes_per_update, r.bytes_per_new,
         ms(lat.quantile(0.5)), ms(lat.quantile(0.99)), ms(static_cast<double>(lat.max())),
         stats.settled[p].count() ? ms(stats.settled[p].quantile(0.99))
                                  : std::numeric_limits<double>::quiet_NaN(),
-        cpu_pct, rss_mib, hwm_mib, rest_mib, anon_mib, shmem_mib, r.delivered, sum[p].resets,
+        ms(stats.from_sent[p].quantile(0.5)), ms(stats.from_sent[p].quantile(0.99)), cpu_pct,
+        rss_mib, hwm_mib, rest_mib, anon_mib, shmem_mib, r.delivered, sum[p].resets,
         delta(before, after, "progressista_slow_consumer_coalesced_total"),
         delta(before, after, "progressista_slow_consumer_disconnects_total"), ended_by[p],
         converged_by[p], live_by[p], sum[p].regressions, sum[p].malformed, sum[p].unknown_handles,
@@ -692,7 +758,8 @@ int run(const Options& opt) {
         : audit_errors == std::numeric_limits<std::uint64_t>::max()
             ? std::string("n/a")
             : fmt::format("{}", audit_errors),
-        stats.early[p], posted.failures, tool_pct, self_peak_rss_mib());
+        stats.early[p], posted.failures, posted.events_sent, posted.events_acked, sum[p].seq_back,
+        sum[p].seq_repeat, tool_pct, self_peak_rss_mib());
   }
   (void)std::fflush(stdout);
   return 0;

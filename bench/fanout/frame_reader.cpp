@@ -290,6 +290,36 @@ bool FrameReader::read_v2(std::string_view frame, std::uint32_t tasks, HandleMap
   return true;
 }
 
+bool FrameReader::read_event(std::string_view frame, std::uint32_t tasks, FrameContent& out) {
+  out = FrameContent{};
+  out.size = frame.size();
+  out.kind = FrameContent::Kind::kEvent;
+  od::object root;
+  if (!open(frame, root)) return false;
+  std::int64_t task = -1;
+  bool have_n = false;
+  for (auto entry : root) {
+    od::field field;
+    if (auto e = std::move(entry).get(field)) return fail("event", e);
+    std::string_view key;
+    if (auto e = field.unescaped_key().get(key)) return fail("key", e);
+    if (key == "task_id") {
+      std::string_view id;
+      if (auto e = field.value().get_string().get(id)) return fail("task_id", e);
+      task = task_index(id);
+    } else if (key == "n") {
+      if (auto e = field.value().get_uint64().get(out.seq)) return fail("n", e);
+      have_n = true;
+    }
+  }
+  if (!have_n || out.seq == 0) {
+    error_ = "event without a positive n";
+    return false;
+  }
+  if (task >= 0 && task < tasks) out.tasks.push_back({static_cast<std::uint32_t>(task), out.seq});
+  return true;
+}
+
 std::shared_ptr<const FrameContent> DeltaCache::find(FrameContent::Kind kind, std::uint64_t seq,
                                                      std::size_t size) {
   std::lock_guard lock(mutex_);

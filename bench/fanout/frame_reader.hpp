@@ -1,7 +1,7 @@
 // What a client needs from a frame: its kind and seq, and the (task, n) of each bench task it
 // carries (upserts of a delta, tasks of a snapshot or of Progressista's {"tasks": {...}}; for
 // the compact protocol, v2, the `u` entries of a delta and the `tasks` of a snapshot that carry
-// `n`, their handles resolved through a HandleMap).
+// `n`, their handles resolved through a HandleMap; for Nchan, the one event a message is).
 #pragma once
 
 #include <array>
@@ -23,9 +23,10 @@ struct TaskN {
 };
 
 struct FrameContent {
-  enum class Kind : std::uint8_t { kDelta, kSnapshot, kPlain, kError, kOther };
+  // kEvent: a Nchan message, the event's JSON as the poster sent it.
+  enum class Kind : std::uint8_t { kDelta, kSnapshot, kPlain, kError, kEvent, kOther };
   Kind kind = Kind::kOther;
-  std::uint64_t seq = 0;
+  std::uint64_t seq = 0;  // kEvent: the event's n, unique and growing in posting order
   bool reset = false;
   std::size_t size = 0;
   std::vector<TaskN> tasks;
@@ -90,6 +91,8 @@ class FrameReader {
   // The same for a frame of the compact protocol (v2), resolving handles through `handles`.
   [[nodiscard]] bool read_v2(std::string_view frame, std::uint32_t tasks, HandleMap& handles,
                              FrameContent& out);
+  // The same for a Nchan message: one posted event, {"task_id":..., "n":..., ...}.
+  [[nodiscard]] bool read_event(std::string_view frame, std::uint32_t tasks, FrameContent& out);
   [[nodiscard]] const std::string& error() const noexcept { return error_; }
 
  private:

@@ -1,6 +1,8 @@
 // The load: NDJSON batches (or single events) POSTed to /progress at a steady rate over one
 // keep-alive connection, on the poster's own thread, recording in the AckLog when each event's
-// POST was acknowledged (200 with every event accepted).
+// POST was sent and acknowledged (200 with every event accepted). Or, for the side-by-side with
+// Nchan, each event POSTed alone to a Nchan publisher location (201 or 202: the message is
+// stored and handed to the channel's subscribers).
 #pragma once
 
 #include <chrono>
@@ -20,6 +22,12 @@ struct Endpoint {
   std::uint16_t port = 0;
 };
 
+// Where the events go.
+struct PostTarget {
+  std::string path = "/progress";
+  bool nchan = false;  // a Nchan publisher: one event per POST, 201/202 acknowledge it
+};
+
 struct PostReport {
   std::uint64_t posts = 0;
   std::uint64_t events_sent = 0;
@@ -32,7 +40,7 @@ struct PostReport {
 
 class Poster {
  public:
-  Poster(Endpoint server, EventPlan plan, AckLog& acks);
+  Poster(Endpoint server, EventPlan plan, AckLog& acks, PostTarget target = {});
   ~Poster();
   Poster(const Poster&) = delete;
   Poster& operator=(const Poster&) = delete;

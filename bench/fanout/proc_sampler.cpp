@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 
 namespace fanout {
 
@@ -29,14 +30,16 @@ std::optional<double> stat_cpu_seconds(const std::string& path) {
 }
 }  // namespace
 
-std::map<pid_t, double> read_thread_cpu(pid_t pid) {
+std::map<pid_t, double> read_thread_cpu(const std::vector<pid_t>& pids) {
   std::map<pid_t, double> threads;
-  std::error_code ec;
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string tid = entry.path().filename().string();
-    if (const auto cpu = stat_cpu_seconds(entry.path().string() + "/stat"))
-      threads[static_cast<pid_t>(std::stol(tid))] = *cpu;
+  for (const pid_t pid : pids) {
+    std::error_code ec;
+    const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string tid = entry.path().filename().string();
+      if (const auto cpu = stat_cpu_seconds(entry.path().string() + "/stat"))
+        threads[static_cast<pid_t>(std::stol(tid))] = *cpu;
+    }
   }
   return threads;
 }
@@ -60,11 +63,29 @@ std::optional<ProcUsage> read_proc(pid_t pid) {
   return u;
 }
 
-bool reset_peak_rss(pid_t pid) {
-  std::ofstream out("/proc/" + std::to_string(pid) + "/clear_refs");
-  out << "5\n";
-  out.flush();
-  return static_cast<bool>(out);
+std::optional<ProcUsage> read_procs(const std::vector<pid_t>& pids) {
+  ProcUsage sum;
+  for (const pid_t pid : pids) {
+    const auto u = read_proc(pid);
+    if (!u) return std::nullopt;
+    sum.cpu_seconds += u->cpu_seconds;
+    sum.rss_kib += u->rss_kib;
+    sum.hwm_kib += u->hwm_kib;
+    sum.anon_kib += u->anon_kib;
+    sum.shmem_kib += u->shmem_kib;
+  }
+  return sum;
+}
+
+bool reset_peak_rss(const std::vector<pid_t>& pids) {
+  bool all = true;
+  for (const pid_t pid : pids) {
+    std::ofstream out("/proc/" + std::to_string(pid) + "/clear_refs");
+    out << "5\n";
+    out.flush();
+    all = all && static_cast<bool>(out);
+  }
+  return all;
 }
 
 double self_cpu_seconds() {
@@ -82,11 +103,12 @@ double self_peak_rss_mib() {
   return static_cast<double>(r.ru_maxrss) / 1024.0;  // KiB on Linux
 }
 
-RssSampler::RssSampler(pid_t pid, std::chrono::milliseconds every) : pid_(pid), every_(every) {
+RssSampler::RssSampler(std::vector<pid_t> pids, std::chrono::milliseconds every)
+    : pids_(std::move(pids)), every_(every) {
   thread_ = std::thread([this] {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
-      if (const auto u = read_proc(pid_)) {
+      if (const auto u = read_procs(pids_)) {
         peak_.store(std::max(peak_.load(), u->rss_kib));
         peak_anon_.store(std::max(peak_anon_.load(), u->anon_kib));
       }

@@ -1,5 +1,6 @@
 // The server's CPU time and memory, read from /proc/PID (Linux): utime + stime from `stat`,
-// VmRSS and VmHWM from `status`; a thread samples VmRSS to catch the peak of a run.
+// VmRSS and VmHWM from `status`; a thread samples VmRSS to catch the peak of a run. A server of
+// several processes (nginx: master + workers) is the sum of its processes.
 #pragma once
 
 #include <sys/types.h>
@@ -12,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 namespace fanout {
 
@@ -24,18 +26,23 @@ struct ProcUsage {
 };
 
 [[nodiscard]] std::optional<ProcUsage> read_proc(pid_t pid);
-// CPU seconds (user + system) of each thread of `pid`, by thread id.
-[[nodiscard]] std::map<pid_t, double> read_thread_cpu(pid_t pid);
-// Starts VmHWM over from the current RSS (writes 5 to /proc/PID/clear_refs, Linux >= 4.0).
-[[nodiscard]] bool reset_peak_rss(pid_t pid);
+// The sum over `pids` (each field added up: pages several of them map, such as a shared memory
+// zone or the binary's, count once per process); nullopt when one of them cannot be read.
+[[nodiscard]] std::optional<ProcUsage> read_procs(const std::vector<pid_t>& pids);
+// CPU seconds (user + system) of each thread of `pids`, by thread id.
+[[nodiscard]] std::map<pid_t, double> read_thread_cpu(const std::vector<pid_t>& pids);
+// Starts VmHWM over from the current RSS (writes 5 to /proc/PID/clear_refs, Linux >= 4.0) for
+// each of `pids`; false when one failed.
+[[nodiscard]] bool reset_peak_rss(const std::vector<pid_t>& pids);
 // The process's own CPU time (user + system, every thread).
 [[nodiscard]] double self_cpu_seconds();
 // The process's own peak RSS, MiB.
 [[nodiscard]] double self_peak_rss_mib();
 
+// Samples the summed VmRSS and RssAnon of `pids`.
 class RssSampler {
  public:
-  RssSampler(pid_t pid, std::chrono::milliseconds every);
+  RssSampler(std::vector<pid_t> pids, std::chrono::milliseconds every);
   ~RssSampler();
   RssSampler(const RssSampler&) = delete;
   RssSampler& operator=(const RssSampler&) = delete;
@@ -44,7 +51,7 @@ class RssSampler {
   [[nodiscard]] std::uint64_t peak_anon_kib() const noexcept { return peak_anon_.load(); }
 
  private:
-  pid_t pid_;
+  std::vector<pid_t> pids_;
   std::chrono::milliseconds every_;
   std::atomic<std::uint64_t> peak_{0};
   std::atomic<std::uint64_t> peak_anon_{0};

@@ -91,6 +91,7 @@ ThreadStats Fanout::merged() {
     for (int p = 0; p < kProtocols; ++p) {
       all.latency[p].merge(s->latency[p]);
       all.settled[p].merge(s->settled[p]);
+      all.from_sent[p].merge(s->from_sent[p]);
       all.early[p] += s->early[p];
       all.unacked[p] += s->unacked[p];
     }
@@ -148,6 +149,7 @@ asio::awaitable<void> Subscriber::run() {
   ws.read_message_max(kMaxMessage);
   const std::string target = protocol_ == Protocol::kDelta    ? "/ws?protocol=delta"
                              : protocol_ == Protocol::kDelta2 ? "/ws?protocol=delta2"
+                             : protocol_ == Protocol::kNchan  ? fanout_.nchan_target
                                                               : "/ws";
   auto [hec] = co_await ws.async_handshake(
       fmt::format("{}:{}", fanout_.server.host, fanout_.server.port), target, kUseTuple);
@@ -155,6 +157,8 @@ asio::awaitable<void> Subscriber::run() {
     fanout_.gate.failed(fmt::format("WebSocket handshake: {}", hec.message()));
     co_return;
   }
+  // Nchan sends nothing on connecting: the client is live once subscribed.
+  if (protocol_ == Protocol::kNchan) mark_connected();
   for (;;) {
     auto [rec, n] = co_await ws.async_read(impl_->in, kUseTuple);
     (void)n;
@@ -201,10 +205,7 @@ void Subscriber::on_message(std::int64_t received) {
   };
   // The snapshot every client gets on connecting: the state before the run, not measured.
   const auto connected = [&] {
-    first_ = false;
-    fanout_.live.fetch_add(1);
-    fanout_.live_by[index()].fetch_add(1);
-    fanout_.gate.connected();
+    mark_connected();
     done();
   };
   if (first_ && protocol_ != Protocol::kDelta2) {
@@ -228,7 +229,10 @@ void Subscriber::on_message(std::int64_t received) {
 std::shared_ptr<const FrameContent> Subscriber::content(std::string_view frame,
                                                         ThreadStats& stats) {
   DeltaCache& cache = fanout_.cache[index()];
-  const FramePeek peek = protocol_ == Protocol::kPlain ? FramePeek{} : peek_frame(frame);
+  // A Nchan message is one event, not worth a cache (its n would be read to find it).
+  const FramePeek peek = protocol_ == Protocol::kPlain || protocol_ == Protocol::kNchan
+                             ? FramePeek{}
+                             : peek_frame(frame);
   if (peek.seq != 0) {
     if (auto hit = cache.find(peek.kind, peek.seq, frame.size())) {
       ++stats.cache_hits;
@@ -239,6 +243,8 @@ std::shared_ptr<const FrameContent> Subscriber::content(std::string_view frame,
   FrameReader& reader = thread_reader();
   const bool ok = protocol_ == Protocol::kDelta2
                       ? reader.read_v2(frame, fanout_.plan.tasks, fanout_.handles, *fresh)
+                  : protocol_ == Protocol::kNchan
+                      ? reader.read_event(frame, fanout_.plan.tasks, *fresh)
                       : reader.read(frame, fanout_.plan.tasks, *fresh);
   if (!ok) {
     if (c_.malformed++ == 0)
@@ -267,6 +273,9 @@ void Subscriber::apply(const FrameContent& frame, std::int64_t received, ThreadS
     case Kind::kError:
       ++c_.errors;
       break;
+    case Kind::kEvent:
+      ++c_.events;
+      break;
     case Kind::kOther:
       if (in_run) ++c_.other;
       break;
@@ -277,13 +286,14 @@ void Subscriber::apply(const FrameContent& frame, std::int64_t received, ThreadS
   }
   if (received < fanout_.window_end.load(std::memory_order_relaxed) && in_run)
     c_.window_updates += frame.tasks.size();
-  if (frame.kind == Kind::kDelta || frame.kind == Kind::kSnapshot) {
+  if (frame.kind == Kind::kDelta || frame.kind == Kind::kSnapshot || frame.kind == Kind::kEvent) {
     if (frame.seq < last_seq_) ++c_.seq_back;
-    if (frame.kind == Kind::kDelta && frame.seq == last_seq_) ++c_.seq_repeat;
+    if (frame.kind != Kind::kSnapshot && frame.seq == last_seq_) ++c_.seq_repeat;
     last_seq_ = std::max(last_seq_, frame.seq);
   }
   LatencyHistogram& latency = stats.latency[index()];
   LatencyHistogram& settled = stats.settled[index()];
+  LatencyHistogram& from_sent = stats.from_sent[index()];
   const std::int64_t settled_from =
       fanout_.window_start.load(std::memory_order_relaxed) + 1'000'000'000;
   if (stats.max_us_by_second.size() != fanout_.timeline_seconds) {
@@ -305,6 +315,9 @@ void Subscriber::apply(const FrameContent& frame, std::int64_t received, ThreadS
     last = static_cast<std::uint32_t>(tn.n);
     ++c_.seen;
     const std::int64_t acked = fanout_.acks.at(tn.n - 1);
+    if (const std::int64_t sent = fanout_.acks.sent_at(tn.n - 1);
+        sent > 0 && received >= sent && acked != AckLog::kFailed)
+      from_sent.record(static_cast<std::uint64_t>((received - sent) / 1000));
     if (acked == AckLog::kFailed) {
       ++stats.unacked[index()];
     } else if (acked == AckLog::kPending || acked > received) {
@@ -326,6 +339,13 @@ void Subscriber::apply(const FrameContent& frame, std::int64_t received, ThreadS
         mark_converged();
     }
   }
+}
+
+void Subscriber::mark_connected() {
+  first_ = false;
+  fanout_.live.fetch_add(1);
+  fanout_.live_by[index()].fetch_add(1);
+  fanout_.gate.connected();
 }
 
 void Subscriber::mark_converged() {

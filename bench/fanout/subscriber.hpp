@@ -1,7 +1,7 @@
-// One WebSocket client of the broadcaster: connects, holds the connection, timestamps every
-// frame it receives and, for each posted event it sees for the first time (task, n), records
-// receipt minus the POST's acknowledgement. All clients run on one io_context (1-2 threads),
-// each on its own strand.
+// One WebSocket client of the broadcaster (or of a Nchan channel): connects, holds the
+// connection, timestamps every frame it receives and, for each posted event it sees for the
+// first time (task, n), records receipt minus the POST's acknowledgement. All clients run on one
+// io_context (1-2 threads), each on its own strand.
 #pragma once
 
 #include <atomic>
@@ -26,11 +26,15 @@
 
 namespace fanout {
 
-// /ws?protocol=delta, /ws, /ws?protocol=delta2
-enum class Protocol : std::uint8_t { kDelta, kPlain, kDelta2 };
-inline constexpr int kProtocols = 3;
+// /ws?protocol=delta, /ws, /ws?protocol=delta2, a Nchan websocket subscriber location (every
+// message one event, as posted; no snapshot on connecting)
+enum class Protocol : std::uint8_t { kDelta, kPlain, kDelta2, kNchan };
+inline constexpr int kProtocols = 4;
 [[nodiscard]] constexpr std::string_view protocol_name(Protocol p) noexcept {
-  return p == Protocol::kDelta ? "delta" : p == Protocol::kPlain ? "plain" : "delta2";
+  return p == Protocol::kDelta    ? "delta"
+         : p == Protocol::kPlain  ? "plain"
+         : p == Protocol::kDelta2 ? "delta2"
+                                  : "nchan";
 }
 
 // Bounds how many clients are being set up at once (connect, handshake, first snapshot: a
@@ -62,6 +66,10 @@ struct ThreadStats {
   // The same for events acknowledged 1 s or more after the posting started: without the
   // first pass over the tasks (the first update of each after its creation carries more).
   LatencyHistogram settled[kProtocols];
+  // Receipt minus the POST's sending (its first byte): the same events as `latency`, with the
+  // POST's own round trip; tells apart a server that answers before it delivers from one that
+  // delivers before it answers (those are counted as 0 ms in `latency`: `early`).
+  LatencyHistogram from_sent[kProtocols];
   std::uint64_t early[kProtocols] = {};    // seen before the poster had its answer: counted as 0 ms
   std::uint64_t unacked[kProtocols] = {};  // seen, but its POST failed: no latency
   std::uint64_t parsed = 0;                // frames parsed
@@ -84,6 +92,7 @@ class Fanout {
   const EventPlan plan;
   const AckLog& acks;
   DeltaCache cache[kProtocols];  // by Protocol: v1 and v2 frames of one seq are different bytes
+  std::string nchan_target;      // the Nchan subscriber location, for Protocol::kNchan
   HandleMap handles;             // v2
   // v2: fed every frame by one v2 client (audit_client); read once the I/O threads stopped.
   std::unique_ptr<V2Audit> audit;
@@ -122,10 +131,11 @@ struct ClientCounters {
   std::uint64_t window_updates = 0;
   // By kind, from the start of the run on (the connection's own frames are left out).
   std::uint64_t deltas = 0, snapshots = 0, resets = 0, plain = 0, errors = 0, other = 0;
+  std::uint64_t events = 0;       // Nchan messages (one event each)
   std::uint64_t seen = 0;         // posted events (task, n) seen
   std::uint64_t regressions = 0;  // a task's n went back: an older state after a newer one
   std::uint64_t seq_back = 0;     // a frame's seq below the previous one
-  std::uint64_t seq_repeat = 0;   // a delta with the seq of the previous frame
+  std::uint64_t seq_repeat = 0;   // a delta with the seq of the previous frame (Nchan: the same n)
   std::uint64_t malformed = 0;
   std::uint64_t unknown_handles = 0;  // v2: id-less entries of a handle nobody had seen
   bool ended = false;                 // the connection ended before we closed it
@@ -158,6 +168,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // The frame's content, parsed here or by another client; null when malformed (counted).
   std::shared_ptr<const FrameContent> content(std::string_view frame, ThreadStats& stats);
   void apply(const FrameContent& frame, std::int64_t received, ThreadStats& stats);
+  void mark_connected();  // its first frame came (Nchan: its handshake): it is live
   void mark_converged();
   [[nodiscard]] int index() const noexcept { return static_cast<int>(protocol_); }
 
