@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <atomic>
 #include <cmath>
 #include <cstddef>
@@ -73,10 +74,20 @@ struct BroadcastStats {
   }
 
   // Why a WebSocket was closed by policy after its upgrade (close code 1008).
-  enum class WsRejection : std::uint8_t { kControlRate, kUnknownProtocol };
-  static constexpr std::size_t kWsRejections = 2;
+  // kBadFrame: a frame RFC 6455 forbids (unmasked, reserved bits, a control frame cut or
+  // over 125 bytes, text not UTF-8, a message over 64 KiB...), closed with 1002/1007/1009.
+  enum class WsRejection : std::uint8_t { kControlRate, kUnknownProtocol, kBadFrame };
+  static constexpr std::size_t kWsRejections = 3;
   [[nodiscard]] static constexpr std::string_view ws_rejection_name(WsRejection r) noexcept {
-    return r == WsRejection::kControlRate ? "control_rate" : "unknown_protocol";
+    switch (r) {
+      case WsRejection::kControlRate:
+        return "control_rate";
+      case WsRejection::kUnknownProtocol:
+        return "unknown_protocol";
+      case WsRejection::kBadFrame:
+        break;
+    }
+    return "bad_frame";
   }
   void ws_rejected(WsRejection r) noexcept {
     ws_rejections[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
@@ -101,6 +112,20 @@ struct BroadcastStats {
   std::atomic<std::uint64_t> ws_rejected_auth{0};  // WebSocket/SSE upgrades refused for the token
   std::array<std::atomic<std::uint64_t>, kWsRejections> ws_rejections{};  // by WsRejection
   DurationHistogram tick_duration;
+
+  // A group's part of a delivery (on its thread): how long its offering loop took and how
+  // many of its clients could not be written at once. The tick thread takes them (and resets
+  // them) to space the next delivery (Broadcaster::run).
+  void delivered(std::chrono::nanoseconds took, std::uint64_t behind) noexcept {
+    std::int64_t seen = delivery_ns.load(std::memory_order_relaxed);
+    while (took.count() > seen &&
+           !delivery_ns.compare_exchange_weak(seen, took.count(), std::memory_order_relaxed)) {
+    }
+    delivery_behind.fetch_add(behind, std::memory_order_relaxed);
+  }
+  std::atomic<std::int64_t> delivery_ns{0};      // the slowest group's loop, since taken
+  std::atomic<std::uint64_t> delivery_behind{0};  // clients queued, since taken
+  std::atomic<std::int64_t> spacing_us{0};        // deliveries are at least this far apart now
 };
 
 }  // namespace progressista::daemon

@@ -355,7 +355,8 @@ void Broadcaster::run() {
   constexpr auto kWatchDormant = std::chrono::milliseconds(10);
   constexpr auto kDormant = std::chrono::seconds(10);
   const bool leading = opt_.leading_edge.count() > 0;
-  const auto quiet = std::min<std::chrono::steady_clock::duration>(opt_.leading_edge, opt_.tick);
+  const Clock::duration floor = std::min<Clock::duration>(opt_.leading_edge, opt_.tick);
+  Clock::duration spacing = floor;
   auto next = Clock::now();
   auto last_delivery = next;
   while (!stopping_.load()) {
@@ -370,12 +371,13 @@ void Broadcaster::run() {
     next += opt_.tick;
     if (next < ticked) next = ticked;  // a slow tick is not made up for with a burst
     if (leading) {
-      // Deliveries are at least leading_edge apart: changes within it of a delivery wait for
-      // it to pass (with the default, a whole tick), then go out at once; past it, the feed
-      // is watched and the first change goes out at once, the next tick a whole tick after it.
-      // Unread changes: the feed's head is past what the last poll read.
+      // Deliveries are at least `spacing` apart: changes within it of a delivery wait for it
+      // to pass, then go out at once; past it, the feed is watched and the first change goes
+      // out at once, the next tick a whole tick after it. Unread changes: the feed's head is
+      // past what the last poll read.
+      if (delivered) spacing = next_spacing(spacing, floor);
       const auto pending = [this] { return watcher_->head() != watcher_->seq(); };
-      if (delivered && !sleep_until(std::min(next, ticked + quiet))) break;
+      if (delivered && !sleep_until(std::min(next, ticked + spacing))) break;
       if (pending()) {
         next = std::min(next, Clock::now());
       } else {
@@ -388,6 +390,25 @@ void Broadcaster::run() {
     }
     if (!sleep_until(next)) break;
   }
+}
+
+std::chrono::steady_clock::duration Broadcaster::next_spacing(
+    std::chrono::steady_clock::duration spacing, std::chrono::steady_clock::duration floor) {
+  using Clock = std::chrono::steady_clock;
+  // What the client groups reported since the last look (mostly the delivery before this
+  // one: they deliver on their own threads). A delivery whose offering loop took D keeps
+  // the I/O threads busy D of every spacing: at 4 D they stay mostly free for the clients'
+  // own traffic. Clients that could not be written at once are behind: the spacing doubles,
+  // so a busy feed falls back to coalescing at the tick, and comes down again as they catch up.
+  const auto took = std::chrono::nanoseconds(stats_.delivery_ns.exchange(0, std::memory_order_relaxed));
+  const std::uint64_t behind = stats_.delivery_behind.exchange(0, std::memory_order_relaxed);
+  const std::uint64_t clients = clients_.load(std::memory_order_relaxed);
+  Clock::duration want = std::max<Clock::duration>(floor, 4 * took);
+  if (behind > clients / 100) want = std::max<Clock::duration>(want, 2 * spacing);
+  want = std::min<Clock::duration>(want, opt_.tick);
+  stats_.spacing_us.store(std::chrono::duration_cast<std::chrono::microseconds>(want).count(),
+                          std::memory_order_relaxed);
+  return want;
 }
 
 }  // namespace progressista::daemon

@@ -29,8 +29,10 @@ struct BroadcastOptions {
   std::chrono::microseconds tick{100'000};
   // Leading-edge delivery: a change seen when nothing was delivered for this long goes out at
   // once (the feed is watched every millisecond meanwhile); changes that follow a delivery
-  // more closely wait for the tick. Zero: ticks only. At most the tick: with the tick (the
-  // default), deliveries stay a tick apart, so a busy feed costs what it did without it.
+  // more closely wait until this long after it. The spacing adapts: it rises (up to the tick)
+  // while deliveries take long or clients cannot take them at once, and comes back down as
+  // they catch up (Broadcaster::next_spacing). Zero: ticks only. At most the tick: with the
+  // tick, deliveries stay a tick apart.
   std::chrono::microseconds leading_edge{100'000};
   std::chrono::milliseconds ping_interval{30'000};
   std::chrono::milliseconds client_timeout{10'000};  // a frame blocked this long: disconnect
@@ -183,6 +185,11 @@ class Broadcaster {
   void run();
   // True when a Tick was handed out.
   bool tick_once();
+  // The least time before the next delivery: the leading edge (`floor`), raised by what the
+  // client groups said of the last delivery (how long it took, how many clients it left
+  // behind), at most the tick.
+  [[nodiscard]] std::chrono::steady_clock::duration next_spacing(
+      std::chrono::steady_clock::duration spacing, std::chrono::steady_clock::duration floor);
   // Waits until `until` or until stop(); false when stopping.
   bool sleep_until(std::chrono::steady_clock::time_point until);
   // Follows a resized or re-created segment; a new watcher and a reset Tick when it moved.

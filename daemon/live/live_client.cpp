@@ -101,10 +101,19 @@ void LiveClient::offer_change(const std::shared_ptr<const Tick>& tick, const Fra
       backlog_.assign(1, std::move(merged));
     }
   } else {
+    if (sent_now(frame)) return;
     pending_ = frame;
     pending_tick_ = tick;
   }
   wake();
+}
+
+bool LiveClient::sent_now(const Frame& frame) {
+  if (!writer_idle_ || closing_ || pending_ || !backlog_.empty() || !control_.empty() ||
+      needs_reset_ || needs_snapshot_ || transport_pending() || !send_now(frame))
+    return false;
+  group_.hub().stats().sent(frame.text().size());
+  return true;
 }
 
 LiveClient::LiveClient(LiveClients& group, Protocol protocol, View view, std::string remote,
@@ -127,6 +136,7 @@ void LiveClient::offer(const Frame& frame) {
       return;
     }
   }
+  if (sent_now(frame)) return;
   pending_ = frame;
   wake();
 }
@@ -225,6 +235,13 @@ boost::asio::awaitable<void> LiveClient::writer() {
   auto self = shared_from_this();
   Broadcaster& hub = group_.hub();
   for (;;) {
+    if (transport_pending() && !ended_) {  // before anything else: it is part of the stream
+      arm_write_timeout();
+      const boost::system::error_code ec = co_await flush_transport();
+      write_timer_.cancel();
+      if (ec) break;
+      continue;
+    }
     // A closing client still gets its error frames: they say why it is closed.
     if (closing_ && (ended_ || control_.empty())) {
       if (!ended_) co_await send_close(close_code_, close_reason_);
@@ -260,14 +277,14 @@ boost::asio::awaitable<void> LiveClient::writer() {
       if (settling) {
         wake_.expires_at(snapshot_at_);
       } else {
-        wake_.expires_after(sse()
-                                ? std::chrono::steady_clock::duration(hub.options().ping_interval)
-                                : std::chrono::hours(24 * 365));
+        wake_.expires_after(hub.options().ping_interval);
       }
+      writer_idle_ = true;
       auto [ec] = co_await wake_.async_wait(kUseTuple);
-      if (!ec && !settling && sse() && !closing_) {
-        // A comment keeps proxies from timing the stream out.
-        if (co_await send_comment()) break;
+      writer_idle_ = false;
+      if (!ec && !settling && !closing_ && !transport_pending()) {
+        // Nothing sent for a ping interval: the transport keeps the connection alive.
+        if (co_await on_idle()) break;
       }
       continue;
     }

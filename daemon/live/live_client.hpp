@@ -93,6 +93,10 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
   void close(CloseCode code, std::string reason = {});
   // Drops the connection at once and ends the writer.
   void end();
+  // Something of this client's waits to be written: it did not take the last frame at once.
+  [[nodiscard]] bool behind() const {
+    return !writer_idle_ || pending_ || !backlog_.empty() || needs_reset_ || transport_pending();
+  }
   // Sends until the client is closed or fails, then leaves the group. Holds the client.
   boost::asio::awaitable<void> writer();
 
@@ -100,13 +104,29 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
   virtual void close_transport() = 0;
   virtual boost::asio::awaitable<boost::system::error_code> send(const Frame& frame) = 0;
   virtual boost::asio::awaitable<void> send_close(CloseCode code, std::string_view reason) = 0;
-  // True when the connection failed.
-  virtual boost::asio::awaitable<bool> send_comment() { co_return false; }
+  // The frame written at once, from the delivery, when the writer has nothing in flight and
+  // nothing waiting: true when the transport took it (written whole, or the rest kept for
+  // flush_transport, the writer woken); false when nothing was written (the socket is full,
+  // or the transport cannot), and the frame is queued as usual.
+  virtual bool send_now(const Frame& frame) {
+    (void)frame;
+    return false;
+  }
+  // What the transport has to write before anything else (the rest of a send_now, a pong).
+  [[nodiscard]] virtual bool transport_pending() const { return false; }
+  virtual boost::asio::awaitable<boost::system::error_code> flush_transport() {
+    co_return boost::system::error_code{};
+  }
+  // Nothing was sent for a ping interval: keeps the connection alive (an SSE comment, a
+  // WebSocket ping). True when the connection failed or is to be dropped.
+  virtual boost::asio::awaitable<bool> on_idle() { co_return false; }
+  void wake() { wake_.cancel(); }
 
   LiveClients& group_;
 
  private:
-  void wake() { wake_.cancel(); }
+  // The frame goes out through send_now when the writer is idle with nothing waiting.
+  [[nodiscard]] bool sent_now(const Frame& frame);
   void arm_write_timeout();
   // The snapshot a client of the delta protocols is sent (a subscribe, a reset): it covers
   // every frame of this client's still waiting, which are dropped.
@@ -123,6 +143,7 @@ class LiveClient : public std::enable_shared_from_this<LiveClient> {
   std::chrono::steady_clock::time_point snapshot_at_{};
   bool closing_ = false;
   bool ended_ = false;
+  bool writer_idle_ = false;  // the writer waits for work: nothing in flight
   CloseCode close_code_ = CloseCode::going_away;
   std::string close_reason_;
 };

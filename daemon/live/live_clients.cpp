@@ -85,8 +85,10 @@ Frame LiveClients::frame_for(const LiveClient& client) {
 }
 
 void LiveClients::deliver(const std::shared_ptr<const Tick>& tick, const Frame& plain) {
+  const auto started = std::chrono::steady_clock::now();
   tick_ = tick;
   frames_.clear();
+  std::uint64_t behind = 0;
   for (auto& [ptr, client] : clients_) {
     if (client->protocol == Protocol::kProgressista) {
       client->offer(plain);
@@ -99,9 +101,11 @@ void LiveClients::deliver(const std::shared_ptr<const Tick>& tick, const Frame& 
       }
       client->seq = std::max(client->seq, tick->seq);
     }
+    if (client->behind()) ++behind;
   }
   tick_.reset();
   frames_.clear();
+  hub_.stats().delivered(std::chrono::steady_clock::now() - started, behind);
 }
 
 bool LiveClients::exchanges(const HttpRequest& request) const {

@@ -184,14 +184,20 @@ void broadcast_families(PromText& p, const BroadcastStats& s) {
           "WebSocket and SSE connections refused for a missing or invalid token.",
           s.ws_rejected_auth);
   p.family("progressista_ws_rejected_total", "counter",
-           "WebSockets closed with 1008 after the upgrade: too many control messages, or a "
-           "protocol /ws does not serve.");
+           "WebSockets closed after the upgrade: with 1008, too many control messages or a "
+           "protocol /ws does not serve; with 1002/1007/1009, a frame RFC 6455 forbids.");
   for (std::size_t i = 0; i < BroadcastStats::kWsRejections; ++i) {
     const auto reason = static_cast<BroadcastStats::WsRejection>(i);
     p.sample("progressista_ws_rejected_total",
              {{"reason", BroadcastStats::ws_rejection_name(reason)}},
              s.ws_rejections[i].load(std::memory_order_relaxed));
   }
+
+  p.family("progressista_delivery_spacing_seconds", "gauge",
+           "The least time between two deliveries now: the leading edge, raised up to the tick "
+           "while deliveries take long or clients fall behind.");
+  p.sample("progressista_delivery_spacing_seconds", {},
+           static_cast<double>(s.spacing_us.load(std::memory_order_relaxed)) / 1e6);
 
   // Cumulative buckets from one read of each bucket; _count is the +Inf bucket, so the two
   // always agree even while ticks are being observed.

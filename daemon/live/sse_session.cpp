@@ -57,7 +57,8 @@ class SseSession final : public LiveClient {
     stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
     co_return;
   }
-  asio::awaitable<bool> send_comment() override {
+  // A comment keeps proxies from timing the stream out.
+  asio::awaitable<bool> on_idle() override {
     auto [ec, n] =
         co_await asio::async_write(stream_.socket(), asio::buffer(": ping\n\n", 8), kUseTuple);
     (void)n;

@@ -1,5 +1,11 @@
 #include "live/ws_session.hpp"
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
+#include <vector>
+
 #include <simdjson.h>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -9,6 +15,7 @@
 #include "live/control_message.hpp"
 #include "live/live_client.hpp"
 #include "live/live_clients.hpp"
+#include "live/ws_wire.hpp"
 #include "log.hpp"
 #include "progressista/query.hpp"
 
@@ -24,6 +31,8 @@ namespace {
 
 using Protocol = LiveClient::Protocol;
 constexpr std::size_t kMaxCloseReason = 123;  // a close frame's 125 bytes, less the code
+// How long a client has to answer our close with its own before it is dropped.
+constexpr std::chrono::seconds kCloseWait{5};
 
 // Every protocol /ws serves: its `?protocol=` name and its Sec-WebSocket-Protocol (empty: none).
 // The first is the default. The one list the dispatch and the refusal's close reason read.
@@ -111,6 +120,7 @@ class WsSession final : public LiveClient {
             beast::tcp_stream&& stream)
       : LiveClient(group, protocol, std::move(view), std::move(remote), stream.get_executor()),
         ws_(std::move(stream)),
+        close_wait_(ws_.get_executor()),
         budget_(group.hub().options().control_rate, 2 * group.hub().options().control_rate) {}
 
   // Handshake (echoing `subprotocol` when not empty), then this client's messages until it
@@ -126,57 +136,205 @@ class WsSession final : public LiveClient {
  protected:
   void close_transport() override {
     error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    socket().close(ignored);
+    close_wait_.cancel();
   }
-  asio::awaitable<error_code> send(const Frame& frame) override {
-    ws_.text(true);
-    const std::string& text = frame.text();
-    if (!frame.ends) {
-      auto [ec, n] = co_await ws_.async_write(asio::buffer(text), kUseTuple);
-      (void)n;
-      co_return ec;
-    }
-    std::size_t begin = 0;
-    for (const std::size_t end : *frame.ends) {  // one message per task (change_frames.hpp)
-      auto [ec, n] = co_await ws_.async_write(asio::buffer(text.data() + begin, end - begin),
-                                              kUseTuple);
-      (void)n;
-      if (ec) co_return ec;
-      begin = end;
-    }
-    co_return error_code{};
-  }
-  asio::awaitable<void> send_close(CloseCode code, std::string_view reason) override {
-    auto [ec] = co_await ws_.async_close(
-        websocket::close_reason(code, utf8_prefix(reason, kMaxCloseReason)), kUseTuple);
-    (void)ec;
-  }
+  asio::awaitable<error_code> send(const Frame& frame) override;
+  bool send_now(const Frame& frame) override;
+  [[nodiscard]] bool transport_pending() const override { return !rest_.empty() || pong_due_; }
+  asio::awaitable<error_code> flush_transport() override;
+  asio::awaitable<void> send_close(CloseCode code, std::string_view reason) override;
+  asio::awaitable<bool> on_idle() override;
 
  private:
   void configure(std::string_view subprotocol);
+  asio::ip::tcp::socket& socket() { return beast::get_lowest_layer(ws_).socket(); }
+  // The client's frames until the connection ends (ws_wire.hpp reads them).
+  asio::awaitable<void> read_frames();
   // A delta client's control message: within the budget, a subscribe or unsubscribe (answered
   // by snapshot_soon) or an error frame; past it, an error frame and close 1008.
   void on_message(std::string_view text);
+  asio::awaitable<error_code> write_bytes(std::string_view bytes) {
+    auto [ec, n] = co_await asio::async_write(socket(), asio::buffer(bytes), kUseTuple);
+    (void)n;
+    co_return ec;
+  }
 
   // Owned here, not by the serving coroutine: the writer may still be using it after the
-  // reader has returned.
+  // reader has returned. Beast answers the handshake (and refuses before a client joins);
+  // after that the frames both ways are ours (ws_wire.hpp), on its socket.
   websocket::stream<beast::tcp_stream> ws_;
+  asio::steady_timer close_wait_;  // our close sent: waiting for the client's
   simdjson::dom::parser parser_;
   ControlBudget budget_;
   bool over_budget_ = false;
+  std::string rest_;       // what a send_now could not write: written first
+  std::string pong_;       // the payload of the last ping, answered by the writer
+  bool pong_due_ = false;
+  bool peer_closed_ = false;
+  bool failed_ = false;  // a frame RFC 6455 forbids was read
+  std::chrono::steady_clock::time_point heard_ = std::chrono::steady_clock::now();
 };
+
+// Calls `fn(data, size)` for each of the frame's messages: one, or one per task
+// (change_frames.hpp).
+template <typename Fn>
+void for_each_message(const Frame& frame, Fn&& fn) {
+  const std::string& text = frame.text();
+  if (!frame.ends) {
+    fn(text.data(), text.size());
+    return;
+  }
+  std::size_t begin = 0;
+  for (const std::size_t end : *frame.ends) {
+    fn(text.data() + begin, end - begin);
+    begin = end;
+  }
+}
+
+asio::awaitable<error_code> WsSession::send(const Frame& frame) {
+  std::vector<WsHeader> headers;
+  headers.reserve(frame.ends ? frame.ends->size() : 1);  // the buffers point into it
+  std::vector<asio::const_buffer> buffers;
+  for_each_message(frame, [&](const char* data, std::size_t size) {
+    headers.push_back(ws_header(WsOpcode::kText, size));
+    buffers.emplace_back(headers.back().bytes.data(), headers.back().size);
+    buffers.emplace_back(data, size);
+  });
+  auto [ec, n] = co_await asio::async_write(socket(), buffers, kUseTuple);
+  (void)n;
+  co_return ec;
+}
+
+bool WsSession::send_now(const Frame& frame) {
+  // At most this many messages in one sendmsg; a frame of more goes through the writer.
+  constexpr std::size_t kMaxMessages = 32;
+  if (frame.ends && frame.ends->size() > kMaxMessages) return false;
+  std::array<WsHeader, kMaxMessages> headers;
+  std::array<iovec, 2 * kMaxMessages> iov;
+  std::size_t messages = 0, total = 0;
+  for_each_message(frame, [&](const char* data, std::size_t size) {
+    WsHeader& h = headers[messages];
+    h = ws_header(WsOpcode::kText, size);
+    iov[2 * messages] = {h.bytes.data(), h.size};
+    iov[2 * messages + 1] = {const_cast<char*>(data), size};  // sendmsg only reads it
+    total += h.size + size;
+    ++messages;
+  });
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = 2 * messages;
+  const ssize_t sent = ::sendmsg(socket().native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (sent <= 0) return false;  // full, or failed: the writer's send finds out which
+  if (static_cast<std::size_t>(sent) == total) return true;
+  // Part of it: the rest goes first, from the writer.
+  std::size_t skip = static_cast<std::size_t>(sent);
+  for (std::size_t i = 0; i < 2 * messages; ++i) {
+    const std::size_t len = iov[i].iov_len;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    rest_.append(static_cast<const char*>(iov[i].iov_base) + skip, len - skip);
+    skip = 0;
+  }
+  wake();
+  return true;
+}
+
+asio::awaitable<error_code> WsSession::flush_transport() {
+  if (!rest_.empty()) {
+    const error_code ec = co_await write_bytes(rest_);
+    rest_.clear();
+    if (ec) co_return ec;
+  }
+  if (pong_due_) {
+    pong_due_ = false;
+    co_return co_await write_bytes(ws_control_frame(WsOpcode::kPong, pong_));
+  }
+  co_return error_code{};
+}
+
+asio::awaitable<void> WsSession::send_close(CloseCode code, std::string_view reason) {
+  const error_code ec =
+      co_await write_bytes(ws_close_frame(static_cast<std::uint16_t>(code), reason));
+  // Failing the connection for a bad frame, the TCP connection is closed at once (RFC 6455,
+  // 7.1.7): what follows cannot be read.
+  if (ec || peer_closed_ || failed_) co_return;
+  // The client answers with its close (read_frames wakes us); a client that does not is
+  // dropped after a while.
+  close_wait_.expires_after(kCloseWait);
+  auto [wec] = co_await close_wait_.async_wait(kUseTuple);
+  (void)wec;
+}
+
+asio::awaitable<bool> WsSession::on_idle() {
+  const auto interval = group_.hub().options().ping_interval;
+  if (std::chrono::steady_clock::now() - heard_ >= 2 * interval) {
+    static LogLimiter limiter;
+    limited_log(limiter, Level::kInfo, "{} sent nothing, not even a pong, for {} ms; disconnected",
+                remote, std::chrono::duration_cast<std::chrono::milliseconds>(2 * interval).count());
+    co_return true;
+  }
+  const error_code ec = co_await write_bytes(ws_control_frame(WsOpcode::kPing, {}));
+  co_return static_cast<bool>(ec);
+}
+
+asio::awaitable<void> WsSession::read_frames() {
+  WsReader reader(kMaxControlMessage);
+  std::string in;
+  std::array<char, 4096> chunk;
+  bool finished = false;  // after a close or a bad frame, what comes is not read
+  for (;;) {
+    auto [ec, n] = co_await socket().async_read_some(asio::buffer(chunk), kUseTuple);
+    if (ec) break;
+    heard_ = std::chrono::steady_clock::now();
+    if (finished) continue;
+    in.append(chunk.data(), n);
+    std::size_t at = 0;
+    for (;;) {
+      std::size_t used = 0;
+      const WsReader::Item item = reader.next(std::string_view(in).substr(at), used);
+      at += used;
+      if (item.kind == WsReader::Kind::kNeedMore) {
+        if (used == 0) break;
+        continue;  // a fragment taken: the next one may be in the buffer
+      }
+      if (item.kind == WsReader::Kind::kMessage) {
+        if (protocol != Protocol::kProgressista) on_message(item.payload);
+      } else if (item.kind == WsReader::Kind::kPing) {
+        pong_.assign(item.payload);  // the newest ping is the one answered
+        pong_due_ = true;
+        wake();
+      } else if (item.kind == WsReader::Kind::kClose) {
+        finished = true;
+        peer_closed_ = true;
+        close_wait_.cancel();
+        // Its code echoed (a close without one is answered with 1000).
+        close(static_cast<CloseCode>(item.code == ws_close::kNoStatus ? ws_close::kNormal
+                                                                      : item.code));
+      } else if (item.kind == WsReader::Kind::kError) {
+        finished = true;
+        failed_ = true;
+        group_.hub().stats().ws_rejected(BroadcastStats::WsRejection::kBadFrame);
+        static LogLimiter limiter;
+        limited_log(limiter, Level::kInfo, "{}: {}; closed with {}", remote, item.reason,
+                    item.code);
+        close(static_cast<CloseCode>(item.code), std::string(item.reason));
+      }
+    }
+    in.erase(0, at);  // at most a frame's start is left: the reader refuses one over the limit
+  }
+}
 
 void WsSession::configure(std::string_view subprotocol) {
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = std::chrono::seconds(30);
-  // Beast pings after half the idle time without traffic and closes after the whole.
-  timeouts.idle_timeout = group_.hub().options().ping_interval * 2;
-  timeouts.keep_alive_pings = true;
+  // After the handshake Beast does nothing: the keep-alive pings are ours (on_idle), so
+  // that no frame of Beast's is written between ours.
+  timeouts.idle_timeout = websocket::stream_base::none();
+  timeouts.keep_alive_pings = false;
   ws_.set_option(timeouts);
-  ws_.read_message_max(kMaxControlMessage);
-  // One frame per message: Beast's default cuts writes into 4 KiB frames, which multiplies
-  // the work per snapshot (measured with bench/fanout).
-  ws_.auto_fragment(false);
   ws_.set_option(
       websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
         res.set(http::field::server, "progressista");
@@ -221,17 +379,7 @@ asio::awaitable<void> WsSession::run(StreamRequest request, std::string_view sub
     replace(protocol == Protocol::kDelta ? hub.snapshot_of(view, false) : hub.plain_snapshot());
   }
   asio::co_spawn(ws_.get_executor(), writer(), asio::detached);
-
-  beast::flat_buffer in;
-  for (;;) {
-    auto [rec, n] = co_await ws_.async_read(in, kUseTuple);
-    (void)n;
-    if (rec) break;
-    if (protocol != Protocol::kProgressista) {
-      on_message({static_cast<const char*>(in.data().data()), in.size()});  // one contiguous buffer
-    }
-    in.consume(in.size());
-  }
+  co_await read_frames();
   end();
   group_.remove(this);
 }

@@ -1,6 +1,7 @@
 // The WebSocket side under hostile or confused clients, against a real `progressista serve`:
 // a flood of control messages, a burst of subscribes, protocols and subprotocols /ws does not
-// speak.
+// speak, frames RFC 6455 forbids, pings, the close handshake, a client that stops answering,
+// a client whose socket is full.
 #include <set>
 #include <string>
 
@@ -10,6 +11,8 @@
 #include "support/daemon_process.hpp"
 #include "support/http_client.hpp"
 #include "support/json_doc.hpp"
+#include "support/raw_ws_client.hpp"
+#include "support/wait.hpp"
 #include "support/segment_fixture.hpp"
 #include "support/ws_client.hpp"
 
@@ -19,6 +22,8 @@ namespace {
 using testing::DaemonProcess;
 using ::testing::HasSubstr;
 using testing::http;
+using testing::raw_ws_frame;
+using testing::RawWsClient;
 using testing::ScopedSegmentName;
 using testing::WsTestClient;
 using Json = testing::JsonDoc;
@@ -26,9 +31,11 @@ using namespace std::chrono_literals;
 
 class WsHardening : public ::testing::Test {
  protected:
-  void start(std::string tick = "0.02") {
-    daemon_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
-        "serve", "--segment", seg_.str(), "--threads", "2", "--tick", std::move(tick)});
+  void start(std::string tick = "0.02", std::vector<std::string> more = {}) {
+    std::vector<std::string> args{"serve", "--segment", seg_.str(), "--threads", "2",
+                                  "--tick", std::move(tick)};
+    args.insert(args.end(), more.begin(), more.end());
+    daemon_ = std::make_unique<DaemonProcess>(std::move(args));
     ASSERT_TRUE(daemon_->running()) << daemon_->log();
   }
   std::uint16_t port() const { return daemon_->port(); }
@@ -166,6 +173,142 @@ TEST_F(WsHardening, AnUnknownSubprotocolGetsTheDefaultProtocolAndNoEcho) {
   const auto frame = ws.read(20s);
   ASSERT_TRUE(frame);
   EXPECT_EQ(Json(*frame).str("type"), "snapshot");
+}
+
+TEST_F(WsHardening, APingIsAnsweredWithItsPayloadAndTheStreamGoesOn) {
+  start();
+  ASSERT_EQ(post(R"({"task_id":"p-1","n":1})"), 200);
+  RawWsClient ws(port(), "/ws?protocol=delta");
+  ASSERT_TRUE(ws.open());
+  auto f = ws.next();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(Json(f->payload).str("type"), "snapshot") << f->payload;
+  ASSERT_TRUE(ws.send(raw_ws_frame(0x89, "are you there")));
+  // The pong, perhaps after deltas of the tick that was under way (a snapshot taken before
+  // it, or the same change again: deltas are upserts).
+  while ((f = ws.next()) && f->opcode == 0x1) {
+  }
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->opcode, 0xA);
+  EXPECT_EQ(f->payload, "are you there");
+
+  ASSERT_EQ(post(R"({"task_id":"p-1","n":2})"), 200);
+  for (;;) {
+    f = ws.next();
+    ASSERT_TRUE(f);
+    ASSERT_EQ(f->opcode, 0x1);
+    const Json j(f->payload);
+    if (j.str("type") == "delta" && j.n_of("upserts", "p-1") == 2) break;
+  }
+}
+
+TEST_F(WsHardening, ForbiddenFramesAreClosedWithTheirCodeCountedAndOthersUnaffected) {
+  start();
+  ASSERT_EQ(post(R"({"task_id":"b-1"})"), 200);
+  WsTestClient good(port(), "/ws?protocol=delta");
+  ASSERT_TRUE(good.open()) << good.error();
+  ASSERT_TRUE(good.read(20s));
+
+  struct Case {
+    const char* what;
+    std::string bytes;
+    int code;
+  };
+  const Case cases[] = {
+      {"unmasked", raw_ws_frame(0x81, R"({"op":"unsubscribe"})", false), 1002},
+      {"over 64 KiB", raw_ws_frame(0x81, std::string(70000, ' ')), 1009},
+      {"not UTF-8", raw_ws_frame(0x81, "\xff\xfe"), 1007},
+  };
+  for (const Case& c : cases) {
+    RawWsClient ws(port(), "/ws?protocol=delta");
+    ASSERT_TRUE(ws.open()) << c.what;
+    auto f = ws.next();  // the snapshot
+    ASSERT_TRUE(f) << c.what;
+    ASSERT_TRUE(ws.send(c.bytes)) << c.what;
+    while ((f = ws.next()) && f->opcode != 0x8) {
+    }
+    ASSERT_TRUE(f) << c.what << ": no close frame";
+    EXPECT_EQ(f->close_code(), c.code) << c.what;
+    EXPECT_TRUE(ws.closed_by_server(20s)) << c.what;
+  }
+  EXPECT_THAT(metrics(), HasSubstr(R"(progressista_ws_rejected_total{reason="bad_frame"} 3)"));
+
+  ASSERT_EQ(post(R"({"task_id":"b-2"})"), 200);
+  std::string f;
+  ASSERT_TRUE(good.read_until(
+      [](const std::string& x) { return Json(x).keys("upserts").count("b-2") > 0; }, 20s, &f))
+      << f;
+}
+
+TEST_F(WsHardening, AClientsCloseIsEchoedAndTheConnectionEnds) {
+  start();
+  RawWsClient ws(port(), "/ws?protocol=delta");
+  ASSERT_TRUE(ws.open());
+  ASSERT_TRUE(ws.next());  // the snapshot
+  ASSERT_TRUE(ws.send(raw_ws_frame(0x88, std::string("\x0f\xa0", 2) + "done")));  // 4000
+  std::optional<testing::RawWsFrame> f;
+  while ((f = ws.next()) && f->opcode != 0x8) {
+  }
+  ASSERT_TRUE(f) << "no close frame";
+  EXPECT_EQ(f->close_code(), 4000);
+  EXPECT_TRUE(ws.closed_by_server(20s));
+  EXPECT_TRUE(testing::eventually(
+      [&] {
+        return metrics().find(R"(progressista_ws_clients{protocol="delta"} 0)") !=
+               std::string::npos;
+      },
+      20s))
+      << metrics();
+}
+
+TEST_F(WsHardening, AClientThatStopsAnsweringPingsIsDropped) {
+  // Pings after 0.3 s without sending; dropped once nothing was heard for 0.6 s.
+  start("0.02", {"--ping-interval", "0.3"});
+  RawWsClient ws(port(), "/ws?protocol=delta");
+  ASSERT_TRUE(ws.open());
+  ASSERT_TRUE(ws.next());  // the snapshot
+  // Answered, the pings keep coming: the client stays.
+  for (int i = 0; i < 4; ++i) {
+    const auto f = ws.next(20s);
+    ASSERT_TRUE(f) << "ping " << i;
+    ASSERT_EQ(f->opcode, 0x9) << "ping " << i;
+    ASSERT_TRUE(ws.send(raw_ws_frame(0x8A, f->payload)));
+  }
+  EXPECT_FALSE(ws.eof());
+  // Unanswered, the connection is dropped.
+  EXPECT_TRUE(ws.closed_by_server(20s));
+  EXPECT_THAT(daemon_->log(), HasSubstr("not even a pong"));
+}
+
+TEST_F(WsHardening, AClientWhoseSocketFillsGetsEveryFrameWhole) {
+  // A small receive buffer and a client that does not read while large frames go out: the
+  // server's non-blocking sends are cut short and their rest must follow before any other
+  // frame. Every frame read afterwards is whole JSON, and the last state arrives.
+  start();
+  RawWsClient ws(port(), "/ws?protocol=delta", 4096);
+  ASSERT_TRUE(ws.open());
+  ASSERT_TRUE(ws.next());  // the snapshot
+  const std::string msg(3000, 'm');
+  for (int round = 0; round < 100; ++round) {
+    std::string body;
+    for (int t = 0; t < 20; ++t)
+      body += fmt::format(R"({{"task_id":"fill-{}","n":{},"msg":"{}"}})", t, round + 1, msg) + "\n";
+    ASSERT_EQ(http(port(), "POST", "/progress", body, {}, "application/x-ndjson").status, 200);
+  }
+  int frames = 0;
+  bool last_seen = false;
+  while (!last_seen) {
+    const auto f = ws.next(20s);
+    ASSERT_TRUE(f) << "after " << frames << " frames";
+    ASSERT_EQ(f->opcode, 0x1);
+    ++frames;
+    const Json j(f->payload);
+    ASSERT_TRUE(j.ok) << "frame " << frames << " is not JSON: " << f->payload.substr(0, 200);
+    const std::string type = j.str("type");
+    ASSERT_TRUE(type == "delta" || type == "snapshot") << f->payload.substr(0, 200);
+    const std::string where = type == "delta" ? "upserts" : "tasks";
+    if (j.n_of(where, "fill-19") == 100) last_seen = true;
+  }
 }
 
 }  // namespace

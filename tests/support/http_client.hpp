@@ -32,8 +32,11 @@ struct HttpReply {
 
 class Connection {
  public:
-  explicit Connection(std::uint16_t port) {
+  // `receive_buffer` (bytes, 0: the system's default): SO_RCVBUF, set before connecting.
+  explicit Connection(std::uint16_t port, int receive_buffer = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (receive_buffer > 0)
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -109,6 +112,15 @@ class Connection {
   }
 
   int fd() const { return fd_; }
+
+  // Raw bytes, for a protocol after the HTTP exchange (raw_ws_client.hpp): what was received
+  // and not yet read (the caller erases what it used), and one more receive within `timeout`
+  // (false: nothing came, or the connection ended: eof()).
+  std::string& received() { return buf_; }
+  bool receive(std::chrono::milliseconds timeout) {
+    return fill(std::chrono::steady_clock::now() + timeout);
+  }
+  [[nodiscard]] bool eof() const { return eof_; }
 
  private:
   bool fill(std::chrono::steady_clock::time_point deadline) {
