@@ -287,7 +287,7 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo "bench-fanout: $(nproc) cores ($cpu_model), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
   "clients, poster and server share them"
 if [ $ours = yes ]; then
-  echo "bench-fanout: serve pid $SERVER_PID on :$PORT (segment $SEGMENT, $CAPACITY slots, tick ${TICK}s, leading edge ${LEADING_EDGE:+${LEADING_EDGE}s}${LEADING_EDGE:-the tick});" \
+  echo "bench-fanout: serve pid $SERVER_PID on :$PORT (segment $SEGMENT, $CAPACITY slots, tick ${TICK}s, leading edge ${LEADING_EDGE:-the tick}${LEADING_EDGE:+s});" \
     "$TASKS tasks, ${DURATION}s per phase; phases: $PROTOCOLS"
 else
   echo "bench-fanout: $TASKS tasks, ${DURATION}s per phase; phases: $PROTOCOLS"

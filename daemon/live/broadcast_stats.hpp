@@ -109,6 +109,9 @@ struct BroadcastStats {
   std::atomic<std::uint64_t> bytes_sent{0};
   std::atomic<std::uint64_t> coalesced{0};         // queued frames replaced by newer state
   std::atomic<std::uint64_t> slow_disconnects{0};  // clients closed for lagging too far
+  // Frames the delivery's one non-blocking send could write only in part (the client's
+  // socket was nearly full): the writer sent the rest before anything else.
+  std::atomic<std::uint64_t> partial_sends{0};
   std::atomic<std::uint64_t> ws_rejected_auth{0};  // WebSocket/SSE upgrades refused for the token
   std::array<std::atomic<std::uint64_t>, kWsRejections> ws_rejections{};  // by WsRejection
   DurationHistogram tick_duration;

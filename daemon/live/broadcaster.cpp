@@ -397,13 +397,15 @@ std::chrono::steady_clock::duration Broadcaster::next_spacing(
   using Clock = std::chrono::steady_clock;
   // What the client groups reported since the last look (mostly the delivery before this
   // one: they deliver on their own threads). A delivery whose offering loop took D keeps
-  // the I/O threads busy D of every spacing: at 4 D they stay mostly free for the clients'
-  // own traffic. Clients that could not be written at once are behind: the spacing doubles,
+  // the I/O threads busy D of every spacing: at 2 D they stay half free for the clients' own
+  // traffic (bench/README.md, 1,000 clients: D is 5-10 ms, nearly all of it the kernel's
+  // loopback sends; 1 D cost half as much CPU again for a few ms of p50, 4 D doubled the
+  // latency). Clients that could not be written at once are behind: the spacing doubles,
   // so a busy feed falls back to coalescing at the tick, and comes down again as they catch up.
   const auto took = std::chrono::nanoseconds(stats_.delivery_ns.exchange(0, std::memory_order_relaxed));
   const std::uint64_t behind = stats_.delivery_behind.exchange(0, std::memory_order_relaxed);
   const std::uint64_t clients = clients_.load(std::memory_order_relaxed);
-  Clock::duration want = std::max<Clock::duration>(floor, 4 * took);
+  Clock::duration want = std::max<Clock::duration>(floor, 2 * took);
   if (behind > clients / 100) want = std::max<Clock::duration>(want, 2 * spacing);
   want = std::min<Clock::duration>(want, opt_.tick);
   stats_.spacing_us.store(std::chrono::duration_cast<std::chrono::microseconds>(want).count(),

@@ -180,6 +180,10 @@ void broadcast_families(PromText& p, const BroadcastStats& s) {
           "Queued frames replaced by newer state because a client lagged.", s.coalesced);
   counter("progressista_slow_consumer_disconnects_total",
           "Clients disconnected for lagging past the hard limit.", s.slow_disconnects);
+  counter("progressista_partial_sends_total",
+          "Frames a client's nearly full socket took only in part at delivery; the rest was "
+          "written before any other frame.",
+          s.partial_sends);
   counter("progressista_ws_rejected_auth_total",
           "WebSocket and SSE connections refused for a missing or invalid token.",
           s.ws_rejected_auth);

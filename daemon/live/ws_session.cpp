@@ -228,6 +228,7 @@ bool WsSession::send_now(const Frame& frame) {
   if (sent <= 0) return false;  // full, or failed: the writer's send finds out which
   if (static_cast<std::size_t>(sent) == total) return true;
   // Part of it: the rest goes first, from the writer.
+  group_.hub().stats().partial_sends.fetch_add(1, std::memory_order_relaxed);
   std::size_t skip = static_cast<std::size_t>(sent);
   for (std::size_t i = 0; i < 2 * messages; ++i) {
     const std::size_t len = iov[i].iov_len;

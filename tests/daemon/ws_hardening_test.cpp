@@ -281,20 +281,44 @@ TEST_F(WsHardening, AClientThatStopsAnsweringPingsIsDropped) {
 }
 
 TEST_F(WsHardening, AClientWhoseSocketFillsGetsEveryFrameWhole) {
-  // A small receive buffer and a client that does not read while large frames go out: the
-  // server's non-blocking sends are cut short and their rest must follow before any other
-  // frame. Every frame read afterwards is whole JSON, and the last state arrives.
+  // A small receive buffer and a client that does not read while large frames go out, one
+  // delivery after another (a second client, reading, tells when each has happened): the
+  // socket fills, so a delivery's non-blocking send is cut short (counted) and its rest must
+  // follow, from the writer, before any other frame. Every frame read afterwards is whole
+  // JSON, and the last state arrives.
   start();
   RawWsClient ws(port(), "/ws?protocol=delta", 4096);
   ASSERT_TRUE(ws.open());
   ASSERT_TRUE(ws.next());  // the snapshot
-  const std::string msg(3000, 'm');
-  for (int round = 0; round < 100; ++round) {
+  WsTestClient pace(port(), "/ws?protocol=delta");
+  ASSERT_TRUE(pace.open()) << pace.error();
+  ASSERT_TRUE(pace.read(20s));  // its snapshot
+  const auto partial_sends = [this] {
+    const std::string m = metrics();
+    const auto at = m.find("\nprogressista_partial_sends_total ");
+    return at == std::string::npos ? -1.0 : std::stod(m.substr(at + 34));
+  };
+  // ~3 KB a task (desc, message and meta near their limits), ~900 KB a delivery: the loopback
+  // send buffer (at most 4 MB here) fills in a few.
+  const std::string text(500, 't');
+  const std::string pad(1900, 'p');
+  constexpr int kTasks = 300;
+  int rounds = 0;
+  while (partial_sends() == 0 && rounds < 60) {
+    ++rounds;
     std::string body;
-    for (int t = 0; t < 20; ++t)
-      body += fmt::format(R"({{"task_id":"fill-{}","n":{},"msg":"{}"}})", t, round + 1, msg) + "\n";
+    for (int t = 0; t < kTasks; ++t)
+      body += fmt::format(
+                  R"({{"task_id":"fill-{}","n":{},"desc":"{}","message":"{}","meta":{{"pad":"{}"}}}})",
+                  t, rounds, text, text, pad) +
+              "\n";
     ASSERT_EQ(http(port(), "POST", "/progress", body, {}, "application/x-ndjson").status, 200);
+    ASSERT_TRUE(pace.read_until(
+        [&](const std::string& f) { return Json(f).n_of("upserts", "fill-299") == rounds; }, 20s))
+        << "round " << rounds << " was not delivered";
   }
+  ASSERT_GT(partial_sends(), 0) << "no send was cut short in " << rounds
+                                << " deliveries: the test did not reach the path it is for";
   int frames = 0;
   bool last_seen = false;
   while (!last_seen) {
@@ -307,7 +331,7 @@ TEST_F(WsHardening, AClientWhoseSocketFillsGetsEveryFrameWhole) {
     const std::string type = j.str("type");
     ASSERT_TRUE(type == "delta" || type == "snapshot") << f->payload.substr(0, 200);
     const std::string where = type == "delta" ? "upserts" : "tasks";
-    if (j.n_of(where, "fill-19") == 100) last_seen = true;
+    if (j.n_of(where, "fill-299") == rounds) last_seen = true;
   }
 }
 
