@@ -1,7 +1,8 @@
 // A bucket on the board as a virtualized list. Its cards are laid out in rows of `cols` cards
 // (group headers take a row of their own). All rows have known heights, so the rows in view
 // follow from the scroll position alone: only those (plus an overscan) are in the DOM,
-// whatever the bucket holds.
+// whatever the bucket holds. A bucket the status chip does not show is hidden and holds no
+// cards.
 
 import { fmtCount, percent, plural } from './format.js';
 import { groupRuns } from './task_store.js';
@@ -82,8 +83,10 @@ export class BucketList {
     this.scrollTop = 0;
   }
 
-  // The scroller's new content box.
+  // The scroller's new content box. A hidden or collapsed bucket measures 0: it keeps its
+  // columns for when it is shown again.
   resized(width, height) {
+    if (!(width > 0)) return;
     this.viewH = height || window.innerHeight;
     const cols = Math.max(1, Math.floor((width + geometry.gap) / (geometry.cardMin + geometry.gap)));
     if (cols !== this.cols) { this.cols = cols; this.layoutStale = true; } else { this.moved = true; }
@@ -91,11 +94,26 @@ export class BucketList {
 
   // Once per frame; viewChanged says the store re-sorted this bucket's view.
   update(now, viewChanged) {
+    const shown = this.store.shows(this.key);
+    if (shown === this.el.hidden) {
+      this.el.hidden = !shown;
+      if (!shown) { this.#releaseAll(); return; }
+      this.scrollToTop();
+      this.layoutStale = true;
+    }
+    if (!shown) return;
     if (viewChanged || this.layoutStale) this.#layout();
     else if (!this.moved) return;
     this.layoutStale = false;
     this.moved = false;
     this.#render(now);
+  }
+
+  #releaseAll() {
+    for (const card of this.cards.values()) releaseCard(card);
+    this.cards.clear();
+    for (const el of this.heads.values()) el.remove();
+    this.heads.clear();
   }
 
   #layout() {

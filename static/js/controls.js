@@ -1,5 +1,9 @@
-// The toolbar and the page-wide keys: search, group by project, colour theme, '/' and Escape.
-// Grouping and theme are remembered in localStorage.
+// The toolbar and the page-wide keys: search, status chips, group by project, colour theme, '/'
+// and Escape. The search, the chip and grouping are kept in the page's address (view_state.js)
+// and restored from it; grouping (when the address does not say) and theme are remembered in
+// localStorage.
+
+import { readViewState, writeViewState } from './view_state.js';
 
 const SEARCH_DEBOUNCE_MS = 120;
 // The dark palette's sheet (index.html #dark-palette) applies by the system's preference, always
@@ -14,24 +18,47 @@ function recall(key) {
   try { return localStorage.getItem(key); } catch { return null; }
 }
 
-function setupSearch(searchEl, store, lists) {
+// The view into the address, replacing the current history entry; every other parameter
+// (token=) stays.
+function saveView(store) {
+  const search = writeViewState(location.search, { q: store.query, status: store.filter, group: store.grouped });
+  if (search === location.search) return;
+  const url = new URL(location.href);
+  url.search = search;
+  history.replaceState(history.state, '', url);
+}
+
+function setupSearch(searchEl, store, lists, initial) {
+  searchEl.value = initial;
+  store.setQuery(initial);
   let timer = 0;
   searchEl.addEventListener('input', () => {
     clearTimeout(timer);
     timer = setTimeout(() => {
-      if (!store.setQuery(searchEl.value.trim().toLowerCase())) return;
+      if (!store.setQuery(searchEl.value.trim())) return;
       for (const list of lists) list.scrollToTop();
+      saveView(store);
     }, SEARCH_DEBOUNCE_MS);
   });
 }
 
-function setupGrouping(store) {
+// The chips are made by summary.js, which also shows which one is pressed.
+function setupChips(store, initial) {
+  store.setFilter(initial);
+  document.getElementById('chips').addEventListener('click', (ev) => {
+    const chip = ev.target.closest('.chip');
+    if (chip && store.setFilter(chip.dataset.filter)) saveView(store);
+  });
+}
+
+function setupGrouping(store, initial) {
   const groupEl = document.getElementById('group');
-  store.setGrouped(recall('progressista.group') === '1');
+  store.setGrouped(initial ?? recall('progressista.group') === '1');
   groupEl.checked = store.grouped;
   groupEl.addEventListener('change', () => {
     store.setGrouped(groupEl.checked);
     remember('progressista.group', store.grouped ? '1' : '0');
+    saveView(store);
   });
 }
 
@@ -70,8 +97,10 @@ function setupKeys(searchEl) {
 
 export function setupControls(store, lists) {
   const searchEl = document.getElementById('search');
-  setupSearch(searchEl, store, lists);
-  setupGrouping(store);
+  const initial = readViewState(location.search);
+  setupSearch(searchEl, store, lists, initial.q);
+  setupChips(store, initial.status);
+  setupGrouping(store, initial.group);
   setupTheme();
   setupKeys(searchEl);
 }

@@ -1,11 +1,33 @@
-// The summary line, the per-project table (while grouped) and whether the clear buttons have
-// anything to clear.
+// The summary line, the status chips' counts, the page title (the failed count), the
+// per-project table (while grouped) and whether the clear buttons have anything to clear.
 
 import { fmtCount, percent, plural } from './format.js';
-import { BUCKETS } from './task_store.js';
+import { BUCKETS, FILTERS } from './task_store.js';
 
 const PROJECT_ROWS = 100;        // project summary rows shown at most
 const COLUMNS = 8;               // name, tasks, five buckets, progress
+const TITLE = document.title;
+
+// The status chips (#chips), one button per FILTERS entry; controls.js handles their clicks.
+function makeChips() {
+  const chipsEl = document.getElementById('chips');
+  const chips = FILTERS.map((f) => {
+    const el = document.createElement('button');
+    el.type = 'button';
+    el.className = 'chip';
+    el.dataset.filter = f.key;
+    el.setAttribute('aria-pressed', 'false');
+    const label = el.appendChild(document.createElement('span'));
+    label.className = 'chip-label';
+    label.textContent = f.label;
+    const count = el.appendChild(document.createElement('span'));
+    count.className = 'chip-count';
+    count.textContent = '0';
+    return { key: f.key, el, count };
+  });
+  chipsEl.append(...chips.map((c) => c.el));
+  return chips;
+}
 
 export function createSummary(store) {
   const summaryEl = document.getElementById('summary');
@@ -15,7 +37,25 @@ export function createSummary(store) {
   const clearCloseBtn = document.getElementById('clear-close');
   const clearStaleBtn = document.getElementById('clear-stale');
   const projectRows = new Map();   // name -> { tr, cells, last (texts written) }
+  const chips = makeChips();
   let invalidated = false;
+
+  // Counts of the tasks matching the search (all of them without one); the title counts every
+  // failed task.
+  function renderChips() {
+    const counts = store.chipCounts();
+    for (const chip of chips) {
+      const n = counts[chip.key];
+      const text = fmtCount(n);
+      if (chip.count.textContent !== text) chip.count.textContent = text;
+      if ((n > 0) !== chip.el.hasAttribute('data-some')) chip.el.toggleAttribute('data-some', n > 0);
+      const pressed = String(store.filter === chip.key);
+      if (chip.el.getAttribute('aria-pressed') !== pressed) chip.el.setAttribute('aria-pressed', pressed);
+    }
+    const failed = store.count('error');
+    const title = failed > 0 ? `(${fmtCount(failed)} failed) ${TITLE}` : TITLE;
+    if (document.title !== title) document.title = title;
+  }
 
   function renderLine() {
     const parts = [plural(store.size, 'task')];
@@ -76,6 +116,7 @@ export function createSummary(store) {
       if (!store.takeSummaryStale() && !invalidated) return;
       invalidated = false;
       renderLine();
+      renderChips();
       renderProjects();
     },
   };

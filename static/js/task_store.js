@@ -1,8 +1,10 @@
-// Every task the dashboard knows, sorted into buckets and filtered by the search. Pure state,
-// no DOM: changes are queued as they arrive (coalesced per task, so memory stays bounded while
-// the tab is hidden) and applied once per frame by applyPending().
+// Every task the dashboard knows, sorted into buckets, filtered by the search (query.js) and
+// the status chips. Pure state, no DOM: changes are queued as they arrive (coalesced per task,
+// so memory stays bounded while the tab is hidden) and applied once per frame by
+// applyPending().
 
 import { hasTotal } from './format.js';
+import { compileQuery, projectOf, searchText } from './query.js';
 
 export const NO_PROJECT = '(no project)';
 
@@ -14,6 +16,17 @@ export const BUCKETS = [
   { key: 'close', title: 'Completed', empty: 'No completed tasks.' },
 ];
 
+// The status chips above the board; each shows the buckets it names (Running: start, update,
+// recovered).
+export const FILTERS = [
+  { key: 'all', label: 'All', buckets: BUCKETS.map((def) => def.key) },
+  { key: 'running', label: 'Running', buckets: ['active', 'recovered'] },
+  { key: 'stale', label: 'Stale', buckets: ['stale'] },
+  { key: 'failed', label: 'Failed', buckets: ['error'] },
+  { key: 'done', label: 'Done', buckets: ['close'] },
+];
+const FILTER_BY_KEY = new Map(FILTERS.map((f) => [f.key, f]));
+
 export function bucketOf(status) {
   switch (status) {
     case 'stale': return 'stale';
@@ -24,13 +37,14 @@ export function bucketOf(status) {
   }
 }
 
-const searchText = (t) => `${t.task_id}\n${t.desc || ''}\n${t.project || ''}`.toLowerCase();
-
-// The fields a card shows; a task equal in all of them needs no redraw and keeps its place.
+// The fields a card shows and the board sorts, groups and searches by; a task equal in all of
+// them needs no redraw and keeps its place. (meta is not compared: every event changes
+// updated_at, and a snapshot's meta objects are new even when equal.)
 function sameTask(a, b) {
   return a.updated_at === b.updated_at && a.status === b.status && a.n === b.n &&
     a.total === b.total && a.stale_at === b.stale_at && a.done_at === b.done_at &&
-    a.recovered === b.recovered && a.message === b.message && a.error === b.error;
+    a.recovered === b.recovered && a.message === b.message && a.error === b.error &&
+    a.desc === b.desc && a.project === b.project && a.phase === b.phase;
 }
 
 const byId = (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -49,8 +63,9 @@ function addProgress(sum, task) {
   if (hasTotal(task)) { sum.total += task.total; sum.n += Math.min(task.n || 0, task.total); }
 }
 
-// A grouped view's runs of one project: { name, from, to, count, n, total }, `from`/`to`
-// indexing the view. The view must be sorted by project (as a grouped store sorts it).
+// A grouped view's runs of one project (projectOf): { name, from, to, count, n, total },
+// `from`/`to` indexing the view. The view must be sorted by project (as a grouped store sorts
+// it).
 export function groupRuns(view) {
   const runs = [];
   let i = 0;
@@ -69,7 +84,8 @@ export function groupRuns(view) {
 }
 
 export class TaskStore {
-  // id -> { id, task (as served), bucket, activity (last update, s), project, hay (search text) }
+  // id -> { id, task (as served), bucket, activity (last update, s), project (projectOf),
+  //        text (searchText, made when a search needs it, dropped when the task changes) }
   #tasks = new Map();
   // key -> { ids, view (matching entries, sorted), touched (ids changed since the sort),
   //          full (re-sort from scratch), stale (view must be recomputed) }
@@ -77,7 +93,9 @@ export class TaskStore {
   #changed = new Set();          // ids whose card must be redrawn this frame
   #summaryStale = true;
   #query = '';
+  #matcher = null;               // compileQuery(#query)
   #grouped = false;
+  #filter = FILTERS[0];
 
   // A later change of the same task replaces the earlier one.
   #pendingReset = null;
@@ -96,6 +114,9 @@ export class TaskStore {
   get size() { return this.#tasks.size; }
   get query() { return this.#query; }
   get grouped() { return this.#grouped; }
+  get filter() { return this.#filter.key; }
+  // Whether the selected status chip shows this bucket.
+  shows(key) { return this.#filter.buckets.includes(key); }
   get(id) { return this.#tasks.get(id); }
   has(id) { return this.#tasks.has(id); }
   count(key) { return this.#buckets.get(key).ids.size; }
@@ -107,6 +128,21 @@ export class TaskStore {
     let matches = 0;
     for (const b of this.#buckets.values()) matches += b.view.length;
     return matches;
+  }
+
+  // Per status chip: its tasks, those matching the search while there is one. From the
+  // buckets' sizes and views: nothing counted per task. Views must be up to date (refreshView).
+  chipCounts() {
+    const counts = {};
+    for (const f of FILTERS) {
+      let c = 0;
+      for (const key of f.buckets) {
+        const b = this.#buckets.get(key);
+        c += this.#matcher ? b.view.length : b.ids.size;
+      }
+      counts[f.key] = c;
+    }
+    return counts;
   }
 
   // ---- incoming changes ----
@@ -167,15 +203,15 @@ export class TaskStore {
         this.#buckets.get(key).ids.add(id);
         e.bucket = key;
       }
-      if (e.task.desc !== t.desc || e.task.project !== t.project) e.hay = searchText(t);
       e.task = t;
+      e.text = null;
     } else {
-      e = { id, task: t, bucket: key, hay: searchText(t) };
+      e = { id, task: t, bucket: key, activity: 0, project: '', text: null };
       this.#tasks.set(id, e);
       this.#buckets.get(key).ids.add(id);
     }
     e.activity = t.updated_at || t.created_at || 0;
-    e.project = t.project || '';
+    e.project = projectOf(t);
     this.#markStale(this.#buckets.get(key)).touched.add(id);
     this.#changed.add(id);
   }
@@ -200,7 +236,20 @@ export class TaskStore {
   setQuery(query) {
     if (query === this.#query) return false;
     this.#query = query;
+    this.#matcher = compileQuery(query);
+    if (!this.#matcher) for (const e of this.#tasks.values()) e.text = null;   // let them go
     this.#resortAll();
+    return true;
+  }
+
+  // A status chip's key (FILTERS; unknown keys mean all). True when the selection changed. The
+  // views stay whole: the board only hides the buckets the chip does not show.
+  setFilter(key) {
+    const next = FILTER_BY_KEY.get(key) || FILTERS[0];
+    if (next === this.#filter) return false;
+    this.#filter = next;
+    this.#summaryStale = true;
+    this.#onQueue();
     return true;
   }
 
@@ -240,8 +289,10 @@ export class TaskStore {
   // and merge, O(n + k log k) instead of a full sort of the bucket every frame.
   #sortView(b, key) {
     const cmp = this.#grouped ? byProject : byActivity;
-    const query = this.#query;
-    const matches = (e) => !query || e.hay.includes(query);
+    const matcher = this.#matcher;
+    let entry = null;   // the entry being matched: its text is made once and kept
+    const textOf = () => (entry.text ??= searchText(entry.task));
+    const matches = matcher ? (e) => { entry = e; return matcher(e.task, textOf); } : () => true;
     const tasks = this.#tasks;
     if (b.full) {
       b.full = false;
@@ -272,11 +323,12 @@ export class TaskStore {
     b.touched.clear();
   }
 
-  // Per-project totals over every task matching the search, projects by name with
-  // NO_PROJECT last: { name, tasks, n, total, and a count per bucket key }.
+  // Per-project totals over every task matching the search in the buckets the chip shows,
+  // projects by name with NO_PROJECT last: { name, tasks, n, total, and a count per bucket key }.
   projectTotals() {
     const stats = new Map();
     for (const [key, b] of this.#buckets) {
+      if (!this.shows(key)) continue;
       for (const e of b.view) {
         const name = e.project || NO_PROJECT;
         let s = stats.get(name);

@@ -3,6 +3,7 @@
 // Screenshots land in test-artifacts/browser/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import {
   startServe, post, getTasks, launchBrowser, openPage, screenshot, until, percentile,
 } from './harness.mjs';
@@ -17,6 +18,15 @@ const connMode = (page) => page.evaluate(() => document.getElementById('conn').d
 const connText = (page) => page.locator('#conn-text').textContent();
 const bucketCount = (page, bucket) => page.locator(`.bucket[data-bucket="${bucket}"] .bucket-count`).textContent();
 const alertsText = (page) => page.locator('#alerts').textContent();
+const chip = (page, key) => page.locator(`#chips .chip[data-filter="${key}"]`);
+// The status chips' counts, in their order: { all, running, stale, failed, done }.
+const chipCounts = (page) => page.locator('#chips .chip').evaluateAll((els) => Object.fromEntries(
+  els.map((el) => [el.dataset.filter, el.querySelector('.chip-count').textContent])));
+const pressedChips = (page) => page.locator('#chips .chip[aria-pressed="true"]').evaluateAll((els) => els.map((el) => el.dataset.filter));
+// The ids of the cards on the board, sorted.
+const shownIds = (page) => page.locator('.card').evaluateAll((cs) => cs.map((c) => c.dataset.id).sort());
+const shownBuckets = (page) => page.locator('.bucket').evaluateAll((bs) => bs.filter((b) => !b.hidden).map((b) => b.dataset.bucket));
+const viewParams = (page) => Object.fromEntries(new URL(page.url()).searchParams);
 
 async function waitLive(page, timeout = 10000) {
   await until(async () => (await connMode(page)) === 'live', 'the dashboard to be live', timeout);
@@ -173,6 +183,206 @@ test('search, group by project with per-project totals, keyboard reachable', asy
     }
     noPageErrors(page);
     await page.context().close();
+  } finally {
+    await server.cleanup();
+  }
+});
+
+// Waits until `read()` deep-equals `want`, then asserts it (so a timeout shows the difference).
+async function waitEqual(read, want, what, timeout = 15000) {
+  await until(async () => isDeepStrictEqual(await read(), want), what, timeout).catch(() => {});
+  assert.deepEqual(await read(), want, what);
+}
+
+async function searchFor(page, query, want) {
+  await page.fill('#search', query);
+  await waitEqual(() => shownIds(page), want, `cards for “${query}”`);
+}
+
+test('status chips: live counts, a chip filters the board, the failed count in the title', async () => {
+  const server = await startServe();
+  try {
+    const page = await openPage(browser, `${server.url}/static/index.html`);
+    await waitLive(page);
+    const zero = { all: '0', running: '0', stale: '0', failed: '0', done: '0' };
+    await waitEqual(() => chipCounts(page), zero, 'chips of an empty board');
+    assert.deepEqual(await pressedChips(page), ['all']);
+    assert.equal(await page.title(), 'Progressista');
+    assert.deepEqual(await chip(page, 'failed').locator('.chip-label').textContent(), 'Failed');
+
+    await post(server, [
+      { task_id: 'web-1', desc: 'Crawl sites', n: 3, total: 10, project: 'web', meta: { host: 'node-07' } },
+      { task_id: 'etl-1', desc: 'Nightly ETL', n: 1, total: 4, meta: { project: 'data', host: 'node-03' } },
+      { task_id: 'etl-2', desc: 'Export', n: 2, total: 4, meta: { project: 'data', host: 'node-07' } },
+      { task_id: 'train-1', desc: 'Train', n: 1, total: 10, project: 'vision', status: 'start' },
+    ]);
+    await waitEqual(() => chipCounts(page), { all: '4', running: '4', stale: '0', failed: '0', done: '0' }, 'four running');
+    await post(server, [
+      { task_id: 'train-1', n: 10, status: 'close' },
+      { task_id: 'etl-2', status: 'error', error: 'Disk full on /scratch' },
+      { task_id: 'web-1', status: 'error', error: 'HTTP 503 from upstream' },
+    ]);
+    await waitEqual(() => chipCounts(page), { all: '4', running: '1', stale: '0', failed: '2', done: '1' }, 'one closed, two failed');
+    await until(async () => (await page.title()) === '(2 failed) Progressista', 'the failed count in the title');
+
+    // Failed: only the failed cards, only the Failed bucket; the chip is pressed.
+    await chip(page, 'failed').click();
+    await waitEqual(() => shownIds(page), ['etl-2', 'web-1'], 'the failed cards');
+    assert.deepEqual(await pressedChips(page), ['failed']);
+    assert.equal(await chip(page, 'all').getAttribute('aria-pressed'), 'false');
+    assert.deepEqual(await shownBuckets(page), ['error']);
+    assert.equal(viewParams(page).status, 'failed');
+    const pressedBg = await chip(page, 'failed').evaluate((el) => getComputedStyle(el).backgroundColor);
+    const otherBg = await chip(page, 'done').evaluate((el) => getComputedStyle(el).backgroundColor);
+    assert.notEqual(pressedBg, otherBg, 'the pressed chip looks selected');
+    await screenshot(page, 'chips-failed');
+
+    // Live while filtered: a new failure appears, a reopened task leaves.
+    await post(server, { task_id: 'etl-1', status: 'error', error: 'upstream schema changed' });
+    await waitEqual(() => shownIds(page), ['etl-1', 'etl-2', 'web-1'], 'a new failure appears');
+    await until(async () => (await page.title()) === '(3 failed) Progressista', 'the title counts three');
+    await post(server, { task_id: 'etl-2', status: 'start', n: 0 });
+    await waitEqual(() => shownIds(page), ['etl-1', 'web-1'], 'a reopened task leaves Failed');
+    await waitEqual(() => chipCounts(page), { all: '4', running: '1', stale: '0', failed: '2', done: '1' }, 'counts after the reopen');
+
+    await chip(page, 'done').click();
+    await waitEqual(() => shownIds(page), ['train-1'], 'Done');
+    assert.deepEqual(await shownBuckets(page), ['close']);
+    await chip(page, 'running').click();
+    await waitEqual(() => shownIds(page), ['etl-2'], 'Running');
+    assert.deepEqual(await shownBuckets(page), ['active', 'recovered']);
+    await chip(page, 'all').click();
+    await waitEqual(() => shownIds(page), ['etl-1', 'etl-2', 'train-1', 'web-1'], 'All');
+    assert.equal(viewParams(page).status, undefined, 'All is the default: not in the address');
+
+    // No failure left (one reopened, one discarded; an error ends a task, only a start reopens
+    // it): the plain title.
+    await post(server, { task_id: 'etl-1', status: 'start', n: 0 });
+    assert.equal((await fetch(`${server.url}/tasks/web-1`, { method: 'DELETE' })).status, 200);
+    await until(async () => (await page.title()) === 'Progressista', 'the title without failures');
+    await waitEqual(() => chipCounts(page), { all: '3', running: '2', stale: '0', failed: '0', done: '1' }, 'counts at the end');
+    noPageErrors(page);
+    await page.context().close();
+  } finally {
+    await server.cleanup();
+  }
+});
+
+test('search by status, project (meta.project) and meta keys; the view in the address survives a reload', async () => {
+  const server = await startServe();
+  try {
+    await post(server, [
+      { task_id: 'web-1', desc: 'Crawl sites', n: 3, total: 10, project: 'web', meta: { host: 'node-07' } },
+      { task_id: 'etl-1', desc: 'Nightly ETL', n: 1, total: 4, message: 'waiting for lock', meta: { project: 'data', host: 'node-03' } },
+      { task_id: 'etl-2', desc: 'Export', n: 2, total: 4, meta: { project: 'data', host: 'node-07' } },
+      { task_id: 'train-1', desc: 'Train', n: 10, total: 10, project: 'vision', meta: { host: 'gpu-1' } },
+      { task_id: 'loner', desc: 'Ad hoc', n: 1, total: 2 },
+    ]);
+    await post(server, [
+      { task_id: 'web-1', status: 'error', error: 'HTTP 503 from upstream' },
+      { task_id: 'etl-2', status: 'error', error: 'Disk full on /scratch' },
+      { task_id: 'train-1', status: 'close' },
+    ]);
+    const page = await openPage(browser, `${server.url}/static/index.html`);
+    await waitLive(page);
+    await waitEqual(() => shownIds(page), ['etl-1', 'etl-2', 'loner', 'train-1', 'web-1'], 'every card');
+
+    await searchFor(page, 'status:failed', ['etl-2', 'web-1']);
+    await searchFor(page, 'STATUS:error', ['etl-2', 'web-1']);
+    await searchFor(page, 'status:done', ['train-1']);
+    await searchFor(page, 'failed', ['etl-2', 'web-1']);           // the status as shown
+    await searchFor(page, 'project:data', ['etl-1', 'etl-2']);     // meta.project
+    await searchFor(page, 'host:node-07', ['etl-2', 'web-1']);
+    await waitEqual(() => chipCounts(page), { all: '2', running: '0', stale: '0', failed: '2', done: '0' },
+      'the chips count what the search matches');
+    await searchFor(page, 'host:node-07 project:data', ['etl-2']);
+    await searchFor(page, 'lock', ['etl-1']);                      // message
+    await searchFor(page, 'disk full', ['etl-2']);                 // error text
+    await searchFor(page, 'node-03', ['etl-1']);                   // a meta value
+    await searchFor(page, '', ['etl-1', 'etl-2', 'loner', 'train-1', 'web-1']);
+
+    // Grouping and the projects table take meta.project.
+    await page.click('#group');
+    await page.locator('#projects').waitFor();
+    const rows = await page.locator('#projects-body tr').evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+    assert.deepEqual(rows, [
+      ['data', '2', '1', '0', '1', '0', '0', '37%'],
+      ['vision', '1', '0', '0', '0', '0', '1', '100%'],
+      ['web', '1', '0', '0', '1', '0', '0', '30%'],
+      ['(no project)', '1', '1', '0', '0', '0', '0', '50%'],
+    ]);
+    assert.deepEqual(await page.locator('.bucket[data-bucket="active"] .group-name').allTextContents(), ['data', '(no project)']);
+
+    // The view goes into the address...
+    await page.fill('#search', 'host:node-07');
+    await chip(page, 'failed').click();
+    await waitEqual(() => viewParams(page), { group: '1', q: 'host:node-07', status: 'failed' }, 'the view in the address');
+    await waitEqual(() => shownIds(page), ['etl-2', 'web-1'], 'failed on node-07');
+    assert.deepEqual(await page.locator('.bucket[data-bucket="error"] .group-name').allTextContents(), ['data', 'web']);
+    await screenshot(page, 'search-chip-grouped');
+    const shared = page.url();
+    assert.match(shared, /\?.*q=host%3Anode-07/);
+
+    // ...and comes back from it: on a reload, and in a fresh browser (no localStorage).
+    async function assertRestored(p, what) {
+      await waitLive(p);
+      await waitEqual(() => shownIds(p), ['etl-2', 'web-1'], `${what}: the failed cards on node-07`);
+      assert.equal(await p.inputValue('#search'), 'host:node-07', `${what}: the search`);
+      assert.deepEqual(await pressedChips(p), ['failed'], `${what}: the chip`);
+      assert.equal(await p.isChecked('#group'), true, `${what}: grouped`);
+      assert.deepEqual(await shownBuckets(p), ['error'], `${what}: only Failed`);
+      assert.ok(await p.locator('#projects').isVisible(), `${what}: the projects table`);
+      await waitEqual(() => chipCounts(p), { all: '2', running: '0', stale: '0', failed: '2', done: '0' }, `${what}: the chips`);
+    }
+    await page.reload();
+    await assertRestored(page, 'reloaded');
+    const fresh = await openPage(browser, shared);
+    await assertRestored(fresh, 'opened in a new context');
+    assert.equal(fresh.url(), shared, 'opening the view does not rewrite its address');
+
+    // Back to the defaults: q and status leave the address.
+    await fresh.locator('#search').focus();
+    await fresh.keyboard.press('Escape');
+    await chip(fresh, 'all').click();
+    await fresh.click('#group');
+    await waitEqual(() => viewParams(fresh), { group: '0' }, 'the defaults in the address');
+    await waitEqual(() => shownIds(fresh), ['etl-1', 'etl-2', 'loner', 'train-1', 'web-1'], 'every card again');
+    for (const p of [page, fresh]) { noPageErrors(p); await p.context().close(); }
+  } finally {
+    await server.cleanup();
+  }
+});
+
+test('the API token stays in the address as the view changes, and a typed token joins the view', async () => {
+  const TOKEN = 'tok-view-5678';
+  const server = await startServe({ env: { PROGRESSISTA_API_TOKEN: TOKEN } });
+  try {
+    await post(server, [
+      { task_id: 'ok-1', n: 1, total: 4 },
+      { task_id: 'bad-1', n: 2, total: 4, status: 'error', error: 'boom', meta: { host: 'node-07' } },
+    ], { token: TOKEN });
+    const page = await openPage(browser, `${server.url}/static/index.html?token=${TOKEN}`);
+    await waitLive(page);
+    await waitEqual(() => shownIds(page), ['bad-1', 'ok-1'], 'both cards');
+    await searchFor(page, 'host:node-07', ['bad-1']);
+    await chip(page, 'failed').click();
+    await page.click('#group');
+    await waitEqual(() => viewParams(page), { token: TOKEN, q: 'host:node-07', status: 'failed', group: '1' },
+      'the token and the view in the address');
+    await page.reload();
+    await waitLive(page);   // the token came through the reload
+    await waitEqual(() => shownIds(page), ['bad-1'], 'the view after the reload');
+    assert.equal(viewParams(page).token, TOKEN);
+
+    // A wrong token in a shared view: the one typed in replaces it, the view stays.
+    const wrong = await openPage(browser, `${server.url}/static/index.html?token=nope&q=status%3Afailed&status=failed`);
+    await until(async () => (await connMode(wrong)) === 'auth', 'auth error shown');
+    await wrong.fill('#token-input', TOKEN);
+    await wrong.press('#token-input', 'Enter');
+    await waitLive(wrong);
+    await waitEqual(() => shownIds(wrong), ['bad-1'], 'the shared view with the typed token');
+    assert.deepEqual(viewParams(wrong), { token: TOKEN, q: 'status:failed', status: 'failed' });
+    for (const p of [page, wrong]) { noPageErrors(p); await p.context().close(); }
   } finally {
     await server.cleanup();
   }

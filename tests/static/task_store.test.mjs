@@ -2,7 +2,8 @@
 // the queue of pending changes, without a browser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BUCKETS, NO_PROJECT, TaskStore, bucketOf, groupRuns } from '../../static/js/task_store.js';
+import { BUCKETS, FILTERS, NO_PROJECT, TaskStore, bucketOf, groupRuns } from '../../static/js/task_store.js';
+import { compileQuery } from '../../static/js/query.js';
 
 const task = (task_id, fields = {}) => ({ task_id, status: 'update', n: 0, updated_at: 100, ...fields });
 const ids = (store, key) => store.view(key).map((e) => e.id);
@@ -168,8 +169,9 @@ test('the incremental sort agrees with a full sort over many random frames', () 
         else upserts[id] = task(id, { updated_at: random(40), status: statuses[random(5)], project: ['', 'p', 'q'][random(3)] });
       }
       store.queueDelta({ upserts, removed });
-      if (f % 50 === 25) store.setQuery(['t1', '', 'p'][random(3)]);
+      if (f % 50 === 25) store.setQuery(['t1', '', 'p', 'project:q', 'status:fail t2'][random(5)]);
       frame(store);
+      const matcher = compileQuery(store.query);
       for (const def of BUCKETS) {
         const view = store.view(def.key);
         const sorted = [...view].sort((a, b) => (grouped && a.project !== b.project
@@ -181,7 +183,7 @@ test('the incremental sort agrees with a full sort over many random frames', () 
         const matching = [];
         for (let i = 0; i < 60; i++) {
           const e = store.get(`t${i}`);
-          if (e && e.bucket === def.key && e.hay.includes(store.query)) matching.push(e.id);
+          if (e && e.bucket === def.key && (!matcher || matcher(e.task))) matching.push(e.id);
         }
         assert.deepEqual(view.map((e) => e.id).sort(), matching.sort(), `frame ${f} ${def.key}: every match`);
       }
@@ -231,4 +233,76 @@ test('the summary is stale once after a change, not after an identical update', 
   assert.equal(store.takeSummaryStale(), true);
   store.setGrouped(true);
   assert.equal(store.takeSummaryStale(), true);
+});
+
+test('search: message, error, status words, meta values and field terms; several terms AND', () => {
+  const store = loaded([
+    task('web-1', { project: 'web', message: 'waiting for lock', meta: { host: 'node-07' } }),
+    task('etl-1', { status: 'error', error: 'Disk full on /scratch', meta: { project: 'data', host: 'node-03' } }),
+    task('etl-2', { status: 'close', meta: { project: 'data', host: 'node-07' } }),
+  ]);
+  const all = () => BUCKETS.flatMap((def) => ids(store, def.key)).sort();
+  const search = (q) => { store.setQuery(q); frame(store); return all(); };
+  assert.deepEqual(search('LOCK'), ['web-1'], 'message');
+  assert.deepEqual(search('disk full'), ['etl-1'], 'error text, two words');
+  assert.deepEqual(search('failed'), ['etl-1'], 'the status as shown');
+  assert.deepEqual(search('status:error'), ['etl-1']);
+  assert.deepEqual(search('status:done'), ['etl-2']);
+  assert.deepEqual(search('node-07'), ['etl-2', 'web-1'], 'meta values');
+  assert.deepEqual(search('project:data'), ['etl-1', 'etl-2'], 'meta.project');
+  assert.deepEqual(search('host:node-07 project:data'), ['etl-2']);
+  assert.deepEqual(search(''), ['etl-1', 'etl-2', 'web-1']);
+  // A task that changes is matched by what it says now.
+  store.setQuery('host:node-09');
+  store.queueDelta({ upserts: { 'web-1': task('web-1', { project: 'web', updated_at: 101, meta: { host: 'node-09' } }) } });
+  frame(store);
+  assert.deepEqual(all(), ['web-1']);
+});
+
+test('meta.project groups and rolls up like project; a project field wins over it', () => {
+  const store = loaded([
+    task('a', { meta: { project: 'data' }, n: 1, total: 2 }), task('b', { project: 'data', updated_at: 50 }),
+    task('c', { project: 'web', meta: { project: 'data' } }), task('d'),
+  ], (s) => s.setGrouped(true));
+  assert.deepEqual(ids(store, 'active'), ['a', 'b', 'c', 'd']);
+  assert.deepEqual(groupRuns(store.view('active')).map((r) => [r.name, r.count]), [['data', 2], ['web', 1], [NO_PROJECT, 1]]);
+  assert.deepEqual(store.projectTotals().map((s) => [s.name, s.tasks, s.n, s.total]),
+    [['data', 2, 1, 2], ['web', 1, 0, 0], [NO_PROJECT, 1, 0, 0]]);
+});
+
+test('status chips: counts per chip from the buckets, matches while searching, the filter hides buckets', () => {
+  let asked = 0;
+  const store = new TaskStore({ onQueue: () => { asked++; } });
+  store.queueSnapshot(Object.fromEntries([
+    task('s1', { status: 'start' }), task('u1'), task('r1', { status: 'recovered' }),
+    task('st1', { status: 'stale' }), task('e1', { status: 'error', project: 'p' }),
+    task('e2', { status: 'error' }), task('c1', { status: 'close', project: 'p' }),
+  ].map((t) => [t.task_id, t])));
+  frame(store);
+  assert.deepEqual(FILTERS.map((f) => f.key), ['all', 'running', 'stale', 'failed', 'done']);
+  assert.deepEqual(store.chipCounts(), { all: 7, running: 3, stale: 1, failed: 2, done: 1 });
+  store.queueDelta({ upserts: { u1: task('u1', { status: 'error', updated_at: 200 }) }, removed: ['c1'] });
+  frame(store);
+  assert.deepEqual(store.chipCounts(), { all: 6, running: 2, stale: 1, failed: 3, done: 0 });
+  store.setQuery('project:p');
+  frame(store);
+  assert.deepEqual(store.chipCounts(), { all: 1, running: 0, stale: 0, failed: 1, done: 0 }, 'matches of the search');
+  store.setQuery('');
+  frame(store);
+
+  assert.equal(store.filter, 'all');
+  assert.ok(BUCKETS.every((def) => store.shows(def.key)));
+  store.takeSummaryStale();
+  const before = asked;
+  assert.equal(store.setFilter('failed'), true);
+  assert.equal(asked, before + 1, 'a new filter asks for a frame');
+  assert.equal(store.takeSummaryStale(), true, 'and a redraw of the chips');
+  assert.equal(store.setFilter('failed'), false);
+  assert.deepEqual(BUCKETS.filter((def) => store.shows(def.key)).map((def) => def.key), ['error']);
+  assert.deepEqual(store.projectTotals().map((s) => [s.name, s.tasks, s.error, s.active]), [['p', 1, 1, 0], [NO_PROJECT, 2, 2, 0]],
+    'the projects table counts what the chip shows');
+  store.setFilter('running');
+  assert.deepEqual(BUCKETS.filter((def) => store.shows(def.key)).map((def) => def.key), ['active', 'recovered']);
+  store.setFilter('nonsense');
+  assert.equal(store.filter, 'all');
 });
