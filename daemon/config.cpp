@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "option_checks.hpp"
 #include "progressista/task_json.hpp"
 #include "progressista/error.hpp"
 #include "progressista/segment.hpp"
@@ -154,6 +155,18 @@ unsigned ServerConfig::io_threads() const {
   return n > 0 ? n : 1;
 }
 
+std::filesystem::path ServerConfig::static_folder() const {
+  if (!static_dir.empty()) return static_dir;
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto installed =
+        (exe.parent_path() / PROGRESSISTA_STATIC_DIR_FROM_BINDIR).lexically_normal();
+    if (std::filesystem::is_directory(installed, ec)) return installed;
+  }
+  return PROGRESSISTA_STATIC_DIR;
+}
+
 void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
   cmd.add_option("--host", cfg.host, "Interface to bind; 0.0.0.0 exposes the API to the network")
       ->envname("PROGRESSISTA_HOST")
@@ -161,11 +174,11 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
   cmd.add_option("--port", cfg.port, "TCP port")
       ->envname("PROGRESSISTA_PORT")
       ->capture_default_str()
-      ->check(CLI::Range(0, 65535));
+      ->check(whole_number_in(0, 65535));
   cmd.add_option("--threads", cfg.threads, "I/O threads (0: one per core)")
       ->envname("PROGRESSISTA_THREADS")
       ->capture_default_str()
-      ->check(CLI::Range(0, 256));
+      ->check(whole_number_in(0, 256));
   cmd.add_option(
          "--allow-origins", cfg.allow_origins,
          "Comma-separated origins allowed by CORS (\"*\": any); empty sends no CORS headers")
@@ -180,7 +193,7 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
                              "existing segment of another shape, keeping every task",
                              kPlannedTaskBytes))
       ->envname("PROGRESSISTA_CAPACITY")
-      ->check(CLI::Range(0u, kMaxCapacity));
+      ->check(whole_number_in(0, kMaxCapacity));
   cmd.add_option("--memory", cfg.memory_text,
                  fmt::format("The segment's memory budget in bytes, with an optional K, M or G "
                              "suffix, e.g. 256M (unset: {} MiB for a segment this process "
@@ -200,7 +213,7 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
       ->capture_default_str();
   seconds(cmd, "--cleanup-interval", cfg.cleanup_interval, "PROGRESSISTA_CLEANUP_INTERVAL",
           "Seconds between janitor runs")
-      ->check(CLI::Range(0.01, 86400.0));
+      ->check(number_in(0.01, 86400, "seconds"));
   seconds(cmd, "--retention-seconds", cfg.retention_seconds, "PROGRESSISTA_RETENTION_SECONDS",
           "Closed tasks are removed this long after their last update (0: never); failed "
           "(error) tasks are kept")
@@ -215,48 +228,48 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
                  "Largest request body accepted, in bytes (413 above)")
       ->envname("PROGRESSISTA_BODY_LIMIT")
       ->capture_default_str()
-      ->check(CLI::Range(std::size_t{64}, std::size_t{1} << 30));
+      ->check(whole_number_in(64, 1ULL << 30));
   seconds(cmd, "--header-timeout", cfg.header_timeout, "PROGRESSISTA_HEADER_TIMEOUT",
           "A request must arrive in full within this many seconds of its first byte")
-      ->check(CLI::Range(0.1, 3600.0));
+      ->check(number_in(0.1, 3600, "seconds"));
   seconds(cmd, "--idle-timeout", cfg.idle_timeout, "PROGRESSISTA_IDLE_TIMEOUT",
           "Keep-alive connections idle this long are closed")
-      ->check(CLI::Range(0.1, 86400.0));
+      ->check(number_in(0.1, 86400, "seconds"));
   cmd.add_option("--max-connections", cfg.max_connections, "Open connections at most (503 above)")
       ->envname("PROGRESSISTA_MAX_CONNECTIONS")
       ->capture_default_str()
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+      ->check(whole_number_in(1, 1ULL << 20));
   cmd.add_option("--tick", cfg.tick,
                  "Seconds between two reads of the change feed by the live clients' broadcaster")
       ->envname("PROGRESSISTA_TICK")
       ->capture_default_str()
-      ->check(CLI::Range(0.005, 10.0));
+      ->check(number_in(0.005, 10, "seconds"));
   cmd.add_option("--leading-edge", cfg.leading_edge,
                  "A change that follows this many seconds without a delivery goes out at once "
                  "instead of at the next tick (default: the tick; 0: every change waits for "
                  "the tick)")
       ->envname("PROGRESSISTA_LEADING_EDGE")
-      ->check(CLI::Range(0.0, 10.0));
+      ->check(number_in(0, 10, "seconds"));
   cmd.add_option("--ping-interval", cfg.ping_interval,
                  "Seconds between WebSocket pings (and SSE keep-alive comments) on idle clients")
       ->envname("PROGRESSISTA_PING_INTERVAL")
       ->capture_default_str()
-      ->check(CLI::Range(0.1, 3600.0));
+      ->check(number_in(0.1, 3600, "seconds"));
   cmd.add_option("--client-timeout", cfg.client_timeout,
                  "A live client that does not take a frame within this many seconds is dropped")
       ->envname("PROGRESSISTA_CLIENT_TIMEOUT")
       ->capture_default_str()
-      ->check(CLI::Range(0.1, 3600.0));
+      ->check(number_in(0.1, 3600, "seconds"));
   cmd.add_option("--max-clients", cfg.max_clients, "Live clients (WebSocket + SSE) at most (503 above)")
       ->envname("PROGRESSISTA_MAX_CLIENTS")
       ->capture_default_str()
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+      ->check(whole_number_in(1, 1ULL << 20));
   cmd.add_option("--ws-control-rate", cfg.ws_control_rate,
                  "Control messages (subscribe, unsubscribe) a delta WebSocket client may send a "
                  "second, in bursts of twice as many; past that it is closed with 1008")
       ->envname("PROGRESSISTA_WS_CONTROL_RATE")
       ->capture_default_str()
-      ->check(CLI::Range(1.0, 10000.0));
+      ->check(number_in(1, 10000, "messages a second"));
   cmd.add_option("--static-dir", cfg.static_dir,
                  "Folder served under /static (default: the dashboard shipped with this build)")
       ->envname("PROGRESSISTA_STATIC_DIR");
@@ -345,7 +358,7 @@ void append_config_json(fmt::memory_buffer& out, const ServerConfig& c) {
   num("client_timeout", c.client_timeout);
   num("max_clients", static_cast<double>(c.max_clients));
   num("ws_control_rate", c.ws_control_rate);
-  str("static_dir", c.static_dir);
+  str("static_dir", c.static_folder().string());
   str("log_level", c.log_level);
   fmt::format_to(std::back_inserter(out), "  \"access_log\": {},\n", c.access_log);
   // Never the tokens themselves: how many there are, masked.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,6 +71,10 @@ struct ServerConfig {
   [[nodiscard]] TokenSet tokens() const { return TokenSet::from_settings(api_token, api_tokens); }
   [[nodiscard]] unsigned mode() const;  // shm_mode as a number
   [[nodiscard]] unsigned io_threads() const;
+  // The folder served under /static: --static-dir, else the dashboard installed beside this
+  // binary (<bindir>/../share/progressista/static, so an installed tree may be moved), else the
+  // source tree's static/ for a binary run from its build tree.
+  [[nodiscard]] std::filesystem::path static_folder() const;
 };
 
 // "256M" -> 268435456: a number of bytes with an optional K, M or G suffix (powers of 1024;

@@ -142,18 +142,19 @@ void check_port(const ServerConfig& cfg, Role role) {
           : std::string("Choose another --port (PROGRESSISTA_PORT) or stop that process")));
 }
 
-// The dashboard when --static-dir is not given: the copy installed beside this binary
-// (<bindir>/PROGRESSISTA_STATIC_DIR_FROM_BINDIR, so an installed tree may be moved), else the
-// source tree's static/ for a binary run from its build tree.
-std::filesystem::path default_static_dir() {
-  std::error_code ec;
-  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    const auto installed =
-        (exe.parent_path() / PROGRESSISTA_STATIC_DIR_FROM_BINDIR).lexically_normal();
-    if (std::filesystem::is_directory(installed, ec)) return installed;
-  }
-  return PROGRESSISTA_STATIC_DIR;
+// A host as it goes in a URL: an IPv6 address in brackets.
+std::string url_host(std::string_view host) {
+  if (host.find(':') != std::string_view::npos && !host.starts_with('['))
+    return fmt::format("[{}]", host);
+  return std::string(host);
+}
+
+// Where a browser on this machine reaches a server bound to `host`: the loopback address of
+// the same family for a wildcard address.
+std::string_view local_host(std::string_view host) {
+  if (host == "0.0.0.0") return "127.0.0.1";
+  if (host == "::" || host == "[::]") return "::1";
+  return host;
 }
 
 }  // namespace
@@ -190,8 +191,7 @@ int run_role(const ServerConfig& cfg, Role role) {
       hub = std::make_unique<Broadcaster>(*store, bo, stats);
       summary = std::make_unique<Summary>(*store, bo.tick);
     }
-    const std::filesystem::path static_dir =
-        cfg.static_dir.empty() ? default_static_dir() : std::filesystem::path(cfg.static_dir);
+    const std::filesystem::path static_dir = cfg.static_folder();
     HttpServerOptions http;
     http.host = cfg.host;
     http.port = cfg.port;
@@ -260,8 +260,18 @@ int run_role(const ServerConfig& cfg, Role role) {
       log(Level::kWarn, "listening on {} without API tokens: anyone who can reach it can write",
           cfg.host);
     }
-    log(Level::kInfo, "{} listening on http://{}:{} ({} threads)", role_name(role), cfg.host,
-        server.port(), http.threads);
+    log(Level::kInfo, "{} listening on http://{}:{} ({} threads)", role_name(role),
+        url_host(cfg.host), server.port(), http.threads);
+    if (hub) {
+      std::error_code ec;
+      if (std::filesystem::is_regular_file(static_dir / "index.html", ec)) {
+        log(Level::kInfo, "dashboard: http://{}:{}/ (from {})", url_host(local_host(cfg.host)),
+            server.port(), static_dir.string());
+      } else {
+        log(Level::kWarn, "no dashboard: {} holds no index.html (--static-dir, "
+            "PROGRESSISTA_STATIC_DIR); the APIs and live protocols are served", static_dir.string());
+      }
+    }
     notify_ready(fmt::format("{} listening on {}:{}", role_name(role), cfg.host, server.port()));
     server.run();
     if (hub) hub->stop();

@@ -9,42 +9,17 @@
 
 #include "config.hpp"
 #include "daemon_runner.hpp"
+#include "usage_errors.hpp"
 #include "cli/demo.hpp"
 #include "cli/inspect.hpp"
 #include "cli/post.hpp"
+#include "cli/watch.hpp"
 
 #ifndef PROGRESSISTA_VERSION
 #error "PROGRESSISTA_VERSION must be defined by the build (daemon/CMakeLists.txt)"
 #endif
 
 namespace {
-
-// CLI11 names the option but not where a bad value came from; when it came from the
-// environment, say which variable holds it, since the command line shows nothing wrong.
-void explain_environment_value(const CLI::App& app, const CLI::Error& e, int argc, char** argv) {
-  const std::string_view what = e.what();
-  for (const CLI::App* cmd : app.get_subcommands()) {
-    for (const CLI::Option* opt : cmd->get_options()) {
-      const std::string& env = opt->get_envname();
-      const char* value = env.empty() ? nullptr : std::getenv(env.c_str());
-      if (value == nullptr || what.find(opt->get_name()) == std::string_view::npos) continue;
-      bool on_command_line = false;
-      for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        for (const auto& name : opt->get_lnames()) {
-          const std::string flag = "--" + name;
-          if (arg == flag || arg.starts_with(flag + "=")) on_command_line = true;
-        }
-      }
-      if (!on_command_line) {
-        // Secrets are named, never shown.
-        const bool secret = env.find("TOKEN") != std::string::npos;
-        (void)std::fprintf(stderr, "progressista: the value comes from the environment: %s=%s\n",
-                           env.c_str(), secret ? "(hidden)" : value);
-      }
-    }
-  }
-}
 
 int run(int argc, char** argv) {
   CLI::App app{
@@ -66,16 +41,17 @@ int run(int argc, char** argv) {
   progressista::daemon::add_show_config_command(app);
   progressista::daemon::add_post_command(app);
   progressista::daemon::add_demo_command(app);
+  progressista::daemon::add_watch_command(app);
 
+  if (const auto code = progressista::daemon::check_verb(app, argc, argv)) return *code;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // Usage errors, --help, --version, and the exit codes verbs raise as CLI::RuntimeError.
-    const int code = app.exit(e);
-    if (code != 0 && dynamic_cast<const CLI::RuntimeError*>(&e) == nullptr) {
-      explain_environment_value(app, e, argc, argv);
-    }
-    return code;
+    // --help, --version and the exit codes verbs raise as CLI::RuntimeError are CLI11's;
+    // usage errors are worded for a person.
+    if (e.get_exit_code() == 0 || dynamic_cast<const CLI::RuntimeError*>(&e) != nullptr)
+      return app.exit(e);
+    return progressista::daemon::report_usage_error(app, e, argc, argv);
   }
   return 0;
 }

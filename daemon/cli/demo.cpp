@@ -21,6 +21,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/progress_client.hpp"
+#include "option_checks.hpp"
 #include "log.hpp"
 #include "progressista/bookkeeping.hpp"
 
@@ -240,14 +241,14 @@ void add_demo_command(CLI::App& app) {
       "flags are usage errors, exit code 100 or more.");
   cmd->add_option("--bars", o->bars, "Progress bars running at once")
       ->capture_default_str()
-      ->check(CLI::Range(1u, 100u));
+      ->check(whole_number_in(1, 100));
   cmd->add_option("--total", o->total, "Steps of each bar")
       ->capture_default_str()
-      ->check(CLI::Range(1u, 1'000'000u));
+      ->check(whole_number_in(1, 1'000'000));
   cmd->add_option("--delay", o->delay, "Seconds between steps")
       ->capture_default_str()
       ->type_name("SECONDS")
-      ->check(CLI::Range(0.0, 60.0));
+      ->check(number_in(0, 60, "seconds"));
   add_client_options(*cmd, o->client);
 
   cmd->callback([o] {

@@ -18,6 +18,7 @@
 
 #include "cli/inspect_report.hpp"
 #include "config.hpp"
+#include "option_checks.hpp"
 #include "progressista/error.hpp"
 #include "progressista/segment.hpp"
 #include "progressista/store.hpp"
@@ -142,7 +143,7 @@ void add_inspect_command(CLI::App& app) {
                                   "--create, an existing segment must have this capacity",
                                   kDefaultCapacity))
           ->envname("PROGRESSISTA_CAPACITY")
-          ->check(CLI::Range(1u, kMaxCapacity));
+          ->check(whole_number_in(1, kMaxCapacity));
   CLI::Option* create = cmd->add_flag(
       "--create", opt->create, "Create the segment if it does not exist (attach if it does)");
   CLI::Option* shm_mode =

@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/terminal_text.hpp"
+#include "option_checks.hpp"
 #include "log.hpp"
 #include "progressista/task_json.hpp"
 
@@ -39,8 +40,8 @@ std::string detail_of(std::string_view body) {
 
 void add_client_options(CLI::App& cmd, ClientOptions& options) {
   cmd.add_option("--server-url", options.server_url,
-                 "The server to post to: its base URL (/progress is added) or the endpoint "
-                 "itself, as Progressista's clients take it; http:// only")
+                 "The server: its base URL, or its /progress endpoint as Progressista's "
+                 "clients take it; http:// only")
       ->envname("PROGRESSISTA_SERVER_URL")
       ->capture_default_str()
       ->type_name("URL")
@@ -60,7 +61,7 @@ void add_client_options(CLI::App& cmd, ClientOptions& options) {
       ->envname("PROGRESSISTA_REQUEST_TIMEOUT")
       ->capture_default_str()
       ->type_name("SECONDS")
-      ->check(CLI::Range(0.001, 3600.0));
+      ->check(number_in(0.001, 3600, "seconds"));
   // A parse-complete callback also keeps CLI11 from reading this verb's variables (and
   // refusing their values) when another verb runs: CLI11 2.1 processes the environment of
   // every subcommand that has none.

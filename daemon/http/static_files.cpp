@@ -20,6 +20,8 @@ namespace {
 
 constexpr std::string_view kStatic = "/static";
 constexpr std::string_view kIndex = "index.html";
+constexpr std::string_view kFaviconPath = "/favicon.ico";
+constexpr std::string_view kFaviconFile = "/favicon.svg";  // under the root, as serve() takes it
 // The dashboard's files are kilobytes; anything this big is not meant to be served from here.
 constexpr off_t kMaxFileBytes = 64 << 20;
 
@@ -138,10 +140,15 @@ StaticFiles::StaticFiles(fs::path root) {
 bool StaticFiles::handle(const HttpRequest& request, HttpResponse& response) {
   const std::string_view path = request.path;
   const bool root = path == "/";
-  if (!root && path != kStatic && !path.starts_with("/static/")) return false;
+  // Browsers ask for /favicon.ico on any page without an icon link (a JSON route opened in a
+  // tab): the dashboard's icon answers, so it is not a 404 counted as a rejected request.
+  const bool favicon = path == kFaviconPath;
+  if (!root && !favicon && path != kStatic && !path.starts_with("/static/")) return false;
   if (request.method != "GET" && request.method != "HEAD") {
     set_error(response, 405, "Method Not Allowed");
     response.set_header("Allow", "GET, HEAD");
+  } else if (favicon) {
+    serve(request, kFaviconFile, response);
   } else if (root) {
     // The query goes along: the dashboard reads its ?token= from the page URL.
     std::string location = "/static/index.html";

@@ -14,7 +14,7 @@ class StaticFiles final : public Routes {
  public:
   // `root` need not exist yet; nothing outside it (after resolving symlinks) is ever served.
   explicit StaticFiles(std::filesystem::path root);
-  // Takes / and the paths under /static.
+  // Takes /, the paths under /static, and /favicon.ico (the root's favicon.svg).
   bool handle(const HttpRequest& request, HttpResponse& response) override;
 
  private:

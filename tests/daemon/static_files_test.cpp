@@ -179,6 +179,21 @@ TEST_F(StaticFilesTest, RootPathRedirectsToTheDashboard) {
             "/static/index.html?token=abc");
 }
 
+TEST_F(StaticFilesTest, FaviconIcoIsTheRootsFaviconSvgOrA404ThatIsNotARejection) {
+  // Without the file: handled here (a plain 404, not the route table's counted rejection).
+  auto a = get("/favicon.ico");
+  ASSERT_TRUE(a.handled);
+  EXPECT_EQ(a.response.status, 404);
+  write_file(root_ / "favicon.svg", "<svg/>");
+  a = get("/favicon.ico");
+  ASSERT_TRUE(a.handled);
+  EXPECT_EQ(a.response.status, 200);
+  EXPECT_EQ(a.response.body, "<svg/>");
+  EXPECT_EQ(a.response.content_type, "image/svg+xml");
+  EXPECT_EQ(call("POST", "/favicon.ico").response.status, 405);
+  EXPECT_FALSE(get("/favicon.icox").handled);
+}
+
 TEST_F(StaticFilesTest, DirectoriesServeTheirIndexOr404) {
   auto a = get("/static/docs");
   EXPECT_EQ(a.response.status, 307);
