@@ -1,6 +1,7 @@
 // One task card: made from #card-template, drawn from a task, and pooled for reuse.
 
-import { STATUS_LABEL, fmtNum, hasTotal, percent, tqdmLine, whenLine } from './format.js';
+import { STATUS_LABEL, endedEarly, fmtNum, hasTotal, percent, tqdmLine, whenLine } from './format.js';
+import { projectOf } from './query.js';
 
 // Cards scrolled or sorted out of view are kept for reuse: sorted by activity at 1,000
 // changes/s, about as many cards enter the view as leave it in every frame.
@@ -53,9 +54,14 @@ export function drawCard(card, t, now) {
   setText(card, 'desc', card.desc, title);
   setAttr(card, 'title', card.desc, 'title', title);
   setText(card, 'tid', card.tid, t.task_id);
-  setText(card, 'badge', card.badge, STATUS_LABEL[status] || status);
+  // Closed below its total: not "done" in green, but where it stopped.
+  const early = endedEarly(t);
+  setOnce(card.last, 'early', early !== null, (v) => {
+    if (v) card.el.dataset.early = ''; else delete card.el.dataset.early;
+  });
+  setText(card, 'badge', card.badge, early !== null ? `ended at ${early}` : STATUS_LABEL[status] || status);
   setAttr(card, 'discardLabel', card.discard, 'aria-label', `Discard task ${t.task_id}`);
-  setText(card, 'project', card.project, t.project || '');
+  setText(card, 'project', card.project, projectOf(t) || '');  // RemoteTqdm users send meta.project
   setText(card, 'phase', card.phase, t.phase || '');
 
   const determinate = hasTotal(t);

@@ -27,10 +27,48 @@ export function fmtClock(s) {
   return h ? `${h}:${pad2(m)}:${pad2(sec)}` : `${pad2(m)}:${pad2(sec)}`;
 }
 
+// A count: integers as they are, a fraction to two places while it matters (below 100), a
+// large count whole ("148634515", never "148634514.55").
 export function fmtNum(x) {
   if (typeof x !== 'number' || !Number.isFinite(x)) return '0';
   if (Number.isInteger(x)) return String(x);
+  if (Math.abs(x) >= 100) return String(Math.round(x));
   return String(Math.round(x * 100) / 100);
+}
+
+const SI_PREFIXES = ['', 'k', 'M', 'G', 'T', 'P', 'E', 'Z'];
+
+// tqdm's format_sizeof: three significant digits and an SI prefix, "1.81G", "155M", "999",
+// "1.00k"; `divisor` 1024 for bytes counted in binary multiples (tqdm's unit_divisor).
+export function fmtSizeof(x, divisor = 1000) {
+  if (typeof x !== 'number' || !Number.isFinite(x)) return '?';
+  for (const prefix of SI_PREFIXES) {
+    const a = Math.abs(x);
+    if (a < 999.5) {
+      if (a < 99.95) return (a < 9.995 ? x.toFixed(2) : x.toFixed(1)) + prefix;
+      return x.toFixed(0) + prefix;
+    }
+    x /= divisor;
+  }
+  return `${x.toFixed(1)}Y`;
+}
+
+const BYTE_UNITS = new Set(['B', 'iB', 'byte', 'bytes']);
+
+// How a task's counts are scaled, as tqdm's `unit_scale` and `unit_divisor` (RemoteTqdm users
+// pass them in `meta`): null when they are not, else {factor, divisor}. unit_scale true (or 1)
+// scales; a number also multiplies the counts; false or 0 turns it off. Unset, byte units
+// (B, iB, bytes) are scaled by 1024, as `tqdm(unit="B", unit_scale=True, unit_divisor=1024)`.
+export function unitScaling(t) {
+  const meta = t.meta && typeof t.meta === 'object' ? t.meta : {};
+  const asked = meta.unit_scale;
+  const divisorOf = (fallback) =>
+    (typeof meta.unit_divisor === 'number' && meta.unit_divisor > 1 ? meta.unit_divisor : fallback);
+  if (asked === true || (typeof asked === 'number' && asked > 0)) {
+    return { factor: asked === true ? 1 : asked, divisor: divisorOf(1000) };
+  }
+  if (asked === undefined && BYTE_UNITS.has(t.unit)) return { factor: 1, divisor: divisorOf(1024) };
+  return null;
 }
 
 // tqdm shows "3.41 it/s", and "2.50 s/it" once a unit takes longer than a second.
@@ -52,28 +90,50 @@ export function fmtAgo(s) {
 const isLive = (status) => status === 'start' || status === 'update' || status === 'recovered';
 export const hasTotal = (t) => typeof t.total === 'number' && t.total > 0;
 
-// `42/100 [00:12<00:17, 3.41 it/s]` with a total, `42 it [00:12, 3.41 it/s]` without.
+// A scaled rate as tqdm writes it: "155MB/s", or "2.50s/B" below one unit a second.
+function fmtScaledRate(rate, unit, scaling) {
+  if (typeof rate !== 'number' || !(rate > 0)) return `?${unit}/s`;
+  const r = rate * scaling.factor;
+  if (r < 1) return `${(1 / r).toFixed(2)}s/${unit}`;
+  return `${fmtSizeof(r, scaling.divisor)}${unit}/s`;
+}
+
+// `42/100 [00:12<00:17, 3.41 it/s]` with a total, `42 it [00:12, 3.41 it/s]` without; with
+// unit scaling (unitScaling), tqdm's `1.81G/3.17G [00:12<00:09, 155MB/s]` and
+// `1.81GB [00:12, 155MB/s]`. An ETA that has run out while the task goes on reads `overdue`.
 export function tqdmLine(t, now) {
   const unit = t.unit || 'it';
-  const n = fmtNum(t.n);
+  const scaling = unitScaling(t);
+  const count = (x) => (scaling ? fmtSizeof((Number.isFinite(x) ? x : 0) * scaling.factor,
+    scaling.divisor) : fmtNum(x));
+  const n = count(t.n);
   const start = t.created_at;
   const end = t.done_at || (isLive(t.status) ? now : t.updated_at);
   const elapsed = fmtClock(start && end ? Math.max(0, end - start) : NaN);
-  const rate = fmtRate(t.rate, unit);
-  if (!hasTotal(t)) return `${n} ${unit} [${elapsed}, ${rate}]`;
+  const rate = scaling ? fmtScaledRate(t.rate, unit, scaling) : fmtRate(t.rate, unit);
+  if (!hasTotal(t)) return `${n}${scaling ? '' : ' '}${unit} [${elapsed}, ${rate}]`;
   let remaining = '?';
   if (t.status === 'close') remaining = '00:00';
   else if (isLive(t.status) && typeof t.eta === 'number') {
     // The server's ETA is as of the last update; count it down in between.
-    remaining = fmtClock(Math.max(0, t.eta - Math.max(0, now - (t.updated_at || now))));
+    const left = t.eta - Math.max(0, now - (t.updated_at || now));
+    remaining = left < -0.5 ? 'overdue' : fmtClock(Math.max(0, left));
   }
-  return `${n}/${fmtNum(t.total)} [${elapsed}<${remaining}, ${rate}]`;
+  return `${n}/${count(t.total)} [${elapsed}<${remaining}, ${rate}]`;
+}
+
+// A task closed before reaching its total (a RemoteTqdm loop that raised closes its bar
+// too): its whole percent, else null.
+export function endedEarly(t) {
+  if (t.status !== 'close' || !hasTotal(t) || !((t.n || 0) < t.total)) return null;
+  return percent(Math.max(0, t.n || 0), t.total);
 }
 
 export function whenLine(t, now) {
   let text;
   if (t.status === 'close' || t.status === 'error') {
-    text = `${t.status === 'close' ? 'finished' : 'failed'} ${fmtAgo(now - (t.done_at || t.updated_at))}`;
+    const word = t.status === 'error' ? 'failed' : endedEarly(t) !== null ? 'ended' : 'finished';
+    text = `${word} ${fmtAgo(now - (t.done_at || t.updated_at))}`;
   } else if (t.status === 'stale') {
     text = `no update for ${fmtAgo(now - t.updated_at).replace(' ago', '')}`;
   } else {

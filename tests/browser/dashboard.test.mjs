@@ -43,6 +43,42 @@ function noPageErrors(page) {
   assert.deepEqual(page.errors.map(String), [], 'the page threw');
 }
 
+test('byte counts read as tqdm\'s, and a bar closed below its total says where it stopped', async () => {
+  const server = await startServe();
+  try {
+    const page = await openPage(browser, `${server.url}/`);
+    await waitLive(page);
+    const GiB = 2 ** 30;
+    await post(server, [
+      { task_id: 'dl', desc: 'Download', n: 1.81 * GiB, total: 3.17 * GiB, unit: 'B', status: 'start' },
+      { task_id: 'loop', desc: 'A loop that raised', n: 0, total: 100, status: 'start' },
+      { task_id: 'whole', desc: 'A loop that finished', n: 0, total: 10, status: 'start' },
+    ]);
+    await waitText(card(page, 'dl').locator('.tqdm'), /^1\.81G\/3\.17G \[\d\d:\d\d</, 'dl in GiB');
+    await new Promise((r) => setTimeout(r, 300));  // let the server measure a rate
+    await post(server, { task_id: 'dl', n: 2 * GiB });
+    const line = await waitText(card(page, 'dl').locator('.tqdm'), /^2\.00G\/3\.17G /, 'dl at 2.00G');
+    assert.match(line, /, (\d+(\.\d+)?[kMGT]?B\/s|\d+\.\d\ds\/B|\?B\/s)\]$/, 'a scaled rate');
+
+    // RemoteTqdm closes its bar when the loop raises: 45 % is not a green "done".
+    await post(server, [
+      { task_id: 'loop', n: 45, status: 'close' },
+      { task_id: 'whole', n: 10, status: 'close' },
+    ]);
+    await inBucket(page, 'close', 'loop').waitFor();
+    await inBucket(page, 'close', 'whole').waitFor();
+    await waitText(card(page, 'loop').locator('.badge'), /^ended at 45%$/, 'the ended-early badge');
+    assert.equal(await card(page, 'whole').locator('.badge').textContent(), 'done');
+    assert.match(await card(page, 'loop').locator('.when').textContent(), /^ended /);
+    const fill = (id) => card(page, id).locator('.fill').evaluate((el) => getComputedStyle(el).backgroundColor);
+    assert.notEqual(await fill('loop'), await fill('whole'), 'the early end has its own colour');
+    await screenshot(page, 'ended-early-and-bytes');
+    noPageErrors(page);
+  } finally {
+    await server.stop();
+  }
+});
+
 test('bars appear and advance; close moves a card to Completed, error to Failed', async () => {
   const server = await startServe();
   try {

@@ -504,8 +504,8 @@ TEST_F(IngestDaemon, BadMemoryValuesFailAtStartNamingTheVariable) {
   DaemonProcess bad(ingest_args(seg_), {{"PROGRESSISTA_MEMORY", "lots"}});
   EXPECT_FALSE(bad.running());
   EXPECT_NE(bad.wait_exit(), 0);
-  EXPECT_THAT(bad.log(), HasSubstr("--memory: must be a number of bytes"));
-  EXPECT_THAT(bad.log(), HasSubstr("PROGRESSISTA_MEMORY=lots"));
+  EXPECT_THAT(bad.log(), HasSubstr("progressista ingest: PROGRESSISTA_MEMORY=lots (for --memory): "
+                                   "must be a number of bytes"));
   DaemonProcess huge(ingest_args(seg_, {"--memory", "65G"}));
   EXPECT_FALSE(huge.running());
   EXPECT_THAT(huge.log(), HasSubstr("--memory: must be at most"));

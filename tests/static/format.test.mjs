@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  fmtAgo, fmtClock, fmtCount, fmtNum, fmtRate, percent, plural, tqdmLine, whenLine,
+  endedEarly, fmtAgo, fmtClock, fmtCount, fmtNum, fmtRate, fmtSizeof, percent, plural, tqdmLine,
+  unitScaling, whenLine,
 } from '../../static/js/format.js';
 
 test('fmtClock: MM:SS, H:MM:SS past an hour, ? for nonsense', () => {
@@ -23,6 +24,35 @@ test('fmtNum: integers as they are, fractions to two places, non-numbers as 0', 
   assert.equal(fmtNum(undefined), '0');
   assert.equal(fmtNum('7'), '0');
   assert.equal(fmtNum(NaN), '0');
+  assert.equal(fmtNum(148634514.55), '148634515', 'a large count is whole');
+  assert.equal(fmtNum(99.996), '100');
+});
+
+test('fmtSizeof: tqdm\'s three significant digits and SI prefixes', () => {
+  assert.equal(fmtSizeof(0), '0.00');
+  assert.equal(fmtSizeof(9.994), '9.99');
+  assert.equal(fmtSizeof(42), '42.0');
+  assert.equal(fmtSizeof(999), '999');
+  assert.equal(fmtSizeof(999.5), '1.00k');
+  assert.equal(fmtSizeof(155e6), '155M');
+  assert.equal(fmtSizeof(1.81e9), '1.81G');
+  assert.equal(fmtSizeof(5368709120, 1024), '5.00G');
+  assert.equal(fmtSizeof(148634514.55, 1024), '142M');
+  assert.equal(fmtSizeof(2e24), '2.0Y');
+  assert.equal(fmtSizeof(NaN), '?');
+});
+
+test('unitScaling: meta.unit_scale / unit_divisor as tqdm takes them, bytes inferred', () => {
+  assert.equal(unitScaling({ unit: 'it' }), null);
+  assert.deepEqual(unitScaling({ unit: 'B' }), { factor: 1, divisor: 1024 });
+  assert.deepEqual(unitScaling({ unit: 'iB' }), { factor: 1, divisor: 1024 });
+  assert.deepEqual(unitScaling({ unit: 'B', meta: { unit_divisor: 1000 } }), { factor: 1, divisor: 1000 });
+  assert.equal(unitScaling({ unit: 'B', meta: { unit_scale: false } }), null, 'turned off');
+  assert.deepEqual(unitScaling({ unit: 'it', meta: { unit_scale: true } }), { factor: 1, divisor: 1000 });
+  assert.deepEqual(unitScaling({ unit: 'B', meta: { unit_scale: true } }), { factor: 1, divisor: 1000 },
+    'asked for explicitly, tqdm\'s default divisor');
+  assert.deepEqual(unitScaling({ meta: { unit_scale: 512, unit_divisor: 1024 } }), { factor: 512, divisor: 1024 });
+  assert.equal(unitScaling({ unit: 'it', meta: { unit_scale: 'yes' } }), null);
 });
 
 test('fmtRate: units per second, seconds per unit below one', () => {
@@ -56,7 +86,8 @@ test('tqdmLine with a total: n/total [elapsed<remaining, rate], the ETA counting
   const t = { status: 'update', n: 42, total: 100, created_at: 1000, updated_at: 1012, rate: 3.414, eta: 17 };
   assert.equal(tqdmLine(t, 1012), '42/100 [00:12<00:17, 3.41 it/s]');
   assert.equal(tqdmLine(t, 1015), '42/100 [00:15<00:14, 3.41 it/s]');
-  assert.equal(tqdmLine(t, 1100), '42/100 [01:40<00:00, 3.41 it/s]', 'an overdue ETA stays at zero');
+  assert.equal(tqdmLine(t, 1029), '42/100 [00:29<00:00, 3.41 it/s]', 'due now');
+  assert.equal(tqdmLine(t, 1100), '42/100 [01:40<overdue, 3.41 it/s]', 'never counts past zero');
   assert.equal(tqdmLine({ ...t, eta: undefined }, 1012), '42/100 [00:12<?, 3.41 it/s]');
 });
 
@@ -70,7 +101,31 @@ test('tqdmLine stops the clock at the end, and drops the total when there is non
   assert.equal(tqdmLine({ status: 'start', n: 0, total: 0 }, 1004), '0 it [?, ? it/s]', 'total 0 is no total');
 });
 
+test('tqdmLine with unit scaling reads as tqdm\'s: 1.81G/3.17G [00:12<00:09, 155MB/s]', () => {
+  const t = { status: 'update', unit: 'B', n: 1.81 * 2 ** 30, total: 3.17 * 2 ** 30, created_at: 1000,
+    updated_at: 1012, rate: 155 * 2 ** 20, eta: 9 };
+  assert.equal(tqdmLine(t, 1012), '1.81G/3.17G [00:12<00:09, 155MB/s]');
+  assert.equal(tqdmLine({ ...t, total: undefined }, 1012), '1.81GB [00:12, 155MB/s]');
+  assert.equal(tqdmLine({ ...t, rate: 0.4 }, 1012), '1.81G/3.17G [00:12<00:09, 2.50s/B]');
+  assert.equal(tqdmLine({ ...t, rate: undefined }, 1012), '1.81G/3.17G [00:12<00:09, ?B/s]');
+  const samples = { status: 'update', unit: 'samples', n: 12345, total: 1e6, created_at: 1000,
+    updated_at: 1001, rate: 2500, eta: 394, meta: { unit_scale: true } };
+  assert.equal(tqdmLine(samples, 1001), '12.3k/1.00M [00:01<06:34, 2.50ksamples/s]');
+  const bytes = { status: 'update', unit: 'B', n: 148634514.55, total: 5368709120, created_at: 1000,
+    updated_at: 1001, rate: 1e6, eta: 5000 };
+  assert.match(tqdmLine(bytes, 1001), /^142M\/5\.00G \[/, 'no fractional byte counts');
+});
+
+test('endedEarly: a close below the total says where it stopped', () => {
+  assert.equal(endedEarly({ status: 'close', n: 45, total: 100 }), '45%');
+  assert.equal(endedEarly({ status: 'close', n: 100, total: 100 }), null);
+  assert.equal(endedEarly({ status: 'close', n: 7 }), null, 'no total: nothing to fall short of');
+  assert.equal(endedEarly({ status: 'update', n: 45, total: 100 }), null);
+  assert.equal(endedEarly({ status: 'close', total: 10 }), '0%');
+});
+
 test('whenLine says what the time means for each status', () => {
+  assert.equal(whenLine({ status: 'close', n: 45, total: 100, updated_at: 100 }, 110), 'ended 10 s ago');
   assert.equal(whenLine({ status: 'update', updated_at: 100 }, 100.2), 'updated just now');
   assert.equal(whenLine({ status: 'stale', updated_at: 100 }, 220), 'no update for 2 min');
   assert.equal(whenLine({ status: 'close', updated_at: 100, done_at: 90 }, 100), 'finished 10 s ago');
