@@ -71,6 +71,14 @@ free_port() {
   die "no free loopback port found"
 }
 
+# nginx_private_paths DIR: the lines of an `http {}` block that keep a benchmark's own nginx
+# out of the system's folders (its temporary files under DIR) and quiet (no access log).
+nginx_private_paths() {
+  local dir=$1 t
+  echo "    access_log off;"
+  for t in client_body proxy fastcgi uwsgi scgi; do echo "    ${t}_temp_path $dir/$t;"; done
+}
+
 # start_serve LOG ARGS...: `$BIN serve --host 127.0.0.1 --port 0 ARGS...` in the background,
 # without the caller's PROGRESSISTA_* variables, its output in LOG. Sets SERVER_PID (also added
 # to PIDS when the caller keeps one) and PORT, read from its `listening on` line within 10 s.

@@ -84,12 +84,7 @@ events {
     worker_connections 1024;
 }
 http {
-    access_log off;
-    client_body_temp_path $dir/client_body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
+$(nginx_private_paths "$dir")
     client_body_buffer_size 1m;
     progressista_segment $SEGMENT mode=0660;
     server {

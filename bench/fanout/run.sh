@@ -204,12 +204,7 @@ events {
     worker_connections $conns;
 }
 http {
-    access_log off;
-    client_body_temp_path $dir/client_body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
+$(nginx_private_paths "$dir")
     # One keep-alive connection carries a phase's POSTs (nginx closes one after 1000 by default).
     keepalive_requests 100000000;
     keepalive_timeout 75s;

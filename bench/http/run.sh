@@ -193,12 +193,7 @@ events {
     worker_connections 4096;
 }
 http {
-    access_log off;
-    client_body_temp_path $dir/client_body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
+$(nginx_private_paths "$dir")
     # nginx closes a keep-alive connection after 1000 requests by default; ingest never does.
     keepalive_requests 100000000;
     keepalive_timeout 75s;
