@@ -19,7 +19,7 @@ APT_PACKAGES := g++ make cmake pkgconf clang libclang-rt-14-dev \
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CTEST_FLAGS := --output-on-failure --timeout 600
 
-.PHONY: deps browser-deps build build-asan build-bench build-fuzz run test test-release test-asan test-fuzz bench bench-http bench-fanout bench-socketio clean
+.PHONY: deps browser-deps build build-asan build-bench build-fuzz run test test-release test-asan test-fuzz bench bench-http bench-fanout bench-socketio bench-dashboard clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -100,6 +100,11 @@ bench-fanout: build-bench
 # events/s for DURATION= s (1000, 10, 1000, 10); needs node and browser-deps. bench/README.md.
 bench-socketio: build browser-deps
 	PROGRESSISTA=$(BUILD)/daemon/progressista bench/socketio/run.sh
+
+# The dashboard in headless Chromium at TASKS= ("10000 100000") with RATE= (1000) events/s for
+# SECONDS= (10): fps, frame p95, POST -> card latency, heap. Figures: bench/README.md.
+bench-dashboard: build browser-deps
+	PROGRESSISTA_BIN=$(BUILD)/daemon/progressista node bench/dashboard/run.mjs
 
 # kill -9 at random under load for CHAOS_MINUTES (3): acknowledged vs stored, client gaps,
 # restarts, lock recoveries; exits non-zero when an acknowledged event was lost. bench/README.md.

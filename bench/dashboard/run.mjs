@@ -1,0 +1,141 @@
+// The dashboard under load, in headless Chromium against a real `progressista serve`: a
+// reproducible measurement, not a test (nothing is asserted; figures are printed).
+//
+//   TASKS="10000 100000" RATE=1000 SECONDS=10 node bench/dashboard/run.mjs
+//   (make bench-dashboard: builds, installs tests/browser's packages, then this)
+//
+// For each TASKS: a server with room for them, TASKS tasks in 20 projects (10 % done, 1 % failed,
+// the rest running), the page opened and timed until it shows them all, then RATE events/s
+// (POSTs of 50) on the running tasks for SECONDS while the page records every animation frame
+// and, four times a second, times a probe: POSTed from the page, until its card shows the new
+// count. Printed: load time, fps, frame interval p50/p95/p99/max, the dashboard's own work per
+// applied frame, POST -> card latency p50/p99, the page's JS heap, the tasks changed (counted
+// from GET /tasks afterwards, so events that did not apply cannot pass for load).
+import {
+  BIN, startServe, post, getTasks, launchBrowser, openPage, until, percentile,
+} from '../../tests/browser/harness.mjs';
+
+const SIZES = (process.env.TASKS || '10000 100000').split(/\s+/).filter(Boolean).map(Number);
+const RATE = Number(process.env.RATE || 1000);
+const SECONDS = Number(process.env.SECONDS || 10);
+const BATCH = 50;
+const f = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+
+async function run(browser, TASKS) {
+  const server = await startServe({
+    args: ['--capacity', String(Math.ceil(TASKS * 1.2)), '--memory', `${Math.max(64, Math.ceil(TASKS / 250))}M`],
+  });
+  try {
+    const projects = Array.from({ length: 20 }, (_, i) => `project-${String(i).padStart(2, '0')}`);
+    const id = (i) => `load-${String(i).padStart(6, '0')}`;
+    const n = new Array(TASKS).fill(0);
+    const live = [];
+    let t0 = Date.now();
+    for (let start = 0; start < TASKS; start += 1000) {
+      const batch = [];
+      for (let i = start; i < Math.min(TASKS, start + 1000); i++) {
+        const status = i % 10 === 9 ? 'close' : i % 97 === 0 ? 'error' : 'start';
+        if (status === 'start') live.push(i);
+        batch.push({ task_id: id(i), desc: `Shard ${i} of the nightly job`, n: 0, total: 1000, unit: 'rec',
+          project: projects[i % projects.length], phase: 'load', status, error: status === 'error' ? 'HTTP 503' : undefined });
+      }
+      await post(server, batch);
+    }
+    const loadedMs = Date.now() - t0;
+
+    t0 = Date.now();
+    const page = await openPage(browser, `${server.url}/static/index.html`);
+    const shown = TASKS.toLocaleString('en');
+    await until(async () => (await page.locator('#summary').textContent()).startsWith(`${shown} tasks`),
+      `the board of ${shown}`, 120000, 100);
+    const openMs = Date.now() - t0;
+    const before = Object.fromEntries(Object.values(await getTasks(server)).map((t) => [t.task_id, t.n]));
+
+    await page.evaluate(() => {
+      const rec = { gaps: [], last: performance.now(), on: true };
+      window.__rec = rec;
+      const loop = (t) => { rec.gaps.push(t - rec.last); rec.last = t; if (rec.on) requestAnimationFrame(loop); };
+      requestAnimationFrame(loop);
+      window.progressista.stats.maxMs = 0;
+    });
+    const statsBefore = await page.evaluate(() => ({ ...window.progressista.stats }));
+
+    let sent = 0;
+    const end = Date.now() + SECONDS * 1000;
+    const stream = (async () => {
+      const period = (1000 * BATCH) / RATE;
+      let next = Date.now();
+      while (Date.now() < end) {
+        const batch = [];
+        for (let k = 0; k < BATCH; k++) {
+          const i = live[Math.floor(Math.random() * live.length)];
+          n[i] = Math.min(999, n[i] + 1 + Math.floor(Math.random() * 5));
+          batch.push({ task_id: id(i), n: n[i] });
+        }
+        await post(server, batch);
+        sent += BATCH;
+        next += period;
+        const wait = next - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+    })();
+
+    // The probe is 'recovered': alone in its bucket, so always on screen.
+    const latencies = [];
+    let misses = 0;
+    for (let k = 1; Date.now() < end - 600; k++) {
+      const ms = await page.evaluate(async (value) => {
+        const t = performance.now();
+        await fetch('/progress', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ task_id: 'probe', n: value, total: 1e6, status: 'recovered' }) });
+        const want = `${value}/1000000 `;
+        return new Promise((resolve) => {
+          const check = () => {
+            const el = document.querySelector('.card[data-id="probe"] .tqdm');
+            if (el && el.textContent.startsWith(want)) resolve(performance.now() - t);
+            else if (performance.now() - t > 5000) resolve(-1);
+            else requestAnimationFrame(check);
+          };
+          check();
+        });
+      }, k);
+      if (ms < 0) misses++; else latencies.push(ms);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await stream;
+    const rec = await page.evaluate(() => { window.__rec.on = false; return window.__rec.gaps.slice(1); });
+    const statsAfter = await page.evaluate(() => ({ ...window.progressista.stats }));
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const metrics = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
+    const after = await getTasks(server);
+    const changed = Object.values(after).filter((t) => t.task_id in before && t.n !== before[t.task_id]).length;
+
+    const gaps = rec.sort((a, b) => a - b);
+    const lat = latencies.sort((a, b) => a - b);
+    const renders = statsAfter.frames - statsBefore.frames;
+    console.log(`\n== ${shown} tasks, ${RATE} events/s for ${SECONDS} s (cards view)`);
+    console.log(`posted ${shown} tasks in ${loadedMs} ms; the page showed them ${openMs} ms after navigation`);
+    console.log(`stream: ${sent} events posted (${Math.round(sent / SECONDS)}/s); ${changed} tasks changed n (GET /tasks before and after)`);
+    console.log(`frames: ${gaps.length} (${f(gaps.length / SECONDS)} fps); interval ms p50 ${f(percentile(gaps, 50))} ` +
+      `p95 ${f(percentile(gaps, 95))} p99 ${f(percentile(gaps, 99))} max ${f(gaps[gaps.length - 1])}`);
+    console.log(`dashboard work per applied frame: ${renders} frames, mean ${f((statsAfter.totalMs - statsBefore.totalMs) / Math.max(1, renders))} ms, max ${f(statsAfter.maxMs)} ms`);
+    console.log(`POST -> card latency ms (${lat.length} probes, ${misses} missed): p50 ${f(percentile(lat, 50))} ` +
+      `p99 ${f(percentile(lat, 99))} max ${f(lat[lat.length - 1])}`);
+    console.log(`page JS heap: ${f(metrics.JSHeapUsedSize / 2 ** 20)} MiB used of ${f(metrics.JSHeapTotalSize / 2 ** 20)} MiB; DOM nodes ${metrics.Nodes}`);
+    console.log(`RESULT tasks=${TASKS} rate=${RATE} fps=${f(gaps.length / SECONDS)} frame_p95_ms=${f(percentile(gaps, 95))} ` +
+      `work_mean_ms=${f((statsAfter.totalMs - statsBefore.totalMs) / Math.max(1, renders))} latency_p50_ms=${f(percentile(lat, 50))} ` +
+      `latency_p99_ms=${f(percentile(lat, 99))} heap_mib=${f(metrics.JSHeapUsedSize / 2 ** 20)} open_ms=${openMs} changed=${changed}`);
+    await page.context().close();
+  } finally {
+    await server.stop();
+  }
+}
+
+console.log(`bench-dashboard: ${BIN}; Chromium headless; the page, the server and this script share the machine`);
+const browser = await launchBrowser();
+try {
+  for (const size of SIZES) await run(browser, size);
+} finally {
+  await browser.close();
+}
