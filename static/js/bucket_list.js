@@ -43,6 +43,7 @@ export class BucketList {
   layoutStale = true;         // rows must be recomputed
   moved = false;              // rows unchanged, but the window onto them moved
   collapsed = false;
+  notice = null;              // the connection's text for an empty bucket (boardNotice.empty)
 
   // onChange() asks for a frame.
   constructor(def, store, onChange) {
@@ -76,6 +77,32 @@ export class BucketList {
     this.toggle.setAttribute('aria-expanded', String(!this.collapsed));
     this.body.hidden = this.collapsed;
     this.layoutStale = true;
+  }
+
+  // Instead of the bucket's own empty text ("No active tasks."), while the board has nothing
+  // from the server: a refused token, a server not reached yet. null: its own again.
+  setEmptyNotice(text) {
+    if (text === this.notice) return;
+    this.notice = text;
+    this.moved = true;
+  }
+
+  // Scrolls this bucket's list just enough that the card at `index` of its view is in view
+  // (with its group's header when it is the first of its project). For the keys (keys.js).
+  reveal(index) {
+    let r = -1;
+    if (!this.store.grouped) r = Math.floor(index / this.cols);
+    else r = this.rows.findIndex((row) => row.head === undefined && index >= row.from && index < row.to);
+    if (!(r >= 0 && r < this.rows.length)) return;
+    const top = r > 0 && this.rows[r - 1].head !== undefined ? this.rowTop[r - 1] : this.rowTop[r];
+    const bottom = this.rowTop[r] + geometry.cardH;
+    let to = this.scrollTop;
+    if (top < to) to = top;
+    else if (bottom > to + this.viewH) to = bottom - this.viewH;
+    if (to === this.scrollTop) return;
+    this.scroller.scrollTop = to;
+    this.scrollTop = this.scroller.scrollTop;
+    this.moved = true;
   }
 
   scrollToTop() {
@@ -184,7 +211,7 @@ export class BucketList {
     const shown = view.length;
     const countText = store.query ? `${fmtCount(shown)} of ${fmtCount(total)}` : fmtCount(total);
     if (this.count.textContent !== countText) this.count.textContent = countText;
-    const emptyText = shown === 0 ? (total === 0 ? this.def.empty : 'No task matches the search.') : '';
+    const emptyText = shown === 0 ? (total === 0 ? this.notice || this.def.empty : 'No task matches the search.') : '';
     if (this.emptyEl.textContent !== emptyText) this.emptyEl.textContent = emptyText;
     this.emptyEl.hidden = shown !== 0;
     if ((total === 0) !== ('empty' in this.el.dataset)) this.el.toggleAttribute('data-empty', total === 0);

@@ -6,12 +6,14 @@
 import { api, getToken, setToken, wsUrl } from './api.js';
 import { showAlert } from './alerts.js';
 import { createCompactDecoder } from './compact_delta.js';
-import { INITIAL, POLL_MS, describe, nextState, serverAnswering } from './connection_state.js';
+import { INITIAL, POLL_MS, boardNotice, describe, nextState, serverAnswering } from './connection_state.js';
 
 const BACKOFF_BASE_MS = 500;     // first reconnect delay; doubles per failed attempt
 const BACKOFF_MAX_MS = 30000;    // issue 5: capped at 30 s
 
-export function createConnection(store) {
+// onNotice(notice) is called when what the board should say about the connection changes
+// (connection_state.js boardNotice: dimmed, the summary's and empty buckets' texts).
+export function createConnection(store, { onNotice = () => {} } = {}) {
   const connEl = document.getElementById('conn');
   const connText = document.getElementById('conn-text');
   const connRetry = document.getElementById('conn-retry');
@@ -26,6 +28,8 @@ export function createConnection(store) {
   let polling = false;
   let pollTimer = 0;
   let pollRound = 0;             // a poll answering after its round ended is dropped
+  let loaded = false;            // a snapshot or a poll has given the board a state
+  let noticeKey = '';            // the last notice passed to onNotice
 
   function render() {
     const { mode, text, retry } = describe(state, {
@@ -34,9 +38,13 @@ export function createConnection(store) {
     if (connEl.dataset.mode !== mode) connEl.dataset.mode = mode;
     if (connText.textContent !== text) connText.textContent = text;
     if (connRetry.textContent !== retry) connRetry.textContent = retry;
+    const notice = boardNotice(state, { loaded, token: getToken(), now: Date.now() });
+    const key = JSON.stringify(notice);
+    if (key !== noticeKey) { noticeKey = key; onNotice(notice); }
   }
 
   function dispatch(event) {
+    if (event.type === 'snapshot' || event.type === 'poll-ok') loaded = true;
     state = nextState(state, event);
     tokenForm.hidden = state.name !== 'auth';
     render();

@@ -77,3 +77,52 @@ export function describe(state, { token, socketOpen, retryAt, now }) {
       };
   }
 }
+
+// Polled answers older than this no longer count as a live view (a poll hanging until its
+// timeout, 10 s, would otherwise leave old numbers looking current).
+export const POLL_FRESH_MS = 3 * POLL_MS;
+
+// Whether the board shows what the server holds now. Live, and polling whose last answer is
+// recent (GET /tasks delivers the whole state every POLL_MS: a fallback that works is a view as
+// current as any), are fresh; connecting, offline, a refused token and polling with no recent
+// answer are not, and the board is dimmed (#board[data-stale-view]).
+export function isFresh(state, now) {
+  if (state.name === 'live') return true;
+  return state.name === 'polling' && state.lastOk > 0 && now - state.lastOk <= POLL_FRESH_MS;
+}
+
+// What the summary line and the empty buckets say about the connection, so a refused token or
+// a server never reached does not read as an empty board ("0 tasks", "No active tasks").
+// loaded: the page has had a state from the server (a snapshot or a poll) at least once.
+// { stale (dim the board), kind ('' | 'auth' | 'offline': the summary's colour),
+//   line (replaces the summary line, or null), prefix (put before it, or null),
+//   empty (a bucket with no task says this instead of its own text, or null) }.
+export function boardNotice(state, { loaded, token, now }) {
+  const stale = !isFresh(state, now);
+  const notice = { stale, kind: '', line: null, prefix: null, empty: null };
+  if (!stale) return notice;
+  if (state.name === 'auth') {
+    notice.kind = 'auth';
+    if (loaded) {
+      notice.prefix = 'API token refused: the last known state, not updating.';
+    } else {
+      notice.line = token
+        ? 'Cannot load the board: the server refused the API token given.'
+        : 'Cannot load the board: the server refused access without an API token.';
+      notice.empty = 'Cannot load: API token refused.';
+    }
+    return notice;
+  }
+  notice.kind = 'offline';
+  if (!loaded) {
+    notice.line = state.name === 'connecting'
+      ? 'Not connected yet: connecting to the server…'
+      : 'Not connected yet: the server has not answered.';
+    notice.empty = 'Not connected yet.';
+  } else if (state.name === 'polling' && state.lastOk > 0) {
+    notice.prefix = `No answer since ${new Date(state.lastOk).toLocaleTimeString()}: the last known state.`;
+  } else {
+    notice.prefix = 'Disconnected: the last known state, not updating.';
+  }
+  return notice;
+}

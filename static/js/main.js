@@ -12,6 +12,7 @@ import { drawTimes } from './cards.js';
 import { createConnection } from './connection.js';
 import { setupControls } from './controls.js';
 import { plural } from './format.js';
+import { setupBoardKeys } from './keys.js';
 import { createSummary } from './summary.js';
 import { BUCKETS, TaskStore } from './task_store.js';
 
@@ -31,8 +32,21 @@ board.append(...lists.map((list) => list.el));
 observeSizes(lists, schedule);
 const metaDialog = createMetaDialog(store);
 const summary = createSummary(store);
-const connection = createConnection(store);
+const projectsEl = document.getElementById('projects');
+// What the connection says about the board: dimmed while it is not fresh (connection_state.js
+// isFresh: polling that answers counts as fresh), and the summary and empty buckets saying a
+// token was refused or the server not reached instead of "0 tasks".
+const connection = createConnection(store, {
+  onNotice(notice) {
+    board.toggleAttribute('data-stale-view', notice.stale);
+    projectsEl.toggleAttribute('data-stale-view', notice.stale);
+    summary.setNotice(notice);
+    for (const list of lists) list.setEmptyNotice(notice.empty);
+    schedule();
+  },
+});
 setupControls(store, lists);
+const keys = setupBoardKeys({ store, lists, metaDialog, schedule });
 
 const nowSeconds = () => Date.now() / 1000;
 
@@ -42,6 +56,7 @@ function frame() {
   store.applyPending();
   const now = nowSeconds();
   for (const list of lists) list.update(now, store.refreshView(list.key));
+  keys.afterFrame();
   metaDialog.refresh();
   summary.update();
   store.clearChanged();

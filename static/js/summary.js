@@ -1,4 +1,5 @@
-// The summary line, the status chips' counts, the page title (the failed count), the
+// The summary line (or what the connection says instead: a refused token, a server not reached
+// yet, a last known state), the status chips' counts, the page title (the failed count), the
 // per-project table (while grouped) and whether the clear buttons have anything to clear.
 
 import { fmtCount, percent, plural } from './format.js';
@@ -39,6 +40,7 @@ export function createSummary(store) {
   const projectRows = new Map();   // name -> { tr, cells, last (texts written) }
   const chips = makeChips();
   let invalidated = false;
+  let notice = null;               // connection_state.js boardNotice, or null
 
   // Counts of the tasks matching the search (all of them without one); the title counts every
   // failed task.
@@ -61,8 +63,14 @@ export function createSummary(store) {
     const parts = [plural(store.size, 'task')];
     for (const def of BUCKETS) parts.push(`${fmtCount(store.count(def.key))} ${def.title.toLowerCase()}`);
     if (store.query) parts.push(`${fmtCount(store.matchCount())} match “${store.query}”`);
-    const text = parts.join(' · ');
+    let text = parts.join(' · ');
+    if (notice?.line) text = notice.line;
+    else if (notice?.prefix) text = `${notice.prefix} ${text}`;
     if (summaryEl.textContent !== text) summaryEl.textContent = text;
+    const kind = notice?.kind || '';
+    if ((summaryEl.dataset.notice || '') !== kind) {
+      if (kind) summaryEl.dataset.notice = kind; else delete summaryEl.dataset.notice;
+    }
     clearCloseBtn.disabled = store.count('close') === 0;
     clearStaleBtn.disabled = store.count('stale') === 0;
   }
@@ -111,6 +119,8 @@ export function createSummary(store) {
     // Redraw in the next frame even if the store did not change (a clear button was disabled
     // while its request ran).
     invalidate() { invalidated = true; },
+    // What the connection says (boardNotice); drawn in the next frame.
+    setNotice(next) { notice = next; invalidated = true; },
     // Once per frame, after the bucket views are up to date.
     update() {
       if (!store.takeSummaryStale() && !invalidated) return;

@@ -600,6 +600,162 @@ test('token flow: the right token works, a wrong one says so', async () => {
   }
 });
 
+const staleView = (page) => page.evaluate(() => document.getElementById('board').hasAttribute('data-stale-view'));
+const boardOpacity = (page) => page.evaluate(() => Number(getComputedStyle(document.getElementById('board')).opacity));
+const summaryText = (page) => page.locator('#summary').textContent();
+
+test('the board dims while the page is not live, and comes back once live again', async () => {
+  let server = await startServe();
+  const { port, segment } = server;
+  try {
+    const page = await openPage(browser, `${server.url}/static/index.html`);
+    await waitLive(page);
+    await post(server, { task_id: 'd-1', desc: 'Old numbers', n: 3, total: 10 });
+    await card(page, 'd-1').waitFor();
+    await until(async () => !(await staleView(page)) && (await boardOpacity(page)) === 1, 'a full-strength live board');
+    assert.match(await summaryText(page), /^1 task · 1 active · /);
+
+    await server.stop();
+    await until(() => staleView(page), 'data-stale-view on the board');
+    await until(async () => (await boardOpacity(page)) < 0.6, 'the board faded');
+    await waitText(page.locator('#conn'), /Reconnecting (in \d+ s|now)\./, 'the connection says it reconnects');
+    assert.notEqual(await connMode(page), 'live');
+    assert.match(await summaryText(page), /^Disconnected: the last known state, not updating\. 1 task · 1 active · /);
+    assert.equal(await card(page, 'd-1').count(), 1, 'the last known state stays on screen, dimmed');
+    await screenshot(page, 'stale-view');
+
+    server = await startServe({ port, segment });
+    await waitLive(page, 20000);
+    await until(async () => !(await staleView(page)) && (await boardOpacity(page)) === 1, 'the board at full strength again');
+    await waitText(page.locator('#summary'), /^\d+ tasks? · \d+ active · /, 'the plain summary again');
+    noPageErrors(page);
+    await page.context().close();
+  } finally {
+    await server.cleanup();
+  }
+});
+
+test('a refused token or a server never reached does not read as an empty board', async () => {
+  const TOKEN = 'tok-board-9012';
+  const server = await startServe({ env: { PROGRESSISTA_API_TOKEN: TOKEN } });
+  try {
+    await post(server, { task_id: 'hidden-1', n: 1, total: 4 }, { token: TOKEN });
+    const none = await openPage(browser, `${server.url}/static/index.html`);
+    await until(async () => (await connMode(none)) === 'auth', 'auth error shown without a token');
+    const line = await waitText(none.locator('#summary'),
+      /^Cannot load the board: the server refused access without an API token\.$/, 'the summary says the token was refused');
+    assert.doesNotMatch(line, /\d+ tasks?/);
+    for (const bucket of ['active', 'error', 'close']) {
+      assert.equal(await none.locator(`.bucket[data-bucket="${bucket}"] .empty`).textContent(), 'Cannot load: API token refused.', bucket);
+    }
+    assert.ok(await none.locator('#token-form').isVisible(), 'the token form is offered');
+    assert.ok(await staleView(none), 'dimmed');
+    await screenshot(none, 'token-refused-board');
+
+    const wrong = await openPage(browser, `${server.url}/static/index.html?token=nope`);
+    await waitText(wrong.locator('#summary'), /^Cannot load the board: the server refused the API token given\.$/, 'a wrong token');
+    // The right one typed in: the board loads and says so no more.
+    await wrong.fill('#token-input', TOKEN);
+    await wrong.press('#token-input', 'Enter');
+    await waitLive(wrong);
+    await waitText(wrong.locator('#summary'), /^1 task · 1 active · /, 'the board once the token is right');
+    assert.equal(await wrong.locator('.bucket[data-bucket="error"] .empty').textContent(), 'No failed tasks.');
+
+    // The server never reached: the socket and GET /tasks both fail.
+    const lost = await openPage(browser, `${server.url}/static/index.html?token=${TOKEN}`, {
+      before: async (p) => {
+        await p.routeWebSocket(/\/ws/, (ws) => ws.close({ code: 1011, reason: 'test' }));
+        await p.route(/\/tasks(\?|$)/, (route) => route.abort('connectionrefused'));
+      },
+    });
+    await until(async () => (await connMode(lost)) === 'offline', 'offline');
+    await waitText(lost.locator('#summary'), /^Not connected yet: the server has not answered\.$/, 'not connected yet');
+    assert.equal(await lost.locator('.bucket[data-bucket="active"] .empty').textContent(), 'Not connected yet.');
+    assert.ok(await staleView(lost), 'dimmed');
+    await screenshot(lost, 'not-connected-yet');
+    for (const p of [none, wrong, lost]) { noPageErrors(p); await p.context().close(); }
+  } finally {
+    await server.cleanup();
+  }
+});
+
+test('keys: j/k walk the cards in board order, Enter opens meta, f toggles Failed, ? shows them, typing is not a key', async () => {
+  const server = await startServe();
+  try {
+    const page = await openPage(browser, `${server.url}/static/index.html`);
+    await waitLive(page);
+    // Active is newest first; Failed comes after it on the board.
+    for (const [id, more] of [['k-a', { meta: { host: 'node-1' } }], ['k-b', {}], ['k-c', {}]]) {
+      await post(server, { task_id: id, desc: `Job ${id}`, n: 1, total: 10, ...more });
+      await card(page, id).waitFor();
+    }
+    await post(server, { task_id: 'k-x', desc: 'Broken job', n: 1, total: 10, status: 'error', error: 'boom' });
+    await inBucket(page, 'error', 'k-x').waitFor();
+    await waitEqual(() => page.locator('.bucket:not([hidden]) .card').evaluateAll((cs) => cs.map((c) => c.dataset.id)),
+      ['k-c', 'k-b', 'k-a', 'k-x'], 'the board order');
+
+    const ringed = () => page.locator('.card[aria-current="true"]').evaluateAll((cs) => cs.map((c) => c.dataset.id));
+    const focused = () => page.evaluate(() => document.activeElement.dataset.id || document.activeElement.id || document.activeElement.tagName);
+    async function press(key, want) {
+      await page.keyboard.press(key);
+      await waitEqual(ringed, [want], `${key}: the ring on ${want}`, 5000);
+      assert.equal(await focused(), want, `${key}: ${want} has the focus`);
+    }
+    assert.deepEqual(await ringed(), []);
+    await press('j', 'k-c');
+    const ring = await card(page, 'k-c').evaluate((el) => getComputedStyle(el).outlineStyle);
+    assert.equal(ring, 'solid', 'a visible focus ring');
+    await press('j', 'k-b');
+    await press('j', 'k-a');
+    await press('j', 'k-x');   // on into the next bucket
+    await press('j', 'k-x');   // the last card stays
+    await press('k', 'k-a');
+    await screenshot(page, 'keys-focus');
+
+    // Enter: the focused card's meta; Escape closes it and the focus stays.
+    await page.keyboard.press('Enter');
+    await waitText(page.locator('#meta-dialog pre'), /"host": "node-1"/, 'meta by Enter');
+    await page.keyboard.press('Escape');
+    await page.locator('#meta-dialog').waitFor({ state: 'hidden' });
+    await press('k', 'k-b');
+
+    // f: only the failed; f again: all.
+    await page.keyboard.press('f');
+    await waitEqual(() => shownIds(page), ['k-x'], 'f shows the failed');
+    assert.deepEqual(await pressedChips(page), ['failed']);
+    assert.equal(viewParams(page).status, 'failed');
+    await page.keyboard.press('f');
+    await waitEqual(() => shownIds(page), ['k-a', 'k-b', 'k-c', 'k-x'], 'f again: all');
+    assert.deepEqual(await pressedChips(page), ['all']);
+
+    // ?: the keys; Escape closes the list.
+    await page.keyboard.press('?');
+    await page.locator('#help-dialog').waitFor();
+    assert.match(await page.locator('#help-dialog').textContent(), /j k\s*Next \/ previous card/);
+    await screenshot(page, 'keys-help');
+    await page.keyboard.press('Escape');
+    await page.locator('#help-dialog').waitFor({ state: 'hidden' });
+
+    // Escape clears the focus; j starts from the top again.
+    await page.keyboard.press('Escape');
+    await waitEqual(ringed, [], 'Escape clears the ring');
+    await press('j', 'k-c');
+
+    // In the search box j is a letter: the focus stays where it is.
+    await page.keyboard.press('/');
+    assert.equal(await focused(), 'search');
+    await page.keyboard.type('j');
+    await new Promise((r) => setTimeout(r, 300));   // past the search's debounce
+    assert.equal(await page.inputValue('#search'), 'j');
+    assert.equal(await focused(), 'search');
+    assert.deepEqual(await ringed(), ['k-c'], 'the ring did not move');
+    noPageErrors(page);
+    await page.context().close();
+  } finally {
+    await server.cleanup();
+  }
+});
+
 // The members whose v2 form is relative ms (exact to the millisecond) and those sent to 4
 // significant digits; everything else must be equal.
 const TIME_MEMBERS = new Set(['timestamp', 'created_at', 'updated_at', 'done_at', 'stale_at', 'recovered_at']);

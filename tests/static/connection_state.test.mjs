@@ -2,7 +2,9 @@
 // events, and the status line it reads as.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { INITIAL, describe, nextState, serverAnswering } from '../../static/js/connection_state.js';
+import {
+  INITIAL, POLL_FRESH_MS, boardNotice, describe, isFresh, nextState, serverAnswering,
+} from '../../static/js/connection_state.js';
 
 const run = (...events) => events.reduce(nextState, INITIAL);
 const closed = (code = 1006) => ({ type: 'socket-closed', code });
@@ -63,4 +65,45 @@ test('describe: the mode is the state, with the texts the page shows', () => {
   assert.match(describe(refused, view).text, /^Access denied: this server needs an API token\./);
   assert.match(describe(refused, { ...view, token: 'x' }).text, /server rejected the API token/);
   assert.equal(describe(refused, { ...view, socketOpen: true }).retry, 'Reconnecting now.');
+});
+
+test('fresh: live, or polling answered within POLL_FRESH_MS; everything else dims the board', () => {
+  const now = 100000;
+  assert.equal(isFresh(run({ type: 'snapshot' }), now), true);
+  assert.equal(isFresh(INITIAL, now), false, 'connecting');
+  assert.equal(isFresh(run(closed()), now), false, 'socket down, no poll answered yet');
+  assert.equal(isFresh(run(closed(), pollOk(now - 1000)), now), true, 'a fallback that delivers');
+  assert.equal(isFresh(run(closed(), pollOk(now - POLL_FRESH_MS - 1)), now), false, 'polls gone quiet');
+  assert.equal(isFresh(run(closed(), pollFailed()), now), false, 'offline');
+  assert.equal(isFresh(run(closed(4401)), now), false, 'token refused');
+});
+
+test('boardNotice: a refused token or a server never reached is not an empty board', () => {
+  const now = 100000;
+  const never = { loaded: false, token: '', now };
+  const had = { loaded: true, token: '', now };
+  assert.deepEqual(boardNotice(run({ type: 'snapshot' }), had),
+    { stale: false, kind: '', line: null, prefix: null, empty: null });
+  assert.deepEqual(boardNotice(run(closed(), pollOk(now - 500)), had),
+    { stale: false, kind: '', line: null, prefix: null, empty: null });
+
+  const refused = boardNotice(run(closed(4401)), never);
+  assert.equal(refused.stale, true);
+  assert.equal(refused.kind, 'auth');
+  assert.match(refused.line, /^Cannot load the board: the server refused access without an API token\.$/);
+  assert.match(refused.empty, /API token refused/);
+  assert.match(boardNotice(run(closed(4401)), { ...never, token: 'x' }).line, /refused the API token given/);
+  const rotated = boardNotice(run({ type: 'snapshot' }, closed(4401)), had);
+  assert.equal(rotated.line, null, 'the last known tasks are still counted');
+  assert.match(rotated.prefix, /^API token refused: the last known state/);
+  assert.equal(rotated.empty, null);
+
+  const connecting = boardNotice(INITIAL, never);
+  assert.deepEqual([connecting.stale, connecting.kind, connecting.empty], [true, 'offline', 'Not connected yet.']);
+  assert.match(connecting.line, /^Not connected yet: connecting/);
+  assert.match(boardNotice(run(closed(), pollFailed()), never).line, /^Not connected yet: the server has not answered\.$/);
+  const down = boardNotice(run({ type: 'snapshot' }, closed(), pollFailed()), had);
+  assert.deepEqual([down.stale, down.line, down.empty], [true, null, null]);
+  assert.match(down.prefix, /^Disconnected: the last known state/);
+  assert.match(boardNotice(run(closed(), pollOk(now - POLL_FRESH_MS - 1)), had).prefix, /^No answer since \S/);
 });
