@@ -8,17 +8,17 @@
 // the rest running), the page opened and timed until it shows them all, then RATE events/s
 // (POSTs of 50) on the running tasks for SECONDS while the page records every animation frame
 // and, four times a second, times a probe: POSTed from the page, until its card shows the new
-// count. Printed: load time, fps, frame interval p50/p95/p99/max, the dashboard's own work per
+// count (the same helpers as the dashboard's load test, tests/browser/harness.mjs). Printed: load time, fps, frame interval p50/p95/p99/max, the dashboard's own work per
 // applied frame, POST -> card latency p50/p99, the page's JS heap, the tasks changed (counted
 // from GET /tasks afterwards, so events that did not apply cannot pass for load).
 import {
   BIN, startServe, post, getTasks, launchBrowser, openPage, until, percentile,
+  streamUpdates, startFrames, stopFrames, probeLatencies,
 } from '../../tests/browser/harness.mjs';
 
 const SIZES = (process.env.TASKS || '10000 100000').split(/\s+/).filter(Boolean).map(Number);
 const RATE = Number(process.env.RATE || 1000);
 const SECONDS = Number(process.env.SECONDS || 10);
-const BATCH = 50;
 const f = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 
 async function run(browser, TASKS) {
@@ -28,14 +28,13 @@ async function run(browser, TASKS) {
   try {
     const projects = Array.from({ length: 20 }, (_, i) => `project-${String(i).padStart(2, '0')}`);
     const id = (i) => `load-${String(i).padStart(6, '0')}`;
-    const n = new Array(TASKS).fill(0);
     const live = [];
     let t0 = Date.now();
     for (let start = 0; start < TASKS; start += 1000) {
       const batch = [];
       for (let i = start; i < Math.min(TASKS, start + 1000); i++) {
         const status = i % 10 === 9 ? 'close' : i % 97 === 0 ? 'error' : 'start';
-        if (status === 'start') live.push(i);
+        if (status === 'start') live.push(id(i));
         batch.push({ task_id: id(i), desc: `Shard ${i} of the nightly job`, n: 0, total: 1000, unit: 'rec',
           project: projects[i % projects.length], phase: 'load', status, error: status === 'error' ? 'HTTP 503' : undefined });
       }
@@ -51,59 +50,15 @@ async function run(browser, TASKS) {
     const openMs = Date.now() - t0;
     const before = Object.fromEntries(Object.values(await getTasks(server)).map((t) => [t.task_id, t.n]));
 
-    await page.evaluate(() => {
-      const rec = { gaps: [], last: performance.now(), on: true };
-      window.__rec = rec;
-      const loop = (t) => { rec.gaps.push(t - rec.last); rec.last = t; if (rec.on) requestAnimationFrame(loop); };
-      requestAnimationFrame(loop);
-      window.progressista.stats.maxMs = 0;
-    });
+    await startFrames(page);
+    await page.evaluate(() => { window.progressista.stats.maxMs = 0; });
     const statsBefore = await page.evaluate(() => ({ ...window.progressista.stats }));
 
-    let sent = 0;
     const end = Date.now() + SECONDS * 1000;
-    const stream = (async () => {
-      const period = (1000 * BATCH) / RATE;
-      let next = Date.now();
-      while (Date.now() < end) {
-        const batch = [];
-        for (let k = 0; k < BATCH; k++) {
-          const i = live[Math.floor(Math.random() * live.length)];
-          n[i] = Math.min(999, n[i] + 1 + Math.floor(Math.random() * 5));
-          batch.push({ task_id: id(i), n: n[i] });
-        }
-        await post(server, batch);
-        sent += BATCH;
-        next += period;
-        const wait = next - Date.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
-    })();
-
-    // The probe is 'recovered': alone in its bucket, so always on screen.
-    const latencies = [];
-    let misses = 0;
-    for (let k = 1; Date.now() < end - 600; k++) {
-      const ms = await page.evaluate(async (value) => {
-        const t = performance.now();
-        await fetch('/progress', { method: 'POST', headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ task_id: 'probe', n: value, total: 1e6, status: 'recovered' }) });
-        const want = `${value}/1000000 `;
-        return new Promise((resolve) => {
-          const check = () => {
-            const el = document.querySelector('.card[data-id="probe"] .tqdm');
-            if (el && el.textContent.startsWith(want)) resolve(performance.now() - t);
-            else if (performance.now() - t > 5000) resolve(-1);
-            else requestAnimationFrame(check);
-          };
-          check();
-        });
-      }, k);
-      if (ms < 0) misses++; else latencies.push(ms);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    await stream;
-    const rec = await page.evaluate(() => { window.__rec.on = false; return window.__rec.gaps.slice(1); });
+    const stream = streamUpdates(server, live, { rate: RATE, end });
+    const { latencies: lat, misses } = await probeLatencies(page, end);
+    const sent = await stream;
+    const { gaps } = await stopFrames(page);
     const statsAfter = await page.evaluate(() => ({ ...window.progressista.stats }));
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Performance.enable');
@@ -111,8 +66,6 @@ async function run(browser, TASKS) {
     const after = await getTasks(server);
     const changed = Object.values(after).filter((t) => t.task_id in before && t.n !== before[t.task_id]).length;
 
-    const gaps = rec.sort((a, b) => a - b);
-    const lat = latencies.sort((a, b) => a - b);
     const renders = statsAfter.frames - statsBefore.frames;
     console.log(`\n== ${shown} tasks, ${RATE} events/s for ${SECONDS} s (cards view)`);
     console.log(`posted ${shown} tasks in ${loadedMs} ms; the page showed them ${openMs} ms after navigation`);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import {
   startServe, post, getTasks, launchBrowser, openPage, screenshot, until, percentile,
+  streamUpdates, startFrames, stopFrames, probeLatencies,
 } from './harness.mjs';
 
 let browser;
@@ -923,7 +924,6 @@ test('10,000 tasks with a steady event stream: frame times and POST-to-card late
   const server = await startServe({ args: ['--capacity', '12288'] });
   try {
     const projects = Array.from({ length: 20 }, (_, i) => `project-${String(i).padStart(2, '0')}`);
-    const n = new Array(TASKS).fill(0);
     const t0 = Date.now();
     for (let start = 0; start < TASKS; start += 1000) {
       const batch = [];
@@ -943,77 +943,24 @@ test('10,000 tasks with a steady event stream: frame times and POST-to-card late
     console.log(`page showed all ${TASKS} tasks ${Date.now() - openAt} ms after navigation`);
     const cardsInDom = await page.locator('.card').count();
 
-    // In-page frame recorder.
-    await page.evaluate(() => {
-      const rec = { gaps: [], last: performance.now(), on: true, longTasks: 0 };
-      window.__rec = rec;
-      const loop = (t) => { rec.gaps.push(t - rec.last); rec.last = t; if (rec.on) requestAnimationFrame(loop); };
-      requestAnimationFrame(loop);
-      try {
-        new PerformanceObserver((list) => { rec.longTasks += list.getEntries().length; }).observe({ type: 'longtask' });
-      } catch { /* not supported */ }
-    });
+    await startFrames(page);
     const statsBefore = await page.evaluate(() => {
       window.progressista.stats.maxMs = 0;   // the first frame applied the 10,000-task snapshot
       return { ...window.progressista.stats };
     });
 
-    // The stream: RATE events/s in POSTs of BATCH, on live tasks, for SECONDS.
+    // The stream: RATE events/s in POSTs of BATCH, on live tasks, for SECONDS; meanwhile the
+    // probe's POST -> card latency (harness.mjs).
     const live = [];
-    for (let i = 0; i < TASKS; i++) if (i % 10 !== 9 && i % 97 !== 0) live.push(i);
-    let sent = 0;
+    for (let i = 0; i < TASKS; i++) if (i % 10 !== 9 && i % 97 !== 0) live.push(`load-${String(i).padStart(5, '0')}`);
     const streamEnd = Date.now() + SECONDS * 1000;
-    const stream = (async () => {
-      const period = (1000 * BATCH) / RATE;
-      let next = Date.now();
-      while (Date.now() < streamEnd) {
-        const batch = [];
-        for (let k = 0; k < BATCH; k++) {
-          const i = live[Math.floor(Math.random() * live.length)];
-          n[i] = Math.min(999, n[i] + 1 + Math.floor(Math.random() * 5));
-          batch.push({ task_id: `load-${String(i).padStart(5, '0')}`, n: n[i] });
-        }
-        await post(server, batch);
-        sent += BATCH;
-        next += period;
-        const wait = next - Date.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
-    })();
-
-    // POST -> card latency, measured inside the page: the probe task is posted by the page and
-    // timed until its card shows the new count. Only the cards in view exist, and in Active the
-    // probe competes with a hundred other updates per tick for the top rows, so the probe is a
-    // 'recovered' task: alone in its bucket, always in view, drawn by the same frames.
-    const latencies = [];
-    let misses = 0;
-    let k = 0;
-    while (Date.now() < streamEnd - 600) {
-      k++;
-      const ms = await page.evaluate(async (value) => {
-        const t = performance.now();
-        await fetch('/progress', { method: 'POST', headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ task_id: 'probe', desc: 'Latency probe', n: value, total: 100000, status: 'recovered' }) });
-        const want = `${value}/100000 `;
-        return new Promise((resolve) => {
-          const check = () => {
-            const el = document.querySelector('.card[data-id="probe"] .tqdm');
-            if (el && el.textContent.startsWith(want)) resolve(performance.now() - t);
-            else if (performance.now() - t > 5000) resolve(-1);
-            else requestAnimationFrame(check);
-          };
-          check();
-        });
-      }, k);
-      if (ms < 0) misses++; else latencies.push(ms);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    await stream;
-    const rec = await page.evaluate(() => { window.__rec.on = false; return { gaps: window.__rec.gaps.slice(1), longTasks: window.__rec.longTasks }; });
+    const stream = streamUpdates(server, live, { rate: RATE, batch: BATCH, end: streamEnd });
+    const { latencies: lat, misses } = await probeLatencies(page, streamEnd);
+    const sent = await stream;
+    const rec = await stopFrames(page);
     const statsAfter = await page.evaluate(() => ({ ...window.progressista.stats }));
 
-    const gaps = rec.gaps.sort((a, b) => a - b);
-    const lat = latencies.sort((a, b) => a - b);
+    const { gaps } = rec;
     const renders = statsAfter.frames - statsBefore.frames;
     const f = (x) => x.toFixed(1);
     console.log(`stream: ${sent} events in ${SECONDS} s (${Math.round(sent / SECONDS)}/s) over ${TASKS} tasks; ${cardsInDom} cards in the DOM`);

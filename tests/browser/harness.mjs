@@ -131,3 +131,82 @@ export function percentile(sorted, p) {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
+
+// ---- load, shared by the dashboard's load test and bench/dashboard ----
+
+// `rate` events/s in POSTs of `batch`, each raising the `n` of a random task of `ids` by 1-5
+// (at most 999, from 0), until `end` (Date.now() milliseconds). Resolves to the events posted.
+export async function streamUpdates(server, ids, { rate, end, batch = 50 }) {
+  const n = new Map();
+  const period = (1000 * batch) / rate;
+  let sent = 0;
+  let next = Date.now();
+  while (Date.now() < end) {
+    const events = [];
+    for (let k = 0; k < batch; k++) {
+      const id = ids[Math.floor(Math.random() * ids.length)];
+      const value = Math.min(999, (n.get(id) || 0) + 1 + Math.floor(Math.random() * 5));
+      n.set(id, value);
+      events.push({ task_id: id, n: value });
+    }
+    await post(server, events);
+    sent += batch;
+    next += period;
+    const wait = next - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  return sent;
+}
+
+// Records the interval of every animation frame in the page (and its long tasks) until
+// stopFrames, which resolves to { gaps (sorted, ms), longTasks }.
+export async function startFrames(page) {
+  await page.evaluate(() => {
+    const rec = { gaps: [], last: performance.now(), on: true, longTasks: 0 };
+    window.__rec = rec;
+    const loop = (t) => { rec.gaps.push(t - rec.last); rec.last = t; if (rec.on) requestAnimationFrame(loop); };
+    requestAnimationFrame(loop);
+    try {
+      new PerformanceObserver((list) => { rec.longTasks += list.getEntries().length; }).observe({ type: 'longtask' });
+    } catch { /* not supported */ }
+  });
+}
+export async function stopFrames(page) {
+  const rec = await page.evaluate(() => {
+    window.__rec.on = false;
+    return { gaps: window.__rec.gaps.slice(1), longTasks: window.__rec.longTasks };
+  });
+  rec.gaps.sort((a, b) => a - b);
+  return rec;
+}
+
+// POST -> card latency measured inside the page, four times a second until `end`: a probe task
+// is POSTed by the page and timed until its card shows the new count. Only the cards in view
+// exist, and in Active the probe would compete with every other update for the top rows, so it
+// is a 'recovered' task: alone in its bucket, always in view, drawn by the same frames.
+// Resolves to { latencies (sorted, ms), misses (not shown within 5 s) }.
+export async function probeLatencies(page, end) {
+  const latencies = [];
+  let misses = 0;
+  for (let k = 1; Date.now() < end - 600; k++) {
+    const ms = await page.evaluate(async (value) => {
+      const t = performance.now();
+      await fetch('/progress', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ task_id: 'probe', desc: 'Latency probe', n: value, total: 100000, status: 'recovered' }) });
+      const want = `${value}/100000 `;
+      return new Promise((resolve) => {
+        const check = () => {
+          const el = document.querySelector('.card[data-id="probe"] .tqdm');
+          if (el && el.textContent.startsWith(want)) resolve(performance.now() - t);
+          else if (performance.now() - t > 5000) resolve(-1);
+          else requestAnimationFrame(check);
+        };
+        check();
+      });
+    }, k);
+    if (ms < 0) misses++; else latencies.push(ms);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  latencies.sort((a, b) => a - b);
+  return { latencies, misses };
+}
