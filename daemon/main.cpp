@@ -1,9 +1,7 @@
 // The `progressista` binary. Each verb lives in its own file and registers its subcommand
 // here; a verb reports its own failures and hands back only an exit code.
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
-#include <string_view>
 
 #include <CLI/CLI.hpp>
 

@@ -162,12 +162,12 @@ class Watcher {
   void print_once() {
     WatchLook look = look_;
     look.state = "snapshot";
+    const char* cols = std::getenv("COLUMNS");
+    const int columns_env = cols != nullptr ? std::atoi(cols) : 0;
     if (::isatty(STDOUT_FILENO)) {
       terminal_size(look);
-    } else if (const char* cols = std::getenv("COLUMNS"); cols != nullptr && std::atoi(cols) > 0) {
-      look.width = static_cast<std::size_t>(std::atoi(cols));
     } else {
-      look.width = 120;
+      look.width = columns_env > 0 ? static_cast<std::size_t>(columns_env) : 120;
     }
     look.height = static_cast<std::size_t>(-1);  // every task
     for (const std::string& line : board_.render(look, now_seconds())) std::puts(line.c_str());

@@ -218,9 +218,8 @@ std::string tqdm_counts(const WatchedTask& t, double now) {
 WatchBoard::WatchBoard(WatchFilter filter) : filter_(std::move(filter)) {}
 
 bool WatchBoard::apply(std::string_view frame, std::string& error) {
-  dom::parser parser;
   dom::object doc;
-  if (parser.parse(frame.data(), frame.size()).get(doc) != simdjson::SUCCESS) {
+  if (parser_.parse(frame.data(), frame.size()).get(doc) != simdjson::SUCCESS) {
     error = "a frame that is not a JSON object";
     return false;
   }

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include <simdjson.h>
+
 namespace progressista::daemon {
 
 // A task as the delta protocol carries it (the members `watch` shows).
@@ -72,6 +74,7 @@ class WatchBoard {
   [[nodiscard]] bool shown(const WatchedTask& t) const;
 
   WatchFilter filter_;
+  simdjson::dom::parser parser_;  // kept: a snapshot's buffers are not allocated again per frame
   std::map<std::string, WatchedTask, std::less<>> tasks_;
   std::uint64_t frames_ = 0;
 };
