@@ -224,6 +224,21 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
   seconds(cmd, "--max-task-age", cfg.max_task_age, "PROGRESSISTA_MAX_TASK_AGE",
           "Any task idle this long is removed, whatever its status (0: never)")
       ->check(kNonNegativeSeconds);
+  cmd.add_option("--stalled-factor", cfg.stalled_factor,
+                 "A running task is flagged stalled after this many of its usual intervals "
+                 "between events without one (0: never flagged)")
+      ->envname("PROGRESSISTA_STALLED_FACTOR")
+      ->capture_default_str()
+      ->check(number_in(0, 1e6, "times the task's cadence"));
+  seconds(cmd, "--stalled-min-seconds", cfg.stalled_min_seconds,
+          "PROGRESSISTA_STALLED_MIN_SECONDS",
+          "...but never before this many seconds without an event")
+      ->check(kNonNegativeSeconds);
+  cmd.add_option("--project-id-separators", cfg.project_id_separators,
+                 "A task with neither project nor meta.project is counted under its id up to "
+                 "the first of these characters (empty: no such rule)")
+      ->envname("PROGRESSISTA_PROJECT_ID_SEPARATORS")
+      ->capture_default_str();
   cmd.add_option("--body-limit", cfg.body_limit,
                  "Largest request body accepted, in bytes (413 above)")
       ->envname("PROGRESSISTA_BODY_LIMIT")
@@ -348,6 +363,9 @@ void append_config_json(fmt::memory_buffer& out, const ServerConfig& c) {
   num("retention_seconds", c.retention_seconds);
   num("stale_seconds", c.stale_seconds);
   num("max_task_age", c.max_task_age);
+  num("stalled_factor", c.stalled_factor);
+  num("stalled_min_seconds", c.stalled_min_seconds);
+  str("project_id_separators", c.project_id_separators);
   num("body_limit", static_cast<double>(c.body_limit));
   num("header_timeout", c.header_timeout);
   num("idle_timeout", c.idle_timeout);

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "live/board_rules.hpp"
 #include "progressista/tokens.hpp"
 
 namespace CLI {
@@ -43,6 +44,11 @@ struct ServerConfig {
   double stale_seconds = 0.0;
   double max_task_age = 0.0;
 
+  // The board's rules (GET /tasks's "stalled", GET /summary's counts and project roll-ups).
+  double stalled_factor = 10.0;
+  double stalled_min_seconds = 60.0;
+  std::string project_id_separators = "/:";
+
   // Limits.
   std::size_t body_limit = 1 << 20;
   double header_timeout = 10.0;  // a request must arrive in full within this
@@ -71,6 +77,9 @@ struct ServerConfig {
   [[nodiscard]] TokenSet tokens() const { return TokenSet::from_settings(api_token, api_tokens); }
   [[nodiscard]] unsigned mode() const;  // shm_mode as a number
   [[nodiscard]] unsigned io_threads() const;
+  [[nodiscard]] BoardRules board_rules() const {
+    return {StallRule{stalled_factor, stalled_min_seconds}, project_id_separators};
+  }
   // The folder served under /static: --static-dir, else the dashboard installed beside this
   // binary (<bindir>/../share/progressista/static, so an installed tree may be moved), else the
   // source tree's static/ for a binary run from its build tree.

@@ -189,7 +189,7 @@ int run_role(const ServerConfig& cfg, Role role) {
       bo.max_clients = cfg.max_clients;
       bo.control_rate = cfg.ws_control_rate;
       hub = std::make_unique<Broadcaster>(*store, bo, stats);
-      summary = std::make_unique<Summary>(*store, bo.tick);
+      summary = std::make_unique<Summary>(*store, bo.tick, cfg.board_rules());
     }
     const std::filesystem::path static_dir = cfg.static_folder();
     HttpServerOptions http;
@@ -210,7 +210,7 @@ int run_role(const ServerConfig& cfg, Role role) {
           std::vector<std::unique_ptr<Routes>> groups;
           if (writes) groups.push_back(std::make_unique<IngestRoutes>(ctx));
           if (hub) {
-            groups.push_back(std::make_unique<ReadRoutes>(ctx));
+            groups.push_back(std::make_unique<ReadRoutes>(ctx, cfg.board_rules().stall));
             groups.push_back(std::make_unique<SummaryRoutes>(ctx, *summary));
             groups.push_back(std::make_unique<MetricsRoutes>(ctx, &hub->stats()));
             groups.push_back(std::make_unique<StaticFiles>(static_dir));

@@ -35,7 +35,70 @@ bool IngestRoutes::handle(const HttpRequest& request, HttpResponse& response) {
     delete_task(request, path.substr(kTaskPrefix.size()), response);
     return true;
   }
+  // POST /tasks/{id}/acknowledge and /unacknowledge: the only POSTs under /tasks/, so a task
+  // whose id ends in "/acknowledge" stays reachable by DELETE and GET.
+  if (path.starts_with(kTaskPrefix) && request.method == "POST") {
+    const std::string_view rest = path.substr(kTaskPrefix.size());
+    for (const bool on : {true, false}) {
+      const std::string_view suffix = on ? "/acknowledge" : "/unacknowledge";
+      if (rest.size() > suffix.size() && rest.ends_with(suffix)) {
+        acknowledge(request, rest.substr(0, rest.size() - suffix.size()), on, response);
+        return true;
+      }
+    }
+  }
   return false;
+}
+
+void IngestRoutes::acknowledge(const HttpRequest& request, std::string_view encoded_id, bool on,
+                               HttpResponse& response) {
+  if (!authorize(ctx_, request, response)) return;
+  std::string id;
+  if (!url_decode(encoded_id, id, false)) {
+    refuse(ctx_, Counter::kRejectedValidation, 422,
+           "task_id in the path has a malformed percent-escape", response);
+    return;
+  }
+  const double now = now_seconds();
+  bool found = false;
+  Status status = Status::kStart;
+  double at = 0;
+  // Under the task's lock: a failure acknowledged and an event arriving at once end in one
+  // order or the other, never in an event that keeps the acknowledgement.
+  (void)ctx_.store.table().modify(id, [&](TaskRecord& t) {
+    found = true;
+    status = t.status;
+    if (t.status != Status::kError || t.has(kHasAcknowledged) == on) {
+      at = t.acknowledged_at;
+      return false;
+    }
+    t.set(kHasAcknowledged, on);
+    t.acknowledged_at = on ? now : 0;
+    at = t.acknowledged_at;
+    return true;
+  });
+  if (!found) {
+    refuse(ctx_, Counter::kRejectedValidation, 404, "Task not found", response);
+    return;
+  }
+  if (status != Status::kError) {
+    refuse(ctx_, Counter::kRejectedValidation, 409,
+           fmt::format("task has not failed (its status is '{}'); only failures are acknowledged",
+                       status_name(status)),
+           response);
+    return;
+  }
+  fmt::memory_buffer out;
+  out.append(std::string_view{"{\"ok\":true,\"task_id\":"});
+  append_json_string(out, id);
+  if (on) {
+    out.append(std::string_view{",\"acknowledged_at\":"});
+    append_json_number(out, at);
+  } else {
+    out.append(std::string_view{",\"acknowledged\":false"});
+  }
+  out.push_back('}');
+  response.body.assign(out.data(), out.size());
 }
 
 void IngestRoutes::post_progress(const HttpRequest& request, HttpResponse& response) {

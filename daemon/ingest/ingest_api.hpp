@@ -1,5 +1,5 @@
 // The write API (Progressista's routes and status codes): POST /progress, DELETE /tasks/{id},
-// DELETE /tasks?status=&older_than=.
+// DELETE /tasks?status=&older_than=, POST /tasks/{id}/acknowledge and /unacknowledge.
 #pragma once
 
 #include <string>
@@ -22,6 +22,10 @@ class IngestRoutes final : public Routes {
   void post_progress(const HttpRequest& request, HttpResponse& response);
   void delete_task(const HttpRequest& request, std::string_view encoded_id, HttpResponse& response);
   void delete_tasks(const HttpRequest& request, HttpResponse& response);
+  // `on`: acknowledge a failed task (acknowledged_at = now), else withdraw it. 404 unknown
+  // task, 409 a task that has not failed; acknowledging twice keeps the first time.
+  void acknowledge(const HttpRequest& request, std::string_view encoded_id, bool on,
+                   HttpResponse& response);
 
   ApiContext& ctx_;
   Ingestor ingestor_;

@@ -30,8 +30,7 @@ bool read_active(ApiContext& ctx, const HttpRequest& request, HttpResponse& resp
 
 }  // namespace
 
-ReadRoutes::ReadRoutes(ApiContext& ctx)
-    : ctx_(ctx) {}
+ReadRoutes::ReadRoutes(ApiContext& ctx, StallRule stall) : ctx_(ctx), stall_(stall) {}
 
 ReadRoutes::~ReadRoutes() = default;
 
@@ -82,7 +81,7 @@ void ReadRoutes::finish(HttpResponse& response) {
 }
 
 void ReadRoutes::list_tasks(const HttpRequest& request, HttpResponse& response) {
-  const int status = answer_task_list(ctx_.store, request.query, out_);
+  const int status = answer_task_list(ctx_.store, request.query, out_, stall_, now_seconds());
   finish(response);
   response.status = status;
 }
@@ -100,7 +99,7 @@ void ReadRoutes::get_task(std::string_view encoded_id, HttpResponse& response) {
     return;
   }
   out_.clear();
-  append_task_json(out_, task);
+  append_task_json(out_, task, is_stalled(task, now_seconds(), stall_));
   finish(response);
 }
 

@@ -17,7 +17,8 @@ namespace progressista::daemon {
 // One per I/O thread: owns its output buffers.
 class ReadRoutes final : public Routes {
  public:
-  explicit ReadRoutes(ApiContext& ctx);
+  // `stall`: what GET /tasks and GET /tasks/{id} mark "stalled".
+  ReadRoutes(ApiContext& ctx, StallRule stall = {});
   ~ReadRoutes();
   ReadRoutes(const ReadRoutes&) = delete;
   ReadRoutes& operator=(const ReadRoutes&) = delete;
@@ -40,6 +41,7 @@ class ReadRoutes final : public Routes {
   };
 
   ApiContext& ctx_;
+  const StallRule stall_;
   fmt::memory_buffer out_;
   fmt::memory_buffer page_;
   std::vector<Entry> entries_;

@@ -39,15 +39,19 @@ void append_time_or_null(fmt::memory_buffer& out, double seconds) {
   }
 }
 
-// {"total":N,"start":..,"update":..,"close":..,"error":..,"stale":..,"recovered":..}
+// {"total":N,"start":..,"update":..,"close":..,"error":..,"stale":..,"recovered":..,
+//  "stalled":..,"acknowledged":..}: the statuses, then two flags over them (stalled among the
+// running ones, acknowledged among the failed ones).
 void append_by_status(fmt::memory_buffer& out, std::uint64_t total,
-                      const std::array<std::uint64_t, kStatusCount>& by_status) {
+                      const std::array<std::uint64_t, kStatusCount>& by_status,
+                      std::uint64_t stalled, std::uint64_t acknowledged) {
   fmt::format_to(std::back_inserter(out), "{{\"total\":{}", total);
   for (int i = 0; i < kStatusCount; ++i) {
     fmt::format_to(std::back_inserter(out), ",\"{}\":{}", status_name(static_cast<Status>(i)),
                    by_status[static_cast<std::size_t>(i)]);
   }
-  out.push_back('}');
+  fmt::format_to(std::back_inserter(out), ",\"stalled\":{},\"acknowledged\":{}}}", stalled,
+                 acknowledged);
 }
 
 bool went_back(const CounterSample& from, const CounterSample& to) {
@@ -84,18 +88,56 @@ CounterWindow SampleRing::window(const CounterSample& now, double seconds) const
           now.failed - from->failed};
 }
 
+// ---- HistoryRing ----
+
+const CounterSample& HistoryRing::at(std::size_t i) const noexcept {
+  return ring_[(next_ + ring_.size() - count_ + i) % ring_.size()];
+}
+
+void HistoryRing::push(const CounterSample& s) noexcept {
+  if (count_ > 0) {
+    const CounterSample& last = at(count_ - 1);
+    if (went_back(last, s)) {
+      count_ = 0;
+    } else if (s.at - last.at < kStep) {
+      return;
+    }
+  }
+  ring_[next_] = s;
+  next_ = (next_ + 1) % ring_.size();
+  if (count_ < ring_.size()) ++count_;
+}
+
+std::vector<CounterWindow> HistoryRing::buckets(const CounterSample& now) const {
+  std::vector<CounterWindow> out;
+  if (count_ == 0) return out;
+  const auto between = [](const CounterSample& a, const CounterSample& b) {
+    return CounterWindow{b.at - a.at, b.events - a.events, b.closed - a.closed, b.failed - a.failed};
+  };
+  for (std::size_t i = 1; i < count_; ++i) out.push_back(between(at(i - 1), at(i)));
+  const CounterSample& last = at(count_ - 1);
+  if (!went_back(last, now) && now.at - last.at >= kMinRateWindow) {
+    out.push_back(between(last, now));
+  }
+  if (out.size() > kPoints) out.erase(out.begin(), out.end() - kPoints);
+  return out;
+}
+
 // ---- Summary ----
 
-Summary::Summary(const Store& store, std::chrono::microseconds max_age)
+Summary::Summary(const Store& store, std::chrono::microseconds max_age, BoardRules rules)
     : store_(store),
       max_age_(std::max(max_age, kMinMaxAge)),
+      rules_(std::move(rules)),
       parser_(std::make_unique<simdjson::dom::parser>()) {
   // Sized once for the largest meta: the pass allocates nothing per task.
   meta_.reserve(limits::kMeta + simdjson::SIMDJSON_PADDING);
   // Should it fail, the first parse allocates instead.
   [[maybe_unused]] const simdjson::error_code sized =
       parser_->allocate(limits::kMeta + simdjson::SIMDJSON_PADDING);
-  samples_.push(read_counters());
+  const CounterSample first = read_counters();
+  samples_.push(first);
+  history_.push(first);
 }
 
 Summary::~Summary() = default;
@@ -114,7 +156,9 @@ CounterSample Summary::read_counters() const {
 
 void Summary::sample() {
   std::lock_guard lock(samples_mutex_);
-  samples_.push(read_counters());
+  const CounterSample s = read_counters();
+  samples_.push(s);
+  history_.push(s);
 }
 
 std::shared_ptr<const std::string> Summary::current() {
@@ -144,10 +188,12 @@ bool Summary::meta_project(const TaskRecord& t, std::string_view& project) {
          object["project"].get(project) == simdjson::SUCCESS;
 }
 
-void Summary::count(Tally& tally, const TaskRecord& t) {
+void Summary::count(Tally& tally, const TaskRecord& t, double now) const {
   ++tally.tasks;
   const auto i = static_cast<std::size_t>(t.status);
   if (i < tally.by_status.size()) ++tally.by_status[i];
+  if (is_stalled(t, now, rules_.stall)) ++tally.stalled;
+  if (t.status == Status::kError && t.has(kHasAcknowledged)) ++tally.acknowledged;
   if (t.status == Status::kError) {
     tally.last_failure = std::max(tally.last_failure, t.has(kHasDoneAt) ? t.done_at : t.updated_at);
   }
@@ -164,13 +210,20 @@ void Summary::count(Tally& tally, const TaskRecord& t) {
   }
   ++tally.with_total;
   tally.total += t.total;
-  tally.n += std::isfinite(t.n) ? std::clamp(t.n, 0.0, t.total) : 0.0;
+  const double n = std::isfinite(t.n) ? std::clamp(t.n, 0.0, t.total) : 0.0;
+  tally.n += n;
+  // The throughput and what is left of the tasks still running (a failed or stale task's
+  // units will not come at its last rate).
+  if (t.status == Status::kStart || t.status == Status::kUpdate || t.status == Status::kRecovered) {
+    tally.remaining += t.total - n;
+    if (t.has(kHasRate) && std::isfinite(t.rate) && t.rate > 0) tally.rate += t.rate;
+  }
 }
 
 void Summary::append_tally(const Tally& t) {
   fmt::memory_buffer& out = out_;
   out.append(std::string_view{"{\"tasks\":"});
-  append_by_status(out, t.tasks, t.by_status);
+  append_by_status(out, t.tasks, t.by_status, t.stalled, t.acknowledged);
   const std::uint64_t done = t.by_status[static_cast<std::size_t>(Status::kClose)];
   fmt::format_to(std::back_inserter(out),
                  ",\"by_tasks\":{{\"done\":{},\"total\":{},\"fraction\":", done, t.tasks);
@@ -201,6 +254,13 @@ void Summary::append_tally(const Tally& t) {
     append_json_number(out, t.total);
     out.append(std::string_view{",\"fraction\":"});
     append_json_number(out, round3(t.n / t.total));
+    // Units a second of the running tasks, and the time their remaining units take at it.
+    out.append(std::string_view{",\"rate\":"});
+    append_json_number(out, round3(t.rate));
+    out.append(std::string_view{",\"remaining\":"});
+    append_json_number(out, t.remaining);
+    out.append(std::string_view{",\"eta\":"});
+    append_json_number(out, t.rate > 0 ? round3(t.remaining / t.rate) : NAN);
     out.append(std::string_view{"},\"by_units_reason\":null"});
   }
   out.append(std::string_view{",\"last_failure\":"});
@@ -228,6 +288,27 @@ void Summary::append_window(const CounterWindow& w, bool per_minute) {
   out.push_back('}');
 }
 
+void Summary::append_history(const std::vector<CounterWindow>& buckets) {
+  fmt::memory_buffer& out = out_;
+  const auto series = [&](std::string_view name, auto value) {
+    fmt::format_to(std::back_inserter(out), ",\"{}\":[", name);
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+      if (i > 0) out.push_back(',');
+      append_json_number(out, round3(value(buckets[i])));
+    }
+    out.push_back(']');
+  };
+  fmt::format_to(std::back_inserter(out), "{{\"step\":{}", HistoryRing::kStep);
+  series("seconds", [](const CounterWindow& w) { return w.seconds; });
+  series("events_per_second",
+         [](const CounterWindow& w) { return static_cast<double>(w.events) / w.seconds; });
+  series("closed_per_minute",
+         [](const CounterWindow& w) { return static_cast<double>(w.closed) * 60 / w.seconds; });
+  series("failed_per_minute",
+         [](const CounterWindow& w) { return static_cast<double>(w.failed) * 60 / w.seconds; });
+  out.push_back('}');
+}
+
 std::string Summary::compute() {
   projects_.clear();
   Tally overall;  // statuses only
@@ -238,26 +319,34 @@ std::string Summary::compute() {
     if (it == projects_.end()) it = projects_.emplace(std::string(project), Tally{}).first;
     return it->second;
   };
+  const double now = now_seconds();
   store_.table().for_each([&](const TaskRecord& t) {
     ++overall.tasks;
     const auto i = static_cast<std::size_t>(t.status);
     if (i < overall.by_status.size()) ++overall.by_status[i];
+    if (is_stalled(t, now, rules_.stall)) ++overall.stalled;
+    if (t.status == Status::kError && t.has(kHasAcknowledged)) ++overall.acknowledged;
     std::string_view project;
     Tally* tally = &none;
     if (t.has(kHasProject)) {
       tally = &project_tally(t.project.view());
     } else if (meta_project(t, project)) {
       tally = &project_tally(project);
+    } else if (project = project_from_id(t.task_id.view(), rules_.project_id_separators);
+               !project.empty()) {
+      tally = &project_tally(project);
     }
-    count(*tally, t);
+    count(*tally, t, now);
   });
 
   CounterWindow ten, minute;
+  std::vector<CounterWindow> history;
   {
     std::lock_guard lock(samples_mutex_);
-    const CounterSample now = read_counters();
-    ten = samples_.window(now, 10.0);
-    minute = samples_.window(now, 60.0);
+    const CounterSample counters = read_counters();
+    ten = samples_.window(counters, 10.0);
+    minute = samples_.window(counters, 60.0);
+    history = history_.buckets(counters);
   }
   double last_failure = none.last_failure;
   for (const auto& [name, tally] : projects_) {
@@ -267,15 +356,23 @@ std::string Summary::compute() {
   fmt::memory_buffer& out = out_;
   out.clear();
   out.append(std::string_view{"{\"generated_at\":"});
-  append_time_or_null(out, now_seconds());
+  append_time_or_null(out, now);
   out.append(std::string_view{",\"tasks\":"});
-  append_by_status(out, overall.tasks, overall.by_status);
+  append_by_status(out, overall.tasks, overall.by_status, overall.stalled, overall.acknowledged);
   out.append(std::string_view{",\"last_failure\":"});
   append_time_or_null(out, last_failure);
   out.append(std::string_view{",\"rates\":{\"10s\":"});
   append_window(ten, false);
   out.append(std::string_view{",\"1m\":"});
   append_window(minute, true);
+  out.append(std::string_view{"},\"history\":"});
+  append_history(history);
+  out.append(std::string_view{",\"stalled_rule\":{\"factor\":"});
+  append_json_number(out, rules_.stall.factor);
+  out.append(std::string_view{",\"min_seconds\":"});
+  append_json_number(out, rules_.stall.min_seconds);
+  out.append(std::string_view{"},\"project_rule\":{\"id_separators\":"});
+  append_json_string(out, rules_.project_id_separators);
   out.append(std::string_view{"},\"ingest\":"});
   if (const std::optional<double> age = ingest_heartbeat_age(store_)) {
     fmt::format_to(std::back_inserter(out),

@@ -1,7 +1,9 @@
 // GET /summary: an operator's overview of the fleet from the segment's counters and one pass
-// over the table: tasks by status, overall and per project; each project's progress by tasks
-// and, when its tasks agree on a unit, by units; events per second, completions and failures
-// per minute; the last failure per project; the ingest heartbeat. Computed at most once per
+// over the table: tasks by status (and stalled, acknowledged), overall and per project; each
+// project's progress by tasks and, when its tasks agree on a unit, by units with its
+// throughput and ETA; events per second, completions and failures per minute, and their last
+// ten minutes in 10-second buckets; the last failure per project; the ingest heartbeat; the
+// board's rules (stalled, project from the task id). Computed at most once per
 // tick and shared by every I/O thread. Behaviour: README.md, "GET /summary".
 #pragma once
 
@@ -14,12 +16,15 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "http/routes.hpp"
+#include "live/board_rules.hpp"
 #include "progressista/status.hpp"
 #include "progressista/store.hpp"
+#include "progressista/task.hpp"
 
 namespace simdjson::dom {
 class parser;
@@ -64,11 +69,31 @@ class SampleRing {
   std::size_t count_ = 0;
 };
 
+// The last ten minutes in 10-second steps for the board's charts: a sample kept whenever
+// `kStep` seconds have passed since the last one kept.
+class HistoryRing {
+ public:
+  static constexpr double kStep = 10.0;
+  static constexpr std::size_t kPoints = 60;  // buckets served: ten minutes
+
+  // As SampleRing::push: another generation or a counter going back starts again.
+  void push(const CounterSample& s) noexcept;
+  // The buckets between consecutive samples kept, then the one from the last kept to `now`
+  // (when at least a second long), oldest first; the last kPoints of them.
+  [[nodiscard]] std::vector<CounterWindow> buckets(const CounterSample& now) const;
+
+ private:
+  [[nodiscard]] const CounterSample& at(std::size_t i) const noexcept;  // 0: oldest
+  std::array<CounterSample, kPoints + 1> ring_{};
+  std::size_t next_ = 0;
+  std::size_t count_ = 0;
+};
+
 class Summary {
  public:
   // `max_age`: how long one computed summary is served (the broadcaster's tick; 100 ms at
   // the least). Takes the first sample.
-  Summary(const Store& store, std::chrono::microseconds max_age);
+  Summary(const Store& store, std::chrono::microseconds max_age, BoardRules rules = {});
   ~Summary();
   Summary(const Summary&) = delete;
   Summary& operator=(const Summary&) = delete;
@@ -84,9 +109,13 @@ class Summary {
   struct Tally {
     std::array<std::uint64_t, kStatusCount> by_status{};
     std::uint64_t tasks = 0;
+    std::uint64_t stalled = 0;
+    std::uint64_t acknowledged = 0;  // failures an operator acknowledged
     std::uint64_t with_total = 0;  // tasks with a total > 0: the units' progress
     double n = 0;
     double total = 0;
+    double rate = 0;     // units a second of the running ones among them
+    double remaining = 0;  // their units still to go
     bool has_unit = false;  // of the first task with a total
     bool units_differ = false;
     std::string unit;        // the first task's unit
@@ -100,15 +129,19 @@ class Summary {
   // True, with `project` (valid until the next call), when meta is an object whose
   // `project` is a string.
   [[nodiscard]] bool meta_project(const TaskRecord& t, std::string_view& project);
-  static void count(Tally& tally, const TaskRecord& t);
+  void count(Tally& tally, const TaskRecord& t, double now) const;
   void append_tally(const Tally& tally);
   void append_window(const CounterWindow& w, bool per_minute);
+  void append_history(const std::vector<CounterWindow>& buckets);
 
   const Store& store_;
   const std::chrono::microseconds max_age_;
 
+  const BoardRules rules_;
+
   std::mutex samples_mutex_;
   SampleRing samples_;
+  HistoryRing history_;
 
   std::mutex cache_mutex_;
   std::shared_ptr<const std::string> cached_;

@@ -12,12 +12,12 @@ export const SHORT_KEYS = [
   ['ts', 'timestamp'], ['m', 'meta'], ['ca', 'created_at'], ['ua', 'updated_at'],
   ['da', 'done_at'], ['sa', 'stale_at'], ['rv', 'recovered'], ['ra', 'recovered_at'],
   ['p', 'project'], ['ph', 'phase'], ['msg', 'message'], ['err', 'error'], ['r', 'rate'],
-  ['e', 'eta'],
+  ['e', 'eta'], ['cd', 'cadence'], ['ak', 'acknowledged_at'],
 ];
 const LONG_OF = new Map(SHORT_KEYS);
 const SHORT_OF = new Map(SHORT_KEYS.map(([s, l]) => [l, s]));
 // Members sent as ms relative to the frame's time.
-const TIME_KEYS = new Set(['ts', 'ca', 'ua', 'da', 'sa', 'ra']);
+const TIME_KEYS = new Set(['ts', 'ca', 'ua', 'da', 'sa', 'ra', 'ak']);
 
 // The v1 member a short key stands for; a key the table does not know keeps its name.
 export const longKey = (key) => LONG_OF.get(key) ?? key;

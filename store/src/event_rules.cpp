@@ -5,6 +5,12 @@ namespace progressista::detail {
 namespace {
 // Weight of the newest sample in the exponential moving average (tqdm's default smoothing).
 constexpr double kRateSmoothing = 0.3;
+// The cadence's step towards each interval between a task's events that falls outside
+// [cadence / band, cadence * band]: multiplicative, so it settles near the intervals' median
+// whatever their scale, and moves neither on one long pause nor on a burst; the band keeps a
+// steady task's value still, so the live frames do not carry a new one with every event.
+constexpr double kCadenceStep = 1.125;
+constexpr double kCadenceBand = 1.5;
 
 void set_string(TaskRecord& rec, Field f, auto& dst, const std::optional<std::string_view>& v) {
   if (!v) return;
@@ -87,6 +93,23 @@ void apply_event(TaskRecord& rec, const Event& e, double now) noexcept {
     }
     rec.n = *n;
   }
+
+  // The cadence: from the second event on, a step of 1/8 towards each interval outside the
+  // band around it (a first
+  // event's record has updated_at == now, and events in the same instant say nothing; the
+  // gap across a restart, after a restored task's last saved update, is not the task's).
+  if (const double gap = now - rec.updated_at; gap > 0 && prev != Status::kRecovered) {
+    if (!rec.has(kHasCadence)) {
+      rec.cadence = gap;
+      rec.set(kHasCadence);
+    } else if (gap > rec.cadence * kCadenceBand) {
+      rec.cadence *= kCadenceStep;
+    } else if (gap * kCadenceBand < rec.cadence) {
+      rec.cadence /= kCadenceStep;
+    }
+  }
+  // Whatever happens next is news: an acknowledged failure is no longer acknowledged.
+  rec.set(kHasAcknowledged, false);
 
   rec.status = next;
   rec.updated_at = now;

@@ -22,7 +22,8 @@
 namespace progressista::detail {
 
 inline constexpr std::uint64_t kMagic = 0x3156534154535250ULL;  // "PRSTASV1" little-endian
-inline constexpr std::uint32_t kLayoutVersion = 2;
+// 3: the record's head carries cadence and acknowledged_at (136 bytes, was 120).
+inline constexpr std::uint32_t kLayoutVersion = 3;
 inline constexpr std::size_t kMaxProcesses = 64;
 
 inline constexpr std::uint32_t kNone = 0xffffffffu;  // no block / no slot

@@ -36,7 +36,8 @@ static_assert(offsetof(TaskRecord, fields) == offsetof(RecordHead, fields) &&
               offsetof(TaskRecord, live) == offsetof(RecordHead, live) &&
               offsetof(TaskRecord, change_seq) == offsetof(RecordHead, change_seq) &&
               offsetof(TaskRecord, n) == offsetof(RecordHead, n) &&
-              offsetof(TaskRecord, rate_t) == offsetof(RecordHead, rate_t));
+              offsetof(TaskRecord, rate_t) == offsetof(RecordHead, rate_t) &&
+              offsetof(TaskRecord, acknowledged_at) == offsetof(RecordHead, acknowledged_at));
 
 void encode(const TaskRecord& rec, char* out) noexcept {
   RecordHead h;

@@ -21,10 +21,10 @@ struct RecordHead {
   std::uint16_t reserved;
   std::uint64_t change_seq;
   double n, total, timestamp, created_at, updated_at, done_at, stale_at, recovered_at, rate, rate_n,
-      rate_t;
+      rate_t, cadence, acknowledged_at;
   std::uint16_t len[kStringFields];  // task_id, desc, unit, project, phase, message, error, meta
 };
-static_assert(sizeof(RecordHead) == 120);
+static_assert(sizeof(RecordHead) == 136);
 
 // The largest encoding: every string at its byte limit.
 inline constexpr std::size_t kMaxRecordBytes =

@@ -61,6 +61,7 @@ void restore(dom::object task, std::string_view id, double now, TaskRecord& rec)
   if (number(task, "done_at", rec.done_at)) rec.set(kHasDoneAt);
   if (number(task, "stale_at", rec.stale_at)) rec.set(kHasStaleAt);
   if (number(task, "rate", rec.rate)) rec.set(kHasRate);
+  if (number(task, "cadence", rec.cadence) && rec.cadence > 0) rec.set(kHasCadence);
   if (text(task, "desc", rec.desc, true)) rec.set(kHasDesc);
   if (text(task, "unit", rec.unit, false)) rec.set(kHasUnit);
   if (text(task, "project", rec.project, false)) rec.set(kHasProject);

@@ -61,7 +61,7 @@ void key(fmt::memory_buffer& out, std::string_view quoted_key_colon) {
 }
 }  // namespace
 
-void append_task_json(fmt::memory_buffer& out, const TaskRecord& t) {
+void append_task_json(fmt::memory_buffer& out, const TaskRecord& t, bool stalled) {
   out.append(std::string_view{"{\"task_id\":"});
   append_json_string(out, t.task_id.view());
   if (t.has(kHasDesc)) {
@@ -122,6 +122,20 @@ void append_task_json(fmt::memory_buffer& out, const TaskRecord& t) {
     key(out, "\"eta\":");
     append_json_number(out, eta);
   }
+  if (t.has(kHasCadence)) {
+    key(out, "\"cadence\":");
+    // Two significant digits: all a stall rule needs, and steadier in the live frames.
+    if (std::isfinite(t.cadence)) {
+      fmt::format_to(std::back_inserter(out), "{:.2g}", t.cadence);
+    } else {
+      out.append(std::string_view{"null"});
+    }
+  }
+  if (t.has(kHasAcknowledged)) {
+    key(out, "\"acknowledged_at\":");
+    append_json_number(out, t.acknowledged_at);
+  }
+  if (stalled) out.append(std::string_view{",\"stalled\":true"});
   out.push_back('}');
 }
 

@@ -5,6 +5,7 @@
 #include "progressista/ingest.hpp"
 #include "progressista/query.hpp"
 #include "progressista/snapshot.hpp"
+#include "progressista/task_json.hpp"
 
 namespace progressista {
 
@@ -26,6 +27,7 @@ bool TaskFilter::matches(const TaskRecord& t) const {
   if (status && t.status != *status) return false;
   if (active && is_terminal(t.status)) return false;
   if (!project.empty() && (!t.has(kHasProject) || t.project.view() != project)) return false;
+  if (stalled && is_stalled(t, now, rule) != *stalled) return false;
   return t.task_id.view().starts_with(prefix);
 }
 
@@ -51,21 +53,41 @@ bool read_task_filter(std::string_view query, TaskFilter& filter, std::string& d
     }
   }
   if (!read_active(query, filter, detail)) return false;
+  if (query_param(query, "stalled", text) && !text.empty()) {
+    filter.stalled = parse_bool(text);
+    if (!filter.stalled) {
+      detail = fmt::format("stalled must be true or false, got '{}'", text);
+      return false;
+    }
+  }
   (void)query_param(query, "project", filter.project);
   (void)query_param(query, "prefix", filter.prefix);
   return true;
 }
 
-int answer_task_list(Store& store, std::string_view query, fmt::memory_buffer& out) {
+int answer_task_list(Store& store, std::string_view query, fmt::memory_buffer& out,
+                     const StallRule& rule, double now) {
   out.clear();
   TaskFilter filter;
+  filter.rule = rule;
+  filter.now = now;
   std::string detail;
   if (!read_task_filter(query, filter, detail)) {
     store.counters().add(Counter::kRejectedValidation);
     append_detail(out, detail);
     return 422;
   }
-  append_snapshot(out, store.table(), [&filter](const TaskRecord& t) { return filter.matches(t); });
+  out.append(std::string_view{"{\"tasks\":{"});
+  bool first = true;
+  store.table().for_each([&](const TaskRecord& t) {
+    if (!filter.matches(t)) return;
+    if (!first) out.push_back(',');
+    first = false;
+    append_json_string(out, t.task_id.view());
+    out.push_back(':');
+    append_task_json(out, t, is_stalled(t, now, rule));
+  });
+  out.append(std::string_view{"}}"});
   return 200;
 }
 

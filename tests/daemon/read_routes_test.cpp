@@ -40,7 +40,9 @@ class ReadRoutesTest : public ::testing::Test {
     store_ = Store::open(testing::options(seg_, 64));
     ctx_ =
         std::make_unique<ApiContext>(ApiContext{*store_, TokenSet{}, Cors({}), Role::kBroadcast});
-    routes_ = std::make_unique<ReadRoutes>(*ctx_);
+    // The tasks here are posted at fixed times long past: with the stall rule on, every
+    // running one would be "stalled" (board_rules_test.cpp covers the flag).
+    routes_ = std::make_unique<ReadRoutes>(*ctx_, StallRule{0, 0});
   }
 
   // Posts one JSON body through the Ingestor, as the ingest daemon would, at server time `now`.

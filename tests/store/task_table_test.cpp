@@ -126,6 +126,69 @@ TEST_F(TaskTableTest, RateIsSmoothedFromSuccessiveSamples) {
   EXPECT_FALSE(get("a").has(kHasRate)) << "n went backwards: the rate starts over";
 }
 
+TEST_F(TaskTableTest, CadenceSettlesOnTheUsualIntervalAndShrugsOffPausesAndBursts) {
+  ASSERT_EQ(table().upsert(ev("a"), 100.0), Upsert::kCreated);
+  EXPECT_FALSE(get("a").has(kHasCadence)) << "one event says nothing of an interval";
+  ASSERT_EQ(table().upsert(ev("a"), 100.0), Upsert::kUpdated);
+  EXPECT_FALSE(get("a").has(kHasCadence)) << "nor do two in the same instant";
+  ASSERT_EQ(table().upsert(ev("a"), 102.0), Upsert::kUpdated);
+  ASSERT_TRUE(get("a").has(kHasCadence));
+  EXPECT_DOUBLE_EQ(get("a").cadence, 2.0) << "the first interval seeds it";
+  // Steady intervals near it leave it still (no new value in every live frame).
+  double t = 102;
+  for (const double gap : {2.5, 1.5, 2.0, 2.9, 1.4}) {
+    ASSERT_EQ(table().upsert(ev("a"), t += gap), Upsert::kUpdated);
+  }
+  EXPECT_DOUBLE_EQ(get("a").cadence, 2.0);
+  // One long pause moves it one step, a burst one step back.
+  ASSERT_EQ(table().upsert(ev("a"), t += 600), Upsert::kUpdated);
+  EXPECT_DOUBLE_EQ(get("a").cadence, 2.25);
+  ASSERT_EQ(table().upsert(ev("a"), t += 0.001), Upsert::kUpdated);
+  EXPECT_DOUBLE_EQ(get("a").cadence, 2.0);
+  // A task that now reports every 30 s gets there step by step.
+  for (int i = 0; i < 40; ++i) ASSERT_EQ(table().upsert(ev("a"), t += 30), Upsert::kUpdated);
+  EXPECT_GT(get("a").cadence, 30 / 1.5);
+  EXPECT_LT(get("a").cadence, 30 * 1.5);
+}
+
+TEST_F(TaskTableTest, StalledIsJudgedAgainstTheTasksOwnCadence) {
+  const StallRule rule{10, 60};
+  ASSERT_EQ(table().upsert(ev("slow").status(Status::kStart), 0.0), Upsert::kCreated);
+  EXPECT_FALSE(is_stalled(get("slow"), 59.0, rule));
+  EXPECT_TRUE(is_stalled(get("slow"), 61.0, rule)) << "no cadence yet: the minimum alone";
+  ASSERT_EQ(table().upsert(ev("slow"), 20.0), Upsert::kUpdated);  // cadence 20 s
+  EXPECT_FALSE(is_stalled(get("slow"), 20.0 + 199, rule)) << "10 x 20 s not reached";
+  EXPECT_TRUE(is_stalled(get("slow"), 20.0 + 201, rule));
+  ASSERT_EQ(table().upsert(ev("fast"), 0.0), Upsert::kCreated);
+  ASSERT_EQ(table().upsert(ev("fast"), 0.5), Upsert::kUpdated);  // cadence 0.5 s
+  EXPECT_FALSE(is_stalled(get("fast"), 0.5 + 59, rule)) << "never before the minimum";
+  EXPECT_TRUE(is_stalled(get("fast"), 0.5 + 61, rule));
+  EXPECT_FALSE(is_stalled(get("fast"), 0.5 + 61, StallRule{0, 60})) << "factor 0: off";
+  // Only running tasks stall: finished, failed and janitor-stale ones do not.
+  for (const Status s : {Status::kClose, Status::kError, Status::kStale}) {
+    ASSERT_EQ(table().upsert(ev("fast").status(Status::kStart), 1.0), Upsert::kUpdated);
+    ASSERT_EQ(table().upsert(ev("fast").status(s), 2.0), Upsert::kUpdated);
+    EXPECT_FALSE(is_stalled(get("fast"), 1e6, rule)) << status_name(s);
+  }
+}
+
+TEST_F(TaskTableTest, AnAcknowledgedFailureStaysAcknowledgedUntilTheTasksNextEvent) {
+  ASSERT_EQ(table().upsert(ev("a").status(Status::kError).error("disk full"), 1.0),
+            Upsert::kCreated);
+  ASSERT_TRUE(table().modify("a", [](TaskRecord& r) {
+    r.set(kHasAcknowledged);
+    r.acknowledged_at = 5;
+    return true;
+  }));
+  EXPECT_TRUE(get("a").has(kHasAcknowledged));
+  EXPECT_EQ(get("a").acknowledged_at, 5);
+  // Ignored events (a failed task takes only `start`) change nothing.
+  ASSERT_EQ(table().upsert(ev("a").n(3), 6.0), Upsert::kIgnoredClosed);
+  EXPECT_TRUE(get("a").has(kHasAcknowledged));
+  ASSERT_EQ(table().upsert(ev("a").status(Status::kStart), 7.0), Upsert::kUpdated);
+  EXPECT_FALSE(get("a").has(kHasAcknowledged)) << "a new run: the old acknowledgement is void";
+}
+
 TEST_F(TaskTableTest, ProgressPercentStandsInForN) {
   ASSERT_EQ(table().upsert(ev("a").progress(40), 1.0), Upsert::kCreated);
   TaskRecord t = get("a");

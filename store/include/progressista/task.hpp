@@ -76,6 +76,8 @@ enum Field : std::uint32_t {
   kHasRate = 1u << 11,
   kHasTimestamp = 1u << 12,
   kHasRatePoint = 1u << 13,  // rate_n/rate_t hold the last sample used for the rate
+  kHasCadence = 1u << 14,    // cadence holds an estimate (the task had two events or more)
+  kHasAcknowledged = 1u << 15,  // an operator acknowledged the failure (acknowledged_at)
 };
 
 // Times are Unix epoch seconds (doubles), as Progressista serves them.
@@ -97,6 +99,11 @@ struct TaskRecord {
   double rate = 0;    // smoothed units per second
   double rate_n = 0;  // last (n, time) sample feeding the rate
   double rate_t = 0;
+  // The task's typical interval between events (server time): an estimate of their median
+  // that steps 1/8 towards each interval far from it (event_rules.cpp), so one long pause or
+  // a burst moves it little. What "stalled" is judged against (README.md, "Stalled tasks").
+  double cadence = 0;
+  double acknowledged_at = 0;  // when an operator acknowledged the failure; any event clears it
 
   FixedString<limits::kTaskId> task_id;
   FixedString<limits::kDesc> desc;
@@ -131,5 +138,23 @@ struct TaskRecord {
 };
 
 static_assert(std::is_trivially_copyable_v<TaskRecord>);
+
+// When a running task counts as stalled: no event for max(factor × its cadence, min_seconds)
+// (min_seconds alone before it has a cadence). A flag beside the status, never a status: the
+// janitor's `stale` and Progressista's clients are unchanged. factor <= 0 turns it off.
+struct StallRule {
+  double factor = 10;
+  double min_seconds = 60;
+};
+
+// True for a task in `start`, `update` or `recovered` silent for longer than the rule allows.
+[[nodiscard]] inline bool is_stalled(const TaskRecord& t, double now, const StallRule& rule) noexcept {
+  if (rule.factor <= 0) return false;
+  if (t.status != Status::kStart && t.status != Status::kUpdate && t.status != Status::kRecovered) {
+    return false;
+  }
+  const double limit = std::max(t.has(kHasCadence) ? rule.factor * t.cadence : 0.0, rule.min_seconds);
+  return now - t.updated_at > limit;
+}
 
 }  // namespace progressista

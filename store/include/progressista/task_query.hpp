@@ -1,4 +1,4 @@
-// GET /tasks's query (?status= ?project= ?prefix= ?active=) and its answer, shared by the
+// GET /tasks's query (?status= ?project= ?prefix= ?active= ?stalled=) and its answer, shared by the
 // broadcaster's read API and the nginx module's `progressista_tasks`.
 #pragma once
 
@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "progressista/bookkeeping.hpp"
 #include "progressista/status.hpp"
 #include "progressista/store.hpp"
 #include "progressista/task.hpp"
@@ -20,6 +21,9 @@ struct TaskFilter {
   std::string project;  // empty: any
   std::string prefix;   // empty: any
   bool active = false;  // only tasks that are not closed or failed
+  std::optional<bool> stalled;  // only tasks that are (true) or are not (false) stalled
+  StallRule rule;               // what stalled means
+  double now = 0;               // as of when
 
   [[nodiscard]] bool matches(const TaskRecord& t) const;
 };
@@ -31,8 +35,10 @@ struct TaskFilter {
 [[nodiscard]] bool read_task_filter(std::string_view query, TaskFilter& filter,
                                     std::string& detail);
 
-// GET /tasks: 200 with {"tasks":{...}} of the matching tasks, or 422 {"detail":...} for a bad
-// filter (counted as rejected_validation). `out` is cleared first. O(capacity).
-[[nodiscard]] int answer_task_list(Store& store, std::string_view query, fmt::memory_buffer& out);
+// GET /tasks: 200 with {"tasks":{...}} of the matching tasks, each stalled one marked
+// "stalled":true by `rule` as of `now`, or 422 {"detail":...} for a bad filter (counted as
+// rejected_validation). `out` is cleared first. O(capacity).
+[[nodiscard]] int answer_task_list(Store& store, std::string_view query, fmt::memory_buffer& out,
+                                   const StallRule& rule = {}, double now = now_seconds());
 
 }  // namespace progressista
