@@ -102,7 +102,8 @@ bench-socketio: build browser-deps
 	PROGRESSISTA=$(BUILD)/daemon/progressista bench/socketio/run.sh
 
 # The dashboard in headless Chromium at TASKS= ("10000 100000") with RATE= (1000) events/s for
-# SECONDS= (10): fps, frame p95, POST -> card latency, heap. Figures: bench/README.md.
+# SECONDS= (10), in VIEWS= ("cards table"): fps, frame p95, POST -> card/row latency, heap.
+# Figures: bench/README.md.
 bench-dashboard: build browser-deps
 	PROGRESSISTA_BIN=$(BUILD)/daemon/progressista node bench/dashboard/run.mjs
 

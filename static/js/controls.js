@@ -4,6 +4,7 @@
 // localStorage.
 
 import { readViewState, writeViewState } from './view_state.js';
+import { getViewMode, onViewMode, setViewMode } from './view_mode.js';
 
 const SEARCH_DEBOUNCE_MS = 120;
 // The dark palette's sheet (index.html #dark-palette) applies by the system's preference, always
@@ -21,7 +22,7 @@ function recall(key) {
 // The view into the address, replacing the current history entry; every other parameter
 // (token=) stays.
 function saveView(store) {
-  const search = writeViewState(location.search, { q: store.query, status: store.filter, group: store.grouped });
+  const search = writeViewState(location.search, { q: store.query, status: store.filter, group: store.grouped, view: getViewMode() });
   if (search === location.search) return;
   const url = new URL(location.href);
   url.search = search;
@@ -101,6 +102,8 @@ export function setupControls(store, lists) {
   setupSearch(searchEl, store, lists, initial.q);
   setupChips(store, initial.status);
   setupGrouping(store, initial.group);
+  setViewMode(initial.view);   // cards or table (table_view.js); kept in the address as it changes
+  onViewMode(() => saveView(store));
   setupTheme();
   setupKeys(searchEl);
 }

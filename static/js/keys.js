@@ -10,6 +10,8 @@
 // keeps the focus as the live sort moves it; only j/k scroll to it. Focusing a card another way
 // (a click, Tab into its buttons) moves the focus there too.
 
+import { getViewMode, toggleViewMode } from './view_mode.js';
+
 const NOT_TEXT = new Set(['checkbox', 'radio', 'button', 'submit', 'reset', 'range', 'color', 'file', 'image']);
 
 // A field keys type into: j is a letter there.
@@ -123,11 +125,14 @@ export function setupBoardKeys({ store, lists, metaDialog, schedule }) {
   document.addEventListener('keydown', (ev) => {
     if (ev.defaultPrevented || ev.ctrlKey || ev.metaKey || ev.altKey || ev.isComposing) return;
     if (isTyping(ev.target) || document.querySelector('dialog[open]')) return;
+    // The table view (t) has no card focus: j, k and Enter are the cards'.
+    if (getViewMode() === 'table' && (ev.key === 'j' || ev.key === 'k' || ev.key === 'Enter')) return;
     switch (ev.key) {
       case 'j': move(1); break;
       case 'k': move(-1); break;
       case 'Enter': if (!openMeta()) return; break;
       case 'f': toggleFailed(); break;
+      case 't': toggleViewMode(); break;
       case 'Escape': if (focusId === null) return; clearFocus(); break;
       case '?': help.showModal(); break;
       default: return;

@@ -14,6 +14,7 @@ import { setupControls } from './controls.js';
 import { plural } from './format.js';
 import { setupBoardKeys } from './keys.js';
 import { createSummary } from './summary.js';
+import { createTableView } from './table_view.js';
 import { BUCKETS, TaskStore } from './task_store.js';
 
 // Render statistics, read by the browser test (window.progressista.stats).
@@ -30,6 +31,8 @@ const lists = BUCKETS.map((def) => new BucketList(def, store, schedule));
 const listByKey = new Map(lists.map((list) => [list.key, list]));
 board.append(...lists.map((list) => list.el));
 observeSizes(lists, schedule);
+// The table view (table_view.js): the other view of the same store, `t` or ?view=table.
+const table = createTableView({ store, lists, schedule, onActionFailed: (what, err) => actionFailed(what, err) });
 const metaDialog = createMetaDialog(store);
 const summary = createSummary(store);
 const projectsEl = document.getElementById('projects');
@@ -41,6 +44,7 @@ const connection = createConnection(store, {
     board.toggleAttribute('data-stale-view', notice.stale);
     projectsEl.toggleAttribute('data-stale-view', notice.stale);
     summary.setNotice(notice);
+    table.setNotice(notice);
     for (const list of lists) list.setEmptyNotice(notice.empty);
     schedule();
   },
@@ -55,7 +59,12 @@ function frame() {
   const t0 = performance.now();
   store.applyPending();
   const now = nowSeconds();
-  for (const list of lists) list.update(now, store.refreshView(list.key));
+  for (const list of lists) {
+    const changed = store.refreshView(list.key);
+    if (!table.shown) list.update(now, changed);
+    else if (changed) list.layoutStale = true;   // laid out when the cards are shown again
+  }
+  table.update(now);
   keys.afterFrame();
   metaDialog.refresh();
   summary.update();
@@ -77,6 +86,7 @@ function tick() {
     }
   }
   connection.render();
+  table.tick(now);
 }
 
 // ---- actions ----
@@ -137,7 +147,7 @@ board.addEventListener('click', (ev) => {
 // ---- start ----
 
 // Read by the browser test: render statistics and a task as the store holds it.
-window.progressista = { stats, task: (id) => store.get(id)?.task };
+window.progressista = { stats, task: (id) => store.get(id)?.task, table: table.probe };
 setInterval(tick, 1000);
 connection.start();
 schedule();

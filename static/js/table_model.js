@@ -152,7 +152,11 @@ export class TableModel {
     for (const e of this.order) {
       if (e[MEMBER] === gen && !isPinned(e.task)) {
         e[KEPT] = gen;
-        if (e[SEEN] !== e.task || e[SEEN_BUCKET] !== e.bucket) moved.push(order.length);
+        if (e[SEEN] !== e.task || e[SEEN_BUCKET] !== e.bucket) {
+          moved.push(order.length);
+          e[SEEN] = e.task;
+          e[SEEN_BUCKET] = e.bucket;
+        }
         order.push(e);
       } else changed = true;
     }
@@ -167,7 +171,11 @@ export class TableModel {
     if (fresh.length) {
       changed = true;
       if (order.length) this.outOfDate = true;   // (a table filled from empty is in order)
-      for (const e of sortEntries(fresh, this.sortColumn, this.sortDir, now)) order.push(e);
+      for (const e of sortEntries(fresh, this.sortColumn, this.sortDir, now)) {
+        e[SEEN] = e.task;
+        e[SEEN_BUCKET] = e.bucket;
+        order.push(e);
+      }
     }
     const nextPinned = pinned.length > 1 ? sortEntries(pinned, this.sortColumn, this.sortDir, now) : pinned;
     if (!changed && !sameList(nextPinned, this.pinned)) changed = true;
@@ -184,7 +192,6 @@ export class TableModel {
         }
       }
     }
-    for (const e of order) { e[SEEN] = e.task; e[SEEN_BUCKET] = e.bucket; }
     return changed;
   }
 

@@ -184,26 +184,27 @@ export async function stopFrames(page) {
 // is POSTed by the page and timed until its card shows the new count. Only the cards in view
 // exist, and in Active the probe would compete with every other update for the top rows, so it
 // is a 'recovered' task: alone in its bucket, always in view, drawn by the same frames.
-// Resolves to { latencies (sorted, ms), misses (not shown within 5 s) }.
-export async function probeLatencies(page, end) {
+// Resolves to { latencies (sorted, ms), misses (not shown within 5 s) }. `selector`: where the
+// probe's count shows (the table view: '.tt-row[data-id="probe"] .c-count').
+export async function probeLatencies(page, end, { selector = '.card[data-id="probe"] .tqdm' } = {}) {
   const latencies = [];
   let misses = 0;
   for (let k = 1; Date.now() < end - 600; k++) {
-    const ms = await page.evaluate(async (value) => {
+    const ms = await page.evaluate(async ([value, sel]) => {
       const t = performance.now();
       await fetch('/progress', { method: 'POST', headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ task_id: 'probe', desc: 'Latency probe', n: value, total: 100000, status: 'recovered' }) });
-      const want = `${value}/100000 `;
+      const want = `${value}/100000`;   // "1/100000 [..." on a card; "11/100000" is not 1's
       return new Promise((resolve) => {
         const check = () => {
-          const el = document.querySelector('.card[data-id="probe"] .tqdm');
+          const el = document.querySelector(sel);
           if (el && el.textContent.startsWith(want)) resolve(performance.now() - t);
           else if (performance.now() - t > 5000) resolve(-1);
           else requestAnimationFrame(check);
         };
         check();
       });
-    }, k);
+    }, [k, selector]);
     if (ms < 0) misses++; else latencies.push(ms);
     await new Promise((r) => setTimeout(r, 250));
   }

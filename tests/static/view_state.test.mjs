@@ -6,9 +6,10 @@ import { readViewState, writeViewState } from '../../static/js/view_state.js';
 
 test('readViewState: search, chip and grouping; defaults and nonsense', () => {
   assert.deepEqual(readViewState('?q=host%3Anode-07+status%3Afailed&status=failed&group=1&token=t'),
-    { q: 'host:node-07 status:failed', status: 'failed', group: true });
-  assert.deepEqual(readViewState(''), { q: '', status: 'all', group: null });
-  assert.deepEqual(readViewState('?status=bogus&group=0&q=%20%20'), { q: '', status: 'all', group: false });
+    { q: 'host:node-07 status:failed', status: 'failed', group: true, view: 'cards' });
+  assert.deepEqual(readViewState(''), { q: '', status: 'all', group: null, view: 'cards' });
+  assert.deepEqual(readViewState('?status=bogus&group=0&q=%20%20&view=bogus'), { q: '', status: 'all', group: false, view: 'cards' });
+  assert.equal(readViewState('?view=table').view, 'table');
   for (const status of ['all', 'running', 'stale', 'failed', 'done']) {
     assert.equal(readViewState(`?status=${status}`).status, status);
   }
@@ -22,13 +23,16 @@ test('writeViewState: writes what differs from the defaults and keeps the token'
   assert.equal(writeViewState('', { q: '', status: 'all', group: false }), '');
   assert.equal(writeViewState('?q=old', { q: 'new', status: 'done', group: false }), '?q=new&status=done');
   assert.equal(writeViewState('?other=1', { q: 'a b', status: 'all', group: false }), '?other=1&q=a+b');
+  assert.equal(writeViewState('?token=t', { q: '', status: 'failed', group: false, view: 'table' }), '?token=t&status=failed&view=table');
+  assert.equal(writeViewState('?view=table&token=t', { q: '', status: 'all', group: false, view: 'cards' }), '?token=t',
+    'the cards are the default: not in the address');
 });
 
 test('what is written reads back the same, and the token with it', () => {
   const views = [
-    { q: 'status:failed project:"big data"', status: 'stale', group: true },
-    { q: '', status: 'done', group: false },
-    { q: '&=?#%', status: 'all', group: true },
+    { q: 'status:failed project:"big data"', status: 'stale', group: true, view: 'table' },
+    { q: '', status: 'done', group: false, view: 'cards' },
+    { q: '&=?#%', status: 'all', group: true, view: 'table' },
   ];
   for (const view of views) {
     const search = writeViewState('?token=tok%26en', view);
