@@ -12,8 +12,9 @@ const OVERSCAN_PX = 400;
 const bucketTemplate = document.getElementById('bucket-template').content.firstElementChild;
 const groupTemplate = document.getElementById('group-template').content.firstElementChild;
 
-// Sizes from the style sheet (style.css :root), shared by every list.
-const geometry = { cardH: 166, cardMin: 320, gap: 10, groupH: 30 };
+// Sizes from the style sheet (style.css :root), shared by every list. tallH: the cards of a
+// `tall` bucket (Failed: room for the whole error text).
+const geometry = { cardH: 166, cardMin: 320, gap: 10, groupH: 30, tallH: 250 };
 
 // Reads the sizes from the style sheet; true when they changed (a media query switched).
 function readGeometry() {
@@ -21,7 +22,7 @@ function readGeometry() {
   const px = (name, fallback) => parseFloat(css.getPropertyValue(name)) || fallback;
   const next = {
     cardH: px('--card-h', 166), cardMin: px('--card-min', 320),
-    gap: px('--gap', 10), groupH: px('--group-h', 30),
+    gap: px('--gap', 10), groupH: px('--group-h', 30), tallH: px('--card-tall-h', 250),
   };
   const changedSizes = Object.keys(next).some((k) => next[k] !== geometry[k]);
   Object.assign(geometry, next);
@@ -65,6 +66,8 @@ export class BucketList {
     this.toggle.dataset.bucket = def.key;
     this.body.id = `bucket-${def.key}`;
     this.toggle.setAttribute('aria-controls', this.body.id);
+    if (def.tall) el.dataset.tall = '';
+    if (def.collapsed) this.toggleCollapsed();
     this.scroller.addEventListener('scroll', () => {
       this.scrollTop = this.scroller.scrollTop;
       this.moved = true;
@@ -95,7 +98,7 @@ export class BucketList {
     else r = this.rows.findIndex((row) => row.head === undefined && index >= row.from && index < row.to);
     if (!(r >= 0 && r < this.rows.length)) return;
     const top = r > 0 && this.rows[r - 1].head !== undefined ? this.rowTop[r - 1] : this.rowTop[r];
-    const bottom = this.rowTop[r] + geometry.cardH;
+    const bottom = this.rowTop[r] + this.cardH;
     let to = this.scrollTop;
     if (top < to) to = top;
     else if (bottom > to + this.viewH) to = bottom - this.viewH;
@@ -119,9 +122,12 @@ export class BucketList {
     if (cols !== this.cols) { this.cols = cols; this.layoutStale = true; } else { this.moved = true; }
   }
 
+  // The height of this bucket's cards.
+  get cardH() { return this.def.tall ? geometry.tallH : geometry.cardH; }
+
   // Once per frame; viewChanged says the store re-sorted this bucket's view.
   update(now, viewChanged) {
-    const shown = this.store.shows(this.key);
+    const shown = this.store.displays(this.key);
     if (shown === this.el.hidden) {
       this.el.hidden = !shown;
       if (!shown) { this.#releaseAll(); return; }
@@ -145,7 +151,8 @@ export class BucketList {
 
   #layout() {
     const view = this.store.view(this.key);
-    const { cardH, gap, groupH } = geometry;
+    const { gap, groupH } = geometry;
+    const { cardH } = this;
     const rows = [];
     const rowTop = [];
     let y = 0;
@@ -235,9 +242,9 @@ export class BucketList {
           if (!card) {
             card = takeCard(e.id);
             this.cards.set(e.id, card);
-            drawCard(card, e.task, now);
+            drawCard(card, e.task, now, store);
           } else if (store.isChanged(e.id)) {
-            drawCard(card, e.task, now);
+            drawCard(card, e.task, now, store);
           }
           keep.add(e.id);
           wanted.push(card.el);

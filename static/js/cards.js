@@ -1,6 +1,7 @@
 // One task card: made from #card-template, drawn from a task, and pooled for reuse.
 
-import { STATUS_LABEL, endedEarly, fmtNum, hasTotal, percent, tqdmLine, whenLine } from './format.js';
+import { STATUS_LABEL, endedEarly, fmtAgo, fmtNum, hasTotal, percent, tqdmLine, whenLine } from './format.js';
+import { isAcknowledged, stalledNote } from './failures.js';
 import { projectOf } from './query.js';
 
 // Cards scrolled or sorted out of view are kept for reuse: sorted by activity at 1,000
@@ -18,6 +19,7 @@ function makeCard(id) {
     desc: q('.desc'), tid: q('.tid'), badge: q('.badge'), discard: q('.discard'),
     metaBtn: q('.meta-btn'), project: q('.project'), phase: q('.phase'), bar: q('.bar'),
     fill: q('.fill'), tqdm: q('.tqdm'), pct: q('.pct'), when: q('.when'), note: q('.note'),
+    failRow: q('.fail-row'), ackNote: q('.ack-note'), ack: q('.ack'),
     last: Object.create(null),   // last values written, so unchanged ones cost nothing
   };
 }
@@ -28,6 +30,7 @@ export function takeCard(id) {
   card.id = id;
   card.el.dataset.id = id;
   card.last = Object.create(null);
+  card.ack.disabled = false;
   return card;
 }
 
@@ -47,7 +50,8 @@ const setAttr = (card, key, node, name, value) => setOnce(card.last, key, value,
   if (v === null) node.removeAttribute(name); else node.setAttribute(name, v);
 });
 
-export function drawCard(card, t, now) {
+// ctx: the store (its stalledRule and projectRule), or nothing for the defaults.
+export function drawCard(card, t, now, ctx = null) {
   const status = t.status || 'update';
   setOnce(card.last, 'status', status, (v) => { card.el.dataset.status = v; });
   const title = t.desc || t.task_id;
@@ -61,7 +65,7 @@ export function drawCard(card, t, now) {
   });
   setText(card, 'badge', card.badge, early !== null ? `ended at ${early}` : STATUS_LABEL[status] || status);
   setAttr(card, 'discardLabel', card.discard, 'aria-label', `Discard task ${t.task_id}`);
-  setText(card, 'project', card.project, projectOf(t) || '');  // RemoteTqdm users send meta.project
+  setText(card, 'project', card.project, projectOf(t, ctx?.projectRule) || '');  // RemoteTqdm users send meta.project
   setText(card, 'phase', card.phase, t.phase || '');
 
   const determinate = hasTotal(t);
@@ -89,11 +93,31 @@ export function drawCard(card, t, now) {
   setOnce(card.last, 'hasMeta', hasMeta, (v) => { card.metaBtn.hidden = !v; });
   setAttr(card, 'metaLabel', card.metaBtn, 'aria-label', `Show the meta of task ${t.task_id}`);
 
-  drawTimes(card, t, now);
+  // A failure: Acknowledge, or once acknowledged, when and Undo (failures.js, main.js).
+  const failed = status === 'error';
+  const acked = isAcknowledged(t);
+  setOnce(card.last, 'failed', failed, (v) => { card.failRow.hidden = !v; });
+  setOnce(card.last, 'acked', acked, (v) => {
+    if (v) card.el.dataset.acked = ''; else delete card.el.dataset.acked;
+    card.ack.textContent = v ? 'Undo' : 'Acknowledge';
+    card.ack.dataset.on = v ? '0' : '1';
+  });
+  setAttr(card, 'ackLabel', card.ack, 'aria-label',
+    failed ? `${acked ? 'Withdraw the acknowledgement of' : 'Acknowledge'} the failure of task ${t.task_id}` : null);
+
+  drawTimes(card, t, now, ctx);
 }
 
 // The parts of a card that move with the clock alone.
-export function drawTimes(card, task, now) {
+export function drawTimes(card, task, now, ctx = null) {
   setText(card, 'tqdm', card.tqdm, tqdmLine(task, now));
-  setText(card, 'when', card.when, whenLine(task, now));
+  const stalled = stalledNote(task, now, ctx?.stalledRule);
+  setOnce(card.last, 'stalled', stalled !== '', (v) => {
+    if (v) card.el.dataset.stalled = ''; else delete card.el.dataset.stalled;
+  });
+  if (stalled) setText(card, 'badge', card.badge, 'stalled');
+  else if (card.last.badge === 'stalled') setText(card, 'badge', card.badge, STATUS_LABEL[task.status || 'update'] || task.status);
+  setText(card, 'when', card.when, stalled || whenLine(task, now));
+  setText(card, 'ackNote', card.ackNote, isAcknowledged(task)
+    ? `acknowledged ${fmtAgo(now - task.acknowledged_at)}` : 'not acknowledged yet');
 }

@@ -19,11 +19,11 @@ const LIVE = new Set(['start', 'update', 'recovered']);
 const positive = (x) => typeof x === 'number' && Number.isFinite(x) && x > 0;
 
 // A /summary `stalled_rule` as the rule isStalled takes: its numbers when they are sane, else
-// the defaults'.
+// the defaults'. factor 0: the server flags nothing (--stalled-factor 0), nor does the board.
 export function readStalledRule(raw) {
   const rule = { ...DEFAULT_STALLED_RULE };
   if (raw && typeof raw === 'object') {
-    if (positive(raw.factor)) rule.factor = raw.factor;
+    if (positive(raw.factor) || raw.factor === 0) rule.factor = raw.factor;
     if (typeof raw.min_seconds === 'number' && Number.isFinite(raw.min_seconds) && raw.min_seconds >= 0) {
       rule.min_seconds = raw.min_seconds;
     }
@@ -41,7 +41,7 @@ export function stalledAfter(task, rule = DEFAULT_STALLED_RULE) {
 // A running task (start, update, recovered; a missing status is update) silent for longer than
 // the rule allows.
 export function isStalled(task, now, rule = DEFAULT_STALLED_RULE) {
-  if (!task || !LIVE.has(task.status || 'update')) return false;
+  if (!task || !LIVE.has(task.status || 'update') || rule.factor === 0) return false;
   const last = task.updated_at;
   if (typeof last !== 'number' || !Number.isFinite(now)) return false;
   return now - last > stalledAfter(task, rule);
@@ -92,16 +92,18 @@ export function newFailures(seen, failed) {
 
 // ---- DOM: acknowledge, undo, notifications ----
 
-// POST tasks/{id}/acknowledge; undo is DELETE of the same route (a server answering it with
-// 404 or 405 is asked POST tasks/{id}/unacknowledge instead). `api` is api.js's.
+// POST tasks/{id}/acknowledge. Undo: POST tasks/{id}/unacknowledge, what this server answers;
+// a server without that route (404, 405) is asked DELETE tasks/{id}/acknowledge instead. (Not
+// DELETE first: a server without that route takes it for DELETE of a task whose id ends in
+// "/acknowledge", answering 200.) `api` is api.js's.
 export async function acknowledge(api, id, on) {
-  const path = `tasks/${encodeURIComponent(id)}/acknowledge`;
-  if (on) return api('POST', path);
+  const base = `tasks/${encodeURIComponent(id)}`;
+  if (on) return api('POST', `${base}/acknowledge`);
   try {
-    return await api('DELETE', path);
+    return await api('POST', `${base}/unacknowledge`);
   } catch (err) {
     if (err.status !== 404 && err.status !== 405) throw err;
-    return api('POST', `tasks/${encodeURIComponent(id)}/unacknowledge`);
+    return api('DELETE', `${base}/acknowledge`);
   }
 }
 

@@ -16,6 +16,9 @@ import { setupBoardKeys } from './keys.js';
 import { createSummary } from './summary.js';
 import { createTableView } from './table_view.js';
 import { BUCKETS, TaskStore } from './task_store.js';
+import { acknowledge, readStalledRule, setupNotifier } from './failures.js';
+import { createRollups, pollSummary, rollup, tallyTasks } from './projects.js';
+import { drawHistory } from './charts.js';
 
 // Render statistics, read by the browser test (window.progressista.stats).
 const stats = { frames: 0, totalMs: 0, maxMs: 0, lastMs: 0 };
@@ -36,6 +39,10 @@ const table = createTableView({ store, lists, schedule, onActionFailed: (what, e
 const metaDialog = createMetaDialog(store);
 const summary = createSummary(store);
 const projectsEl = document.getElementById('projects');
+const fleetEl = document.getElementById('fleet');
+const fleetWrap = document.getElementById('fleet-wrap');
+// On a phone the panel starts closed: the pinned failures come first.
+if (window.matchMedia('(max-width: 640px)').matches) fleetWrap.open = false;
 // What the connection says about the board: dimmed while it is not fresh (connection_state.js
 // isFresh: polling that answers counts as fresh), and the summary and empty buckets saying a
 // token was refused or the server not reached instead of "0 tasks".
@@ -43,6 +50,7 @@ const connection = createConnection(store, {
   onNotice(notice) {
     board.toggleAttribute('data-stale-view', notice.stale);
     projectsEl.toggleAttribute('data-stale-view', notice.stale);
+    fleetEl.toggleAttribute('data-stale-view', notice.stale);
     summary.setNotice(notice);
     table.setNotice(notice);
     for (const list of lists) list.setEmptyNotice(notice.empty);
@@ -54,9 +62,20 @@ const keys = setupBoardKeys({ store, lists, metaDialog, schedule });
 
 const nowSeconds = () => Date.now() / 1000;
 
+// A desktop notification for each new failure, when asked for (failures.js); the failures
+// present when the board first loads are only learnt.
+const notifier = setupNotifier(document.getElementById('notify'));
+let failedVersion = -1;
+function notifyFailures() {
+  if (store.snapshots === 0 || store.version('error') === failedVersion) return;
+  failedVersion = store.version('error');
+  notifier.update([...store.bucketEntries('error')].map((e) => [e.id, e.task]));
+}
+
 function frame() {
   frameRequested = false;
   const t0 = performance.now();
+  store.setNow(nowSeconds());
   store.applyPending();
   const now = nowSeconds();
   for (const list of lists) {
@@ -68,6 +87,7 @@ function frame() {
   keys.afterFrame();
   metaDialog.refresh();
   summary.update();
+  notifyFailures();
   store.clearChanged();
   const ms = performance.now() - t0;
   stats.frames++;
@@ -77,17 +97,44 @@ function frame() {
 }
 
 // Once a second: relative times, elapsed clocks and ETAs of the cards on screen.
+// Running tasks become stalled (or stop being) as the clock moves.
 function tick() {
   const now = nowSeconds();
+  store.sweepStalled(now);
   for (const list of lists) {
     for (const card of list.cards.values()) {
       const e = store.get(card.id);
-      if (e) drawTimes(card, e.task, now);
+      if (e) drawTimes(card, e.task, now, store);
     }
   }
   connection.render();
   table.tick(now);
+  drawRollups();
 }
+
+// ---- the fleet panel: project roll-ups and charts from GET /summary (projects.js, charts.js) ----
+
+const searchEl = document.getElementById('search');
+const rollups = createRollups({
+  listEl: document.getElementById('rollups'), moreEl: document.getElementById('rollups-more'), searchEl,
+});
+let lastSummary = null;
+function drawRollups() {
+  if (!lastSummary) return;
+  rollups.draw(rollup(lastSummary, tallyTasks(store.entries())), store.query);
+}
+pollSummary(api, {
+  onSummary(body) {
+    if (!body || typeof body !== 'object') return;
+    lastSummary = body;
+    store.setStalledRule(readStalledRule(body.stalled_rule));
+    store.setProjectRule(body.project_rule || null);
+    fleetWrap.hidden = false;
+    drawHistory(document.getElementById('chart-events'), document.getElementById('chart-closed'), body.history);
+    drawRollups();
+    schedule();
+  },
+});
 
 // ---- actions ----
 
@@ -125,6 +172,19 @@ async function clearStatus(status, label, button) {
   }
 }
 
+// Acknowledge a failure, or withdraw it (Undo); the change comes back in the live frames, to
+// every open dashboard.
+async function acknowledgeTask(id, on, button) {
+  button.disabled = true;
+  try {
+    await acknowledge(api, id, on);
+  } catch (err) {
+    actionFailed(on ? `acknowledge the failure of task “${id}”` : `undo the acknowledgement of task “${id}”`, err);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 const clearCloseBtn = document.getElementById('clear-close');
 const clearStaleBtn = document.getElementById('clear-stale');
 clearCloseBtn.addEventListener('click', () => clearStatus('close', 'completed', clearCloseBtn));
@@ -136,6 +196,8 @@ board.addEventListener('click', (ev) => {
   const card = target.closest('.card');
   if (target.classList.contains('discard')) {
     if (card) discard(card.dataset.id, target);
+  } else if (target.classList.contains('ack')) {
+    if (card) acknowledgeTask(card.dataset.id, target.dataset.on === '1', target);
   } else if (target.classList.contains('meta-btn')) {
     if (card) metaDialog.open(card.dataset.id);
   } else if (target.classList.contains('bucket-toggle')) {

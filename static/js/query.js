@@ -19,12 +19,21 @@ const isObject = (x) => x !== null && typeof x === 'object' && !Array.isArray(x)
 const metaOf = (t) => (isObject(t.meta) ? t.meta : null);
 
 // The project a task is grouped and rolled up under: its `project`, else `meta.project`
-// (RemoteTqdm users can only send meta), else ''.
-export function projectOf(t) {
+// (RemoteTqdm users can only send meta), else, with GET /summary's `project_rule`
+// ({id_separators: "/:"}), the part of its task_id before the first of those characters when
+// there is one not at position 0 (`etl/shard-3` -> `etl`), else ''. No rule (null, or ''
+// separators): no project from the id, as before the server says.
+export function projectOf(t, rule = null) {
   if (typeof t.project === 'string' && t.project !== '') return t.project;
   const p = metaOf(t)?.project;
-  if (typeof p === 'string') return p;
+  if (typeof p === 'string' && p !== '') return p;
   if (typeof p === 'number' && Number.isFinite(p)) return String(p);
+  const seps = rule && typeof rule.id_separators === 'string' ? rule.id_separators : '';
+  if (seps !== '' && typeof t.task_id === 'string') {
+    for (let i = 1; i < t.task_id.length; i++) {
+      if (seps.includes(t.task_id[i])) return t.task_id.slice(0, i);
+    }
+  }
   return '';
 }
 
@@ -53,8 +62,8 @@ function valueText(v) {
 
 // The lower-case text plain words are looked for in, one field a line (a word never matches
 // across two fields).
-export function searchText(t) {
-  const parts = [t.task_id, t.desc, projectOf(t), t.phase, t.message, t.error, statusWords(t.status).join(' ')];
+export function searchText(t, projectRule = null) {
+  const parts = [t.task_id, t.desc, projectOf(t, projectRule), t.phase, t.message, t.error, statusWords(t.status).join(' ')];
   const meta = metaOf(t);
   if (meta) for (const k in meta) parts.push(valueText(meta[k]));
   return parts.filter((p) => typeof p === 'string' && p !== '').join('\n').toLowerCase();
@@ -69,8 +78,8 @@ const OWN_FIELDS = {
 // The value a `key:` term is matched against (not lower-cased), or undefined when the task has
 // no such field: project by projectOf, an own field when set, else the meta key (its name
 // matched without regard to case).
-export function fieldValue(t, key) {
-  if (key === 'project') return projectOf(t) || undefined;
+export function fieldValue(t, key, projectRule = null) {
+  if (key === 'project') return projectOf(t, projectRule) || undefined;
   const own = OWN_FIELDS[key];
   if (own && typeof t[own] === 'string' && t[own] !== '') return t[own];
   const meta = metaOf(t);
@@ -101,22 +110,23 @@ export function parseQuery(query) {
 
 // A term as a test (task, hay) where hay() gives the task's searchText, asked for only when
 // the term needs it.
-function termTest({ key, value, text }) {
+function termTest({ key, value, text }, projectRule) {
   if (key === null) return (t, hay) => hay().includes(value);
   if (key === 'status') return (t) => statusWords(t.status).some((w) => w.startsWith(value));
   return (t, hay) => {
-    const v = fieldValue(t, key);
+    const v = fieldValue(t, key, projectRule);
     return v === undefined ? hay().includes(text) : v.toLowerCase().includes(value);
   };
 }
 
 // A query as a predicate (task, textOf = searchText) -> boolean, or null when the query asks
 // for nothing (every task matches). textOf(task) is called at most once, and only when a term
-// needs the text: the store passes one that keeps it.
-export function compileQuery(query) {
-  const tests = parseQuery(query).map(termTest);
+// needs the text: the store passes one that keeps it. projectRule: as projectOf's (the
+// project: term and the text follow it).
+export function compileQuery(query, { projectRule = null } = {}) {
+  const tests = parseQuery(query).map((term) => termTest(term, projectRule));
   if (!tests.length) return null;
-  return (task, textOf = searchText) => {
+  return (task, textOf = (t) => searchText(t, projectRule)) => {
     let text;
     const hay = () => (text ??= textOf(task));
     for (const test of tests) if (!test(task, hay)) return false;

@@ -1,13 +1,22 @@
 // The summary line (or what the connection says instead: a refused token, a server not reached
-// yet, a last known state), the status chips' counts, the page title (the failed count), the
-// per-project table (while grouped) and whether the clear buttons have anything to clear.
+// yet, a last known state), the status chips' counts, the page title and the favicon's badge
+// (the failures not yet acknowledged), the per-project table (while grouped) and whether the
+// clear buttons have anything to clear.
 
+import { createFaviconBadge } from './badge.js';
 import { fmtCount, percent, plural } from './format.js';
-import { BUCKETS, FILTERS } from './task_store.js';
+import { FILTERS } from './task_store.js';
 
 const PROJECT_ROWS = 100;        // project summary rows shown at most
-const COLUMNS = 8;               // name, tasks, five buckets, progress
+const COLUMNS = 8;               // name, tasks, five counts, progress
 const TITLE = document.title;
+// The summary line's counts and the projects table's columns, by bucket: Active holds the
+// stalled, Failed the acknowledged failures too.
+const LINE = [
+  { label: 'active', keys: ['active', 'stalled'] }, { label: 'needs attention', keys: ['stale'] },
+  { label: 'failed', keys: ['error', 'acked'] }, { label: 'recovered', keys: ['recovered'] },
+  { label: 'completed', keys: ['close'] },
+];
 
 // The status chips (#chips), one button per FILTERS entry; controls.js handles their clicks.
 function makeChips() {
@@ -18,6 +27,7 @@ function makeChips() {
     el.className = 'chip';
     el.dataset.filter = f.key;
     el.setAttribute('aria-pressed', 'false');
+    if (f.title) el.title = f.title;
     const label = el.appendChild(document.createElement('span'));
     label.className = 'chip-label';
     label.textContent = f.label;
@@ -39,11 +49,12 @@ export function createSummary(store) {
   const clearStaleBtn = document.getElementById('clear-stale');
   const projectRows = new Map();   // name -> { tr, cells, last (texts written) }
   const chips = makeChips();
+  const favicon = createFaviconBadge();
   let invalidated = false;
   let notice = null;               // connection_state.js boardNotice, or null
 
-  // Counts of the tasks matching the search (all of them without one); the title counts every
-  // failed task.
+  // Counts of the tasks matching the search (all of them without one); the title and the
+  // favicon count every failure not yet acknowledged.
   function renderChips() {
     const counts = store.chipCounts();
     for (const chip of chips) {
@@ -57,11 +68,18 @@ export function createSummary(store) {
     const failed = store.count('error');
     const title = failed > 0 ? `(${fmtCount(failed)} failed) ${TITLE}` : TITLE;
     if (document.title !== title) document.title = title;
+    favicon.set(failed);
   }
 
   function renderLine() {
     const parts = [plural(store.size, 'task')];
-    for (const def of BUCKETS) parts.push(`${fmtCount(store.count(def.key))} ${def.title.toLowerCase()}`);
+    const sum = (keys) => keys.reduce((n, key) => n + store.count(key), 0);
+    const acked = store.count('acked');
+    for (const col of LINE) {
+      const more = col.label === 'failed' && acked ? ` (${fmtCount(acked)} acknowledged)` : '';
+      parts.push(`${fmtCount(sum(col.keys))} ${col.label}${more}`);
+    }
+    if (store.count('stalled')) parts.push(`${fmtCount(store.count('stalled'))} stalled`);
     if (store.query) parts.push(`${fmtCount(store.matchCount())} match “${store.query}”`);
     let text = parts.join(' · ');
     if (notice?.line) text = notice.line;
@@ -100,7 +118,7 @@ export function createSummary(store) {
     let prev = null;
     for (const s of shown) {
       const row = projectRow(s.name);
-      const values = [s.name, fmtCount(s.tasks), ...BUCKETS.map((def) => fmtCount(s[def.key])),
+      const values = [s.name, fmtCount(s.tasks), ...LINE.map((col) => fmtCount(col.keys.reduce((n, key) => n + s[key], 0))),
         s.total > 0 ? percent(s.n, s.total) : '—'];
       for (let i = 1; i < COLUMNS; i++) {
         if (row.last[i] !== values[i]) { row.last[i] = values[i]; row.cells[i].textContent = values[i]; }

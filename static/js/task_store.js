@@ -4,28 +4,43 @@
 // applyPending().
 
 import { hasTotal } from './format.js';
+import { DEFAULT_STALLED_RULE, isAcknowledged, isStalled } from './failures.js';
 import { compileQuery, projectOf, searchText } from './query.js';
 
 export const NO_PROJECT = '(no project)';
 
+// In the board's order: failures not yet acknowledged first (issue 14), then the running tasks
+// silent past their rhythm (failures.js isStalled), the rest; acknowledged failures last,
+// collapsed. `optional` buckets are left off the board while empty, unless their chip alone is
+// pressed; `tall` ones have room for a whole error text.
 export const BUCKETS = [
+  { key: 'error', title: 'Failed', empty: 'No failed tasks.', tall: true },
+  { key: 'stalled', title: 'Stalled', empty: 'No stalled tasks.', optional: true },
   { key: 'active', title: 'Active', empty: 'No active tasks.' },
   { key: 'stale', title: 'Needs attention', empty: 'Nothing needs attention.' },
-  { key: 'error', title: 'Failed', empty: 'No failed tasks.' },
   { key: 'recovered', title: 'Recovered', empty: 'No recovered tasks.' },
   { key: 'close', title: 'Completed', empty: 'No completed tasks.' },
+  { key: 'acked', title: 'Acknowledged failures', empty: 'No acknowledged failures.', optional: true,
+    collapsed: true },
 ];
 
-// The status chips above the board; each shows the buckets it names (Running: start, update,
-// recovered).
+// The status chips above the board; each shows the buckets it names. Running: start, update,
+// recovered, not stalled; Stalled: those silent past their rhythm; Stale: the server's `stale`
+// status (its janitor's mark); Failed: every `error`, acknowledged or not.
 export const FILTERS = [
   { key: 'all', label: 'All', buckets: BUCKETS.map((def) => def.key) },
   { key: 'running', label: 'Running', buckets: ['active', 'recovered'] },
-  { key: 'stale', label: 'Stale', buckets: ['stale'] },
-  { key: 'failed', label: 'Failed', buckets: ['error'] },
+  { key: 'stalled', label: 'Stalled', buckets: ['stalled'],
+    title: 'Running tasks silent for longer than their own rhythm allows (GET /summary stalled_rule)' },
+  { key: 'stale', label: 'Stale', buckets: ['stale'],
+    title: 'Marked stale by the server: no event for its --stale-seconds' },
+  { key: 'failed', label: 'Failed', buckets: ['error', 'acked'] },
   { key: 'done', label: 'Done', buckets: ['close'] },
 ];
 const FILTER_BY_KEY = new Map(FILTERS.map((f) => [f.key, f]));
+const OPTIONAL = new Set(BUCKETS.filter((def) => def.optional).map((def) => def.key));
+// Buckets whose tasks may become stalled (or stop being) as the clock moves.
+const LIVE_BUCKETS = ['active', 'recovered', 'stalled'];
 
 export function bucketOf(status) {
   switch (status) {
@@ -37,6 +52,15 @@ export function bucketOf(status) {
   }
 }
 
+// The bucket a task is on at `now` (epoch seconds): bucketOf its status, except an
+// acknowledged failure (acked) and a running task silent past the rule (stalled).
+export function placeOf(task, now, rule = DEFAULT_STALLED_RULE) {
+  const key = bucketOf(task.status);
+  if (key === 'error') return isAcknowledged(task) ? 'acked' : key;
+  if ((key === 'active' || key === 'recovered') && isStalled(task, now, rule)) return 'stalled';
+  return key;
+}
+
 // The fields a card shows and the board sorts, groups and searches by; a task equal in all of
 // them needs no redraw and keeps its place. (meta is not compared: every event changes
 // updated_at, and a snapshot's meta objects are new even when equal.)
@@ -44,7 +68,8 @@ function sameTask(a, b) {
   return a.updated_at === b.updated_at && a.status === b.status && a.n === b.n &&
     a.total === b.total && a.stale_at === b.stale_at && a.done_at === b.done_at &&
     a.recovered === b.recovered && a.message === b.message && a.error === b.error &&
-    a.desc === b.desc && a.project === b.project && a.phase === b.phase;
+    a.desc === b.desc && a.project === b.project && a.phase === b.phase &&
+    a.acknowledged_at === b.acknowledged_at && a.cadence === b.cadence;
 }
 
 const byId = (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -96,6 +121,10 @@ export class TaskStore {
   #matcher = null;               // compileQuery(#query)
   #grouped = false;
   #filter = FILTERS[0];
+  #now = -Infinity;              // the clock (setNow): nothing is stalled before it is set
+  #stalledRule = DEFAULT_STALLED_RULE;
+  #projectRule = null;           // GET /summary project_rule; null: no id-prefix projects
+  #snapshots = 0;                // snapshots applied
 
   // A later change of the same task replaces the earlier one.
   #pendingReset = null;
@@ -107,7 +136,7 @@ export class TaskStore {
   constructor({ onQueue = () => {} } = {}) {
     this.#onQueue = onQueue;
     for (const def of BUCKETS) {
-      this.#buckets.set(def.key, { ids: new Set(), view: [], touched: new Set(), full: true, stale: true });
+      this.#buckets.set(def.key, { ids: new Set(), view: [], touched: new Set(), full: true, stale: true, version: 0 });
     }
   }
 
@@ -115,8 +144,25 @@ export class TaskStore {
   get query() { return this.#query; }
   get grouped() { return this.#grouped; }
   get filter() { return this.#filter.key; }
+  get stalledRule() { return this.#stalledRule; }
+  get projectRule() { return this.#projectRule; }
+  get now() { return this.#now; }
+  // How many snapshots (socket or poll) have been applied: 0 until the board has a state.
+  get snapshots() { return this.#snapshots; }
   // Whether the selected status chip shows this bucket.
   shows(key) { return this.#filter.buckets.includes(key); }
+  // Whether the board shows the bucket at all: the chip shows it, and an optional bucket has
+  // tasks or is the chip's own.
+  displays(key) {
+    if (!this.shows(key)) return false;
+    return !OPTIONAL.has(key) || this.#buckets.get(key).ids.size > 0 || this.#filter.buckets[0] === key;
+  }
+  // Every entry, in no order.
+  entries() { return this.#tasks.values(); }
+  // A bucket's entries, matching the search or not, in no order.
+  *bucketEntries(key) { for (const id of this.#buckets.get(key).ids) yield this.#tasks.get(id); }
+  // Grows whenever a bucket's tasks or one of them changed.
+  version(key) { return this.#buckets.get(key).version; }
   get(id) { return this.#tasks.get(id); }
   has(id) { return this.#tasks.has(id); }
   count(key) { return this.#buckets.get(key).ids.size; }
@@ -183,6 +229,7 @@ export class TaskStore {
     if (this.#pendingReset) {
       const next = this.#pendingReset;
       this.#pendingReset = null;
+      this.#snapshots++;
       for (const id of [...this.#tasks.keys()]) if (!Object.hasOwn(next, id)) this.#remove(id);
       for (const id in next) this.#upsert(id, next[id]);
     }
@@ -194,7 +241,7 @@ export class TaskStore {
 
   #upsert(id, t) {
     if (!t || typeof t !== 'object') return;
-    const key = bucketOf(t.status);
+    const key = placeOf(t, this.#now, this.#stalledRule);
     let e = this.#tasks.get(id);
     if (e) {
       if (sameTask(e.task, t)) { e.task = t; return; }
@@ -211,7 +258,7 @@ export class TaskStore {
       this.#buckets.get(key).ids.add(id);
     }
     e.activity = t.updated_at || t.created_at || 0;
-    e.project = projectOf(t);
+    e.project = projectOf(t, this.#projectRule);
     this.#markStale(this.#buckets.get(key)).touched.add(id);
     this.#changed.add(id);
   }
@@ -226,6 +273,7 @@ export class TaskStore {
 
   #markStale(b) {
     b.stale = true;
+    b.version++;
     this.#summaryStale = true;
     return b;
   }
@@ -236,7 +284,7 @@ export class TaskStore {
   setQuery(query) {
     if (query === this.#query) return false;
     this.#query = query;
-    this.#matcher = compileQuery(query);
+    this.#matcher = compileQuery(query, { projectRule: this.#projectRule });
     if (!this.#matcher) for (const e of this.#tasks.values()) e.text = null;   // let them go
     this.#resortAll();
     return true;
@@ -261,6 +309,58 @@ export class TaskStore {
   #resortAll() {
     for (const b of this.#buckets.values()) { this.#markStale(b).full = true; }
     this.#onQueue();
+  }
+
+  // ---- the clock and GET /summary's rules ----
+
+  // The clock the stalled flag is judged by (epoch seconds), before each frame's changes.
+  setNow(now) { this.#now = now; }
+
+  // Moves the running tasks that became stalled at `now`, or stopped being, between buckets.
+  // Once a second is enough (the rule counts whole seconds). Returns how many moved.
+  sweepStalled(now = this.#now) {
+    this.#now = now;
+    let moved = 0;
+    for (const key of LIVE_BUCKETS) {
+      for (const id of [...this.#buckets.get(key).ids]) {
+        const e = this.#tasks.get(id);
+        const next = placeOf(e.task, now, this.#stalledRule);
+        if (next === key) continue;
+        this.#markStale(this.#buckets.get(key)).ids.delete(id);
+        const b = this.#markStale(this.#buckets.get(next));
+        b.ids.add(id);
+        b.touched.add(id);
+        e.bucket = next;
+        this.#changed.add(id);
+        moved++;
+      }
+    }
+    if (moved) this.#onQueue();
+    return moved;
+  }
+
+  // GET /summary's stalled_rule ({factor, min_seconds}, failures.js readStalledRule).
+  setStalledRule(rule) {
+    if (rule.factor === this.#stalledRule.factor && rule.min_seconds === this.#stalledRule.min_seconds) return false;
+    this.#stalledRule = rule;
+    this.sweepStalled();
+    return true;
+  }
+
+  // GET /summary's project_rule ({id_separators}); null or '' separators: off. Every task's
+  // project is taken again.
+  setProjectRule(rule) {
+    const next = rule && typeof rule.id_separators === 'string' && rule.id_separators !== '' ? { id_separators: rule.id_separators } : null;
+    if ((next?.id_separators ?? null) === (this.#projectRule?.id_separators ?? null)) return false;
+    this.#projectRule = next;
+    for (const e of this.#tasks.values()) {
+      e.project = projectOf(e.task, next);
+      e.text = null;
+      this.#changed.add(e.id);
+    }
+    this.#matcher = compileQuery(this.#query, { projectRule: next });
+    this.#resortAll();
+    return true;
   }
 
   // ---- once per frame ----
@@ -291,7 +391,8 @@ export class TaskStore {
     const cmp = this.#grouped ? byProject : byActivity;
     const matcher = this.#matcher;
     let entry = null;   // the entry being matched: its text is made once and kept
-    const textOf = () => (entry.text ??= searchText(entry.task));
+    const rule = this.#projectRule;
+    const textOf = () => (entry.text ??= searchText(entry.task, rule));
     const matches = matcher ? (e) => { entry = e; return matcher(e.task, textOf); } : () => true;
     const tasks = this.#tasks;
     if (b.full) {

@@ -241,7 +241,7 @@ test('status chips: live counts, a chip filters the board, the failed count in t
   try {
     const page = await openPage(browser, `${server.url}/static/index.html`);
     await waitLive(page);
-    const zero = { all: '0', running: '0', stale: '0', failed: '0', done: '0' };
+    const zero = { all: '0', running: '0', stalled: '0', stale: '0', failed: '0', done: '0' };
     await waitEqual(() => chipCounts(page), zero, 'chips of an empty board');
     assert.deepEqual(await pressedChips(page), ['all']);
     assert.equal(await page.title(), 'Progressista');
@@ -253,13 +253,13 @@ test('status chips: live counts, a chip filters the board, the failed count in t
       { task_id: 'etl-2', desc: 'Export', n: 2, total: 4, meta: { project: 'data', host: 'node-07' } },
       { task_id: 'train-1', desc: 'Train', n: 1, total: 10, project: 'vision', status: 'start' },
     ]);
-    await waitEqual(() => chipCounts(page), { all: '4', running: '4', stale: '0', failed: '0', done: '0' }, 'four running');
+    await waitEqual(() => chipCounts(page), { all: '4', running: '4', stalled: '0', stale: '0', failed: '0', done: '0' }, 'four running');
     await post(server, [
       { task_id: 'train-1', n: 10, status: 'close' },
       { task_id: 'etl-2', status: 'error', error: 'Disk full on /scratch' },
       { task_id: 'web-1', status: 'error', error: 'HTTP 503 from upstream' },
     ]);
-    await waitEqual(() => chipCounts(page), { all: '4', running: '1', stale: '0', failed: '2', done: '1' }, 'one closed, two failed');
+    await waitEqual(() => chipCounts(page), { all: '4', running: '1', stalled: '0', stale: '0', failed: '2', done: '1' }, 'one closed, two failed');
     await until(async () => (await page.title()) === '(2 failed) Progressista', 'the failed count in the title');
 
     // Failed: only the failed cards, only the Failed bucket; the chip is pressed.
@@ -280,7 +280,7 @@ test('status chips: live counts, a chip filters the board, the failed count in t
     await until(async () => (await page.title()) === '(3 failed) Progressista', 'the title counts three');
     await post(server, { task_id: 'etl-2', status: 'start', n: 0 });
     await waitEqual(() => shownIds(page), ['etl-1', 'web-1'], 'a reopened task leaves Failed');
-    await waitEqual(() => chipCounts(page), { all: '4', running: '1', stale: '0', failed: '2', done: '1' }, 'counts after the reopen');
+    await waitEqual(() => chipCounts(page), { all: '4', running: '1', stalled: '0', stale: '0', failed: '2', done: '1' }, 'counts after the reopen');
 
     await chip(page, 'done').click();
     await waitEqual(() => shownIds(page), ['train-1'], 'Done');
@@ -297,7 +297,7 @@ test('status chips: live counts, a chip filters the board, the failed count in t
     await post(server, { task_id: 'etl-1', status: 'start', n: 0 });
     assert.equal((await fetch(`${server.url}/tasks/web-1`, { method: 'DELETE' })).status, 200);
     await until(async () => (await page.title()) === 'Progressista', 'the title without failures');
-    await waitEqual(() => chipCounts(page), { all: '3', running: '2', stale: '0', failed: '0', done: '1' }, 'counts at the end');
+    await waitEqual(() => chipCounts(page), { all: '3', running: '2', stalled: '0', stale: '0', failed: '0', done: '1' }, 'counts at the end');
     noPageErrors(page);
     await page.context().close();
   } finally {
@@ -330,7 +330,7 @@ test('search by status, project (meta.project) and meta keys; the view in the ad
     await searchFor(page, 'failed', ['etl-2', 'web-1']);           // the status as shown
     await searchFor(page, 'project:data', ['etl-1', 'etl-2']);     // meta.project
     await searchFor(page, 'host:node-07', ['etl-2', 'web-1']);
-    await waitEqual(() => chipCounts(page), { all: '2', running: '0', stale: '0', failed: '2', done: '0' },
+    await waitEqual(() => chipCounts(page), { all: '2', running: '0', stalled: '0', stale: '0', failed: '2', done: '0' },
       'the chips count what the search matches');
     await searchFor(page, 'host:node-07 project:data', ['etl-2']);
     await searchFor(page, 'lock', ['etl-1']);                      // message
@@ -369,7 +369,7 @@ test('search by status, project (meta.project) and meta keys; the view in the ad
       assert.equal(await p.isChecked('#group'), true, `${what}: grouped`);
       assert.deepEqual(await shownBuckets(p), ['error'], `${what}: only Failed`);
       assert.ok(await p.locator('#projects').isVisible(), `${what}: the projects table`);
-      await waitEqual(() => chipCounts(p), { all: '2', running: '0', stale: '0', failed: '2', done: '0' }, `${what}: the chips`);
+      await waitEqual(() => chipCounts(p), { all: '2', running: '0', stalled: '0', stale: '0', failed: '2', done: '0' }, `${what}: the chips`);
     }
     await page.reload();
     await assertRestored(page, 'reloaded');
@@ -685,7 +685,7 @@ test('keys: j/k walk the cards in board order, Enter opens meta, f toggles Faile
   try {
     const page = await openPage(browser, `${server.url}/static/index.html`);
     await waitLive(page);
-    // Active is newest first; Failed comes after it on the board.
+    // Failed is pinned first (issue 14), then Active, newest first.
     for (const [id, more] of [['k-a', { meta: { host: 'node-1' } }], ['k-b', {}], ['k-c', {}]]) {
       await post(server, { task_id: id, desc: `Job ${id}`, n: 1, total: 10, ...more });
       await card(page, id).waitFor();
@@ -693,7 +693,7 @@ test('keys: j/k walk the cards in board order, Enter opens meta, f toggles Faile
     await post(server, { task_id: 'k-x', desc: 'Broken job', n: 1, total: 10, status: 'error', error: 'boom' });
     await inBucket(page, 'error', 'k-x').waitFor();
     await waitEqual(() => page.locator('.bucket:not([hidden]) .card').evaluateAll((cs) => cs.map((c) => c.dataset.id)),
-      ['k-c', 'k-b', 'k-a', 'k-x'], 'the board order');
+      ['k-x', 'k-c', 'k-b', 'k-a'], 'the board order');
 
     const ringed = () => page.locator('.card[aria-current="true"]').evaluateAll((cs) => cs.map((c) => c.dataset.id));
     const focused = () => page.evaluate(() => document.activeElement.dataset.id || document.activeElement.id || document.activeElement.tagName);
@@ -703,14 +703,15 @@ test('keys: j/k walk the cards in board order, Enter opens meta, f toggles Faile
       assert.equal(await focused(), want, `${key}: ${want} has the focus`);
     }
     assert.deepEqual(await ringed(), []);
-    await press('j', 'k-c');
-    const ring = await card(page, 'k-c').evaluate((el) => getComputedStyle(el).outlineStyle);
+    await press('j', 'k-x');
+    const ring = await card(page, 'k-x').evaluate((el) => getComputedStyle(el).outlineStyle);
     assert.equal(ring, 'solid', 'a visible focus ring');
+    await press('j', 'k-c');   // on into the next bucket
     await press('j', 'k-b');
     await press('j', 'k-a');
-    await press('j', 'k-x');   // on into the next bucket
-    await press('j', 'k-x');   // the last card stays
-    await press('k', 'k-a');
+    await press('j', 'k-a');   // the last card stays
+    await press('k', 'k-b');
+    await press('j', 'k-a');
     await screenshot(page, 'keys-focus');
 
     // Enter: the focused card's meta; Escape closes it and the focus stays.
@@ -740,7 +741,7 @@ test('keys: j/k walk the cards in board order, Enter opens meta, f toggles Faile
     // Escape clears the focus; j starts from the top again.
     await page.keyboard.press('Escape');
     await waitEqual(ringed, [], 'Escape clears the ring');
-    await press('j', 'k-c');
+    await press('j', 'k-x');
 
     // In the search box j is a letter: the focus stays where it is.
     await page.keyboard.press('/');
@@ -749,7 +750,7 @@ test('keys: j/k walk the cards in board order, Enter opens meta, f toggles Faile
     await new Promise((r) => setTimeout(r, 300));   // past the search's debounce
     assert.equal(await page.inputValue('#search'), 'j');
     assert.equal(await focused(), 'search');
-    assert.deepEqual(await ringed(), ['k-c'], 'the ring did not move');
+    assert.deepEqual(await ringed(), ['k-x'], 'the ring did not move');
     noPageErrors(page);
     await page.context().close();
   } finally {

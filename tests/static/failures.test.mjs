@@ -41,7 +41,10 @@ test('isStalled: running and silent past max(factor x cadence, min_seconds)', ()
 
 test('readStalledRule: the server\'s numbers when sane, else the defaults', () => {
   assert.deepEqual(readStalledRule({ factor: 3, min_seconds: 5 }), { factor: 3, min_seconds: 5 });
-  assert.deepEqual(readStalledRule({ factor: 0, min_seconds: -1 }), DEFAULT_STALLED_RULE);
+  assert.deepEqual(readStalledRule({ factor: -1, min_seconds: -1 }), DEFAULT_STALLED_RULE);
+  assert.deepEqual(readStalledRule({ factor: 0, min_seconds: 60 }), { factor: 0, min_seconds: 60 });
+  assert.equal(isStalled(task({ updated_at: NOW - 9999 }), NOW, { factor: 0, min_seconds: 60 }), false,
+    'factor 0: never flagged, as the server');
   assert.deepEqual(readStalledRule(undefined), DEFAULT_STALLED_RULE);
   assert.deepEqual(readStalledRule({ factor: '2' }), DEFAULT_STALLED_RULE);
   assert.deepEqual(readStalledRule({ min_seconds: 0 }), { factor: 10, min_seconds: 0 });

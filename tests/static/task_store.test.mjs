@@ -279,14 +279,14 @@ test('status chips: counts per chip from the buckets, matches while searching, t
     task('e2', { status: 'error' }), task('c1', { status: 'close', project: 'p' }),
   ].map((t) => [t.task_id, t])));
   frame(store);
-  assert.deepEqual(FILTERS.map((f) => f.key), ['all', 'running', 'stale', 'failed', 'done']);
-  assert.deepEqual(store.chipCounts(), { all: 7, running: 3, stale: 1, failed: 2, done: 1 });
+  assert.deepEqual(FILTERS.map((f) => f.key), ['all', 'running', 'stalled', 'stale', 'failed', 'done']);
+  assert.deepEqual(store.chipCounts(), { all: 7, running: 3, stalled: 0, stale: 1, failed: 2, done: 1 });
   store.queueDelta({ upserts: { u1: task('u1', { status: 'error', updated_at: 200 }) }, removed: ['c1'] });
   frame(store);
-  assert.deepEqual(store.chipCounts(), { all: 6, running: 2, stale: 1, failed: 3, done: 0 });
+  assert.deepEqual(store.chipCounts(), { all: 6, running: 2, stalled: 0, stale: 1, failed: 3, done: 0 });
   store.setQuery('project:p');
   frame(store);
-  assert.deepEqual(store.chipCounts(), { all: 1, running: 0, stale: 0, failed: 1, done: 0 }, 'matches of the search');
+  assert.deepEqual(store.chipCounts(), { all: 1, running: 0, stalled: 0, stale: 0, failed: 1, done: 0 }, 'matches of the search');
   store.setQuery('');
   frame(store);
 
@@ -298,7 +298,9 @@ test('status chips: counts per chip from the buckets, matches while searching, t
   assert.equal(asked, before + 1, 'a new filter asks for a frame');
   assert.equal(store.takeSummaryStale(), true, 'and a redraw of the chips');
   assert.equal(store.setFilter('failed'), false);
-  assert.deepEqual(BUCKETS.filter((def) => store.shows(def.key)).map((def) => def.key), ['error']);
+  assert.deepEqual(BUCKETS.filter((def) => store.shows(def.key)).map((def) => def.key), ['error', 'acked']);
+  assert.deepEqual(BUCKETS.filter((def) => store.displays(def.key)).map((def) => def.key), ['error'],
+    'no acknowledged failure: that bucket is left off');
   assert.deepEqual(store.projectTotals().map((s) => [s.name, s.tasks, s.error, s.active]), [['p', 1, 1, 0], [NO_PROJECT, 2, 2, 0]],
     'the projects table counts what the chip shows');
   store.setFilter('running');
