@@ -5,10 +5,12 @@
 // GET /summary for the fleet panel (this module and charts.js) and the rules the board follows
 // (stalled_rule, project_rule).
 //
-// The counts are GET /summary's per project (the whole table, computed by the server) when it
-// has them; a project the server has not reported yet, or counts it does not give (`stalled`
-// before the server knew it), come from the page's own tasks. Rates and ETAs always come from
-// the page's tasks (the server gives neither per project). rollup() and its helpers are pure.
+// The numbers are GET /summary's per project (the whole table, computed by the server) where it
+// has them: the counts, and by_units' rate and eta (over the tasks with a total, when their
+// units agree). A project the server has not reported yet, or numbers it does not give
+// (`stalled`, a rate, from an older server), come from the page's own tasks: the sum of the
+// running tasks' rates where their units agree, and the units left over it where every total
+// is known. rollup() and its helpers are pure.
 
 import { fmtClock, fmtCount, fmtSizeof, plural } from './format.js';
 import { NO_PROJECT } from './task_store.js';
@@ -54,6 +56,17 @@ export function tallyTasks(entries) {
   return byName;
 }
 
+// The server's throughput and ETA of a project (its by_units rate, eta), or null when it gives
+// none.
+export function serverPace(byUnits) {
+  if (!byUnits || typeof byUnits.rate !== 'number' || !(byUnits.rate > 0)) return null;
+  const eta = typeof byUnits.eta === 'number' && Number.isFinite(byUnits.eta) ? byUnits.eta : null;
+  return {
+    throughput: { rate: byUnits.rate, unit: byUnits.unit || 'it' }, eta,
+    etaWhy: eta === null ? 'totals unknown' : '',
+  };
+}
+
 // Throughput and ETA of a tally: { rate, unit } or { mixed: [units] } or null (no running task
 // measures a rate); eta in seconds or null, with why not.
 export function pace(s) {
@@ -97,7 +110,7 @@ export function rollup(summary, tallies) {
     const counts = countsOf(p?.tasks, tally);
     if (counts.total === 0) continue;
     rows.push({
-      name, label: name || NO_PROJECT, counts, ...pace(tally),
+      name, label: name || NO_PROJECT, counts, ...(serverPace(p?.by_units) || pace(tally)),
       progress: p?.by_units && typeof p.by_units.fraction === 'number' ? p.by_units : null,
     });
   }

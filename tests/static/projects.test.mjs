@@ -59,6 +59,11 @@ test('rollup: failures first (most first), then by name, no project last; server
   assert.deepEqual(rows[2].throughput, { rate: 2, unit: 'rows' });
   assert.equal(rows[3].counts.total, 1, 'a project the server has not reported yet: the page\'s count');
   assert.deepEqual(rollup(null, new Map()), []);
+  // The server's rate and ETA per project, where it gives them, over the page's.
+  const withRate = rollup({ projects: { alpha: { tasks: { total: 1, update: 1 },
+    by_units: { unit: 'rows', total: 20, n: 5, fraction: 0.25, rate: 3, remaining: 15, eta: 5 } } } }, tallies);
+  assert.deepEqual(withRate[0].throughput, { rate: 3, unit: 'rows' });
+  assert.equal(withRate[0].eta, 5);
 });
 
 test('projectTerm quotes names with spaces; projectOf follows the id rule', () => {
