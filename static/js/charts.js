@@ -34,16 +34,24 @@ export const spanOf = (step) => BUCKETS * step;
 // Points of several series over one y scale: { max, series: [{ points: [{x, y, value, ago}] }] }.
 // The x axis spans BUCKETS × step seconds ending now, whatever the history holds, so a short
 // history sits at the right; the y axis goes from 0 to the largest value (1 when all are 0).
-export function chartModel(seriesValues, step = 10) {
+// seconds: each bucket's length when given (/summary's history.seconds: the last one is still
+// filling), else step.
+export function chartModel(seriesValues, step = 10, seconds = null) {
   const span = spanOf(step);
   let max = 0;
   for (const values of seriesValues) for (const v of values) max = Math.max(max, finite(v));
   const top = max > 0 ? max : 1;
   const series = seriesValues.map((values) => {
     const n = values.length;
+    // ends[i]: how long before now bucket i ends (the last one ends now).
+    const ends = new Array(n).fill(0);
+    for (let i = n - 2; i >= 0; i--) {
+      const len = seconds && finite(seconds[seconds.length - (n - 1 - i)]) > 0 ? seconds[seconds.length - (n - 1 - i)] : step;
+      ends[i] = ends[i + 1] + len;
+    }
     return {
       points: values.map((v, i) => {
-        const ago = (n - 1 - i) * step;                  // the bucket ends this long before now
+        const ago = Math.round(ends[i] * 10) / 10;       // the bucket ends this long before now
         const x = W * (1 - Math.min(span, ago) / span);
         const y = PAD_TOP + (H - PAD_TOP - PAD_BOTTOM) * (1 - finite(v) / top);
         return { x: Math.round(x * 10) / 10, y: Math.round(y * 10) / 10, value: finite(v), ago };
@@ -72,8 +80,8 @@ function el(name, attrs = {}, parent = null) {
 
 // One chart in a <figure>: title, the SVG, the axis labels (max, "10 min ago", "now"), a text
 // summary. series: [{ key, label, values, unit }], the first drawn as an area.
-export function drawChart(figure, { title, series, step }) {
-  const model = chartModel(series.map((s) => s.values), step);
+export function drawChart(figure, { title, series, step, seconds = null }) {
+  const model = chartModel(series.map((s) => s.values), step, seconds);
   figure.replaceChildren();
   figure.dataset.points = String(model.series.reduce((n, s) => n + s.points.filter((p) => p.value > 0).length, 0));
   const cap = document.createElement('figcaption');
@@ -128,15 +136,16 @@ export function drawHistory(eventsFig, closedFig, history) {
   if (!history || typeof history !== 'object') return false;
   const step = finite(history.step) || 10;
   const arr = (x) => (Array.isArray(x) ? x.slice(-BUCKETS) : []);
+  const seconds = Array.isArray(history.seconds) ? history.seconds.slice(-BUCKETS) : null;
   drawChart(eventsFig, {
-    title: 'Events per second', step,
+    title: 'Events per second', step, seconds,
     series: [{ key: 'events', label: 'events/s', values: arr(history.events_per_second), unit: 'events/s' }],
   });
   drawChart(closedFig, {
-    title: 'Completions and failures per minute', step,
+    title: 'Completions and failures per minute', step, seconds,
     series: [
-      { key: 'closed', label: 'completions/min', values: arr(history.closed_per_minute), unit: '/min' },
-      { key: 'failed', label: 'failures/min', values: arr(history.failed_per_minute), unit: '/min' },
+      { key: 'closed', label: 'completions/min', values: arr(history.closed_per_minute), unit: 'completions/min' },
+      { key: 'failed', label: 'failures/min', values: arr(history.failed_per_minute), unit: 'failures/min' },
     ],
   });
   return true;

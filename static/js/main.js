@@ -119,8 +119,10 @@ const rollups = createRollups({
   listEl: document.getElementById('rollups'), moreEl: document.getElementById('rollups-more'), searchEl,
 });
 let lastSummary = null;
+fleetWrap.addEventListener('toggle', () => drawRollups());
+// Once a second (rates move) while the panel is open, and when it opens.
 function drawRollups() {
-  if (!lastSummary) return;
+  if (!lastSummary || !fleetWrap.open) return;
   rollups.draw(rollup(lastSummary, tallyTasks(store.entries())), store.query);
 }
 pollSummary(api, {

@@ -22,6 +22,8 @@ test('chartModel: one y scale over the series, the x axis spans 10 minutes endin
   assert.equal(flat.max, 0);
   assert.ok(flat.series[0].points.every((p) => Number.isFinite(p.y)), 'all zero: still drawable');
   assert.deepEqual(chartModel([[null, NaN, 3]], 10).series[0].points.map((p) => p.value), [0, 0, 3]);
+  // The buckets' own lengths when given: the last one (still filling) is short.
+  assert.deepEqual(chartModel([[1, 2, 3]], 10, [10, 10, 2.5]).series[0].points.map((p) => p.ago), [12.5, 2.5, 0]);
 });
 
 test('describe, fmtBefore, fmtValue: what the titles and the text summary say', () => {
