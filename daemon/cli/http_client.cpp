@@ -168,6 +168,10 @@ struct HttpClient::Impl {
     return std::nullopt;
   }
 
+  // One request and its answer (HttpClient::post and get).
+  HttpResult exchange(http::verb verb, std::string_view body, std::string_view content_type,
+                      const HttpHeaders& headers);
+
   void close() {
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -195,15 +199,26 @@ const Url& HttpClient::url() const noexcept {
 
 HttpResult HttpClient::post(std::string_view body, std::string_view content_type,
                             const HttpHeaders& headers) {
-  Impl& c = *impl_;
-  http::request<http::string_body> req{http::verb::post, c.url.target(), 11};
+  return impl_->exchange(http::verb::post, body, content_type, headers);
+}
+
+HttpResult HttpClient::get(const HttpHeaders& headers) {
+  return impl_->exchange(http::verb::get, {}, {}, headers);
+}
+
+HttpResult HttpClient::Impl::exchange(http::verb verb, std::string_view body,
+                                      std::string_view content_type, const HttpHeaders& headers) {
+  Impl& c = *this;
+  http::request<http::string_body> req{verb, c.url.target(), 11};
   req.set(http::field::host, c.url.authority());
   req.set(http::field::user_agent, "progressista/" PROGRESSISTA_VERSION);
   req.set(http::field::accept, "application/json");
-  req.set(http::field::content_type, content_type);
+  if (!content_type.empty()) req.set(http::field::content_type, content_type);
   for (const auto& [name, value] : headers) req.set(name, value);
-  req.body() = std::string(body);
-  req.prepare_payload();
+  if (verb != http::verb::get) {
+    req.body() = std::string(body);
+    req.prepare_payload();
+  }
 
   for (int attempt = 0;; ++attempt) {
     const bool reused = c.connected;
@@ -233,7 +248,7 @@ HttpResult HttpClient::post(std::string_view body, std::string_view content_type
     }
     c.close();
     // A server may close a kept-alive connection just as we reuse it: the request then fails
-    // at once, unanswered. Sending it again on a new connection is safe for progress events,
+    // at once, unanswered. Sending it again on a new connection is safe for GETs and progress events,
     // which carry absolute values (applying one twice leaves the same task).
     const bool closed_under_us = ec == http::error::end_of_stream || ec == asio::error::eof ||
                                  ec == asio::error::connection_reset ||

@@ -1,4 +1,4 @@
-// A small blocking HTTP/1.1 client for the CLI verbs (`post`, `demo`): plain http:// only,
+// A small blocking HTTP/1.1 client for the CLI verbs (`post`, `demo`, `watch`'s rule): plain http:// only,
 // one keep-alive connection reused across requests and re-opened when the server closed it.
 // Beast stays inside http_client.cpp.
 #pragma once
@@ -66,6 +66,8 @@ class HttpClient {
   // is re-opened and the request sent once more; a fresh connection is never retried.
   [[nodiscard]] HttpResult post(std::string_view body, std::string_view content_type,
                                 const HttpHeaders& headers = {});
+  // GETs the URL's target (retried on a reused connection found closed, as post).
+  [[nodiscard]] HttpResult get(const HttpHeaders& headers = {});
 
   [[nodiscard]] const Url& url() const noexcept;
 

@@ -26,6 +26,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "cli/http_client.hpp"
 #include "cli/progress_client.hpp"
 #include "cli/sse_stream.hpp"
 #include "cli/terminal_text.hpp"
@@ -103,6 +104,7 @@ class Watcher {
       if (!ec) finish(0);
     });
     watch_resize();
+    fetch_rule();
     asio::co_spawn(io_, follow(), asio::detached);
     if (tty_) tick();
     io_.run();
@@ -115,6 +117,26 @@ class Watcher {
   }
 
  private:
+  // The server's stalled rule (GET /summary's stalled_rule), so that this board flags the
+  // tasks the server's API does. Best effort, once: an older server, a broadcaster without
+  // /summary or no answer within 2 s leave the default rule.
+  void fetch_rule() {
+    Url summary = url_;
+    summary.path = summary.path.substr(0, summary.path.rfind('/') + 1) + "summary";
+    summary.query.clear();
+    HttpClient client(summary, 2s);
+    const HttpResult r = client.get(headers_);
+    if (r.failure != HttpResult::Failure::kNone || r.answer.status != 200) return;
+    simdjson::dom::parser parser;
+    simdjson::dom::object rule;
+    double factor = 0, min_seconds = 0;
+    if (parser.parse(r.answer.body).get(rule) == simdjson::SUCCESS &&
+        rule["stalled_rule"]["factor"].get(factor) == simdjson::SUCCESS &&
+        rule["stalled_rule"]["min_seconds"].get(min_seconds) == simdjson::SUCCESS) {
+      board_.set_rule(StallRule{factor, min_seconds});
+    }
+  }
+
   void finish(int code, std::string message = {}) {
     code_ = code;
     message_ = std::move(message);
@@ -250,12 +272,14 @@ void add_watch_command(CLI::App& app) {
       ->type_name("NAME");
   cmd->add_option("--prefix", o->prefix, "Only tasks whose id starts with this")->type_name("TEXT");
   cmd->add_option("--status", o->statuses,
-                  "Only these: running, failed, stale, done (repeat or separate with commas)")
+                  "Only these: running, failed, stalled, stale, done (repeat or separate with "
+                  "commas)")
       ->delimiter(',')
       ->type_name("STATUS")
       ->check(CLI::Validator(
           [](std::string& w) -> std::string {
-            return parse_group(w) ? std::string() : "must be running, failed, stale or done; got '" + w + "'";
+            return parse_group(w) ? std::string()
+                                  : "must be running, failed, stalled, stale or done; got '" + w + "'";
           },
           ""));
   cmd->add_flag("--once", o->once, "Print the board once and exit");

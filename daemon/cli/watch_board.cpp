@@ -48,6 +48,7 @@ WatchedTask task_of(std::string_view id, dom::object o) {
   t.total = num_of(o, "total");
   t.rate = num_of(o, "rate");
   t.eta = num_of(o, "eta");
+  t.cadence = num_of(o, "cadence");
   t.created_at = num_of(o, "created_at").value_or(0);
   t.updated_at = num_of(o, "updated_at").value_or(0);
   t.done_at = num_of(o, "done_at").value_or(0);
@@ -83,6 +84,14 @@ std::string fmt_clock(double s) {
   const auto total = static_cast<long long>(std::llround(s));
   const long long h = total / 3600, m = (total % 3600) / 60, sec = total % 60;
   return h ? fmt::format("{}:{:02}:{:02}", h, m, sec) : fmt::format("{:02}:{:02}", m, sec);
+}
+
+// A span of time for a sentence: "0.5 s", "12 s", then tqdm's clock ("04:10").
+std::string fmt_span(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  if (s < 10) return fmt::format("{:.2g} s", s);
+  if (s < 60) return fmt::format("{:.0f} s", s);
+  return fmt_clock(s);
 }
 
 // tqdm's format_sizeof: three significant digits and an SI prefix.
@@ -167,16 +176,23 @@ std::string bar(double frac, std::size_t width, bool ascii) {
 
 }  // namespace
 
-WatchGroup group_of(const WatchedTask& t) noexcept {
+WatchGroup group_of(const WatchedTask& t, double now, const StallRule& rule) noexcept {
   if (t.status == "error") return WatchGroup::kFailed;
   if (t.status == "stale") return WatchGroup::kStale;
   if (t.status == "close") return WatchGroup::kDone;
+  // The server's is_stalled (progressista/task.hpp) over what the stream carries.
+  if (rule.factor > 0 && (t.status == "start" || t.status == "update" || t.status == "recovered") &&
+      t.updated_at > 0) {
+    const double limit = std::max(t.cadence ? rule.factor * *t.cadence : 0.0, rule.min_seconds);
+    if (now - t.updated_at > limit) return WatchGroup::kStalled;
+  }
   return WatchGroup::kRunning;
 }
 
 std::string_view group_name(WatchGroup g) noexcept {
   switch (g) {
     case WatchGroup::kFailed: return "failed";
+    case WatchGroup::kStalled: return "stalled";
     case WatchGroup::kStale: return "stale";
     case WatchGroup::kRunning: return "running";
     case WatchGroup::kDone: break;
@@ -187,6 +203,7 @@ std::string_view group_name(WatchGroup g) noexcept {
 std::optional<WatchGroup> parse_group(std::string_view w) noexcept {
   if (w == "failed" || w == "error") return WatchGroup::kFailed;
   if (w == "stale") return WatchGroup::kStale;
+  if (w == "stalled") return WatchGroup::kStalled;
   if (w == "running" || w == "start" || w == "update" || w == "recovered")
     return WatchGroup::kRunning;
   if (w == "done" || w == "close" || w == "closed") return WatchGroup::kDone;
@@ -259,11 +276,11 @@ bool WatchBoard::apply(std::string_view frame, std::string& error) {
   return true;
 }
 
-bool WatchBoard::shown(const WatchedTask& t) const {
+bool WatchBoard::shown(const WatchedTask& t, WatchGroup g) const {
   if (!filter_.prefix.empty() && !t.id.starts_with(filter_.prefix)) return false;
   if (!filter_.project.empty() && t.project != filter_.project) return false;
   if (!filter_.groups.empty() &&
-      std::find(filter_.groups.begin(), filter_.groups.end(), group_of(t)) == filter_.groups.end())
+      std::find(filter_.groups.begin(), filter_.groups.end(), g) == filter_.groups.end())
     return false;
   return true;
 }
@@ -276,17 +293,21 @@ std::vector<std::string> WatchBoard::render(const WatchLook& look, double now) c
                                   printable(look.server, 200)),
                       width));
 
-  std::vector<const WatchedTask*> rows;
-  std::array<std::size_t, 4> counts{};
+  // Each task's group, judged once for this screen.
+  std::vector<std::pair<const WatchedTask*, WatchGroup>> rows;
+  std::array<std::size_t, kWatchGroups> counts{};
   for (const auto& [id, t] : tasks_) {
-    if (!shown(t)) continue;
-    rows.push_back(&t);
-    ++counts[static_cast<std::size_t>(group_of(t))];
+    const WatchGroup g = group_of(t, now, rule_);
+    if (!shown(t, g)) continue;
+    rows.emplace_back(&t, g);
+    ++counts[static_cast<std::size_t>(g)];
   }
+  const auto count = [&counts](WatchGroup g) { return grouped(counts[static_cast<std::size_t>(g)]); };
   std::string head = fmt::format(
-      "{} task{} \u00b7 {} running \u00b7 {} failed \u00b7 {} stale \u00b7 {} done",
-      grouped(rows.size()), rows.size() == 1 ? "" : "s", grouped(counts[2]), grouped(counts[0]),
-      grouped(counts[1]), grouped(counts[3]));
+      "{} task{} \u00b7 {} running \u00b7 {} failed \u00b7 {} stalled \u00b7 {} stale \u00b7 {} done",
+      grouped(rows.size()), rows.size() == 1 ? "" : "s", count(WatchGroup::kRunning),
+      count(WatchGroup::kFailed), count(WatchGroup::kStalled), count(WatchGroup::kStale),
+      count(WatchGroup::kDone));
   std::vector<std::string> narrowed;
   if (!filter_.project.empty()) narrowed.push_back("project=" + printable(filter_.project, 60));
   if (!filter_.prefix.empty()) narrowed.push_back("prefix=" + printable(filter_.prefix, 60));
@@ -295,13 +316,14 @@ std::vector<std::string> WatchBoard::render(const WatchLook& look, double now) c
   lines.push_back(fit(head, width));
   lines.emplace_back();
 
-  // Failed, most recent first; stale, silent longest first; running in a stable order (start
-  // time, then id); done, most recent first.
-  const auto key = [](const WatchedTask& t) {
-    switch (group_of(t)) {
+  // Failed, most recent first; stalled and stale, silent longest first; running in a stable
+  // order (start time, then id); done, most recent first.
+  const auto key = [](const WatchedTask& t, WatchGroup g) {
+    switch (g) {
       case WatchGroup::kFailed:
       case WatchGroup::kDone:
         return -(t.done_at > 0 ? t.done_at : t.updated_at);
+      case WatchGroup::kStalled:
       case WatchGroup::kStale:
         return t.updated_at;
       case WatchGroup::kRunning:
@@ -311,30 +333,30 @@ std::vector<std::string> WatchBoard::render(const WatchLook& look, double now) c
   };
   const std::size_t room = look.height > lines.size() ? look.height - lines.size() : 0;
   const std::size_t show = rows.size() <= room ? rows.size() : room > 0 ? room - 1 : 0;
-  const auto before = [&key](const WatchedTask* a, const WatchedTask* b) {
-    const auto ga = group_of(*a), gb = group_of(*b);
-    if (ga != gb) return ga < gb;
-    const double ka = key(*a), kb = key(*b);
+  using Row = std::pair<const WatchedTask*, WatchGroup>;
+  const auto before = [&key](const Row& a, const Row& b) {
+    if (a.second != b.second) return a.second < b.second;
+    const double ka = key(*a.first, a.second), kb = key(*b.first, b.second);
     if (ka != kb) return ka < kb;
-    return a->id < b->id;
+    return a.first->id < b.first->id;
   };
   std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(show), rows.end(), before);
 
   std::size_t name_width = 0;
-  for (std::size_t i = 0; i < show; ++i) name_width = std::max(name_width, columns(printable(rows[i]->id, 200)));
+  for (std::size_t i = 0; i < show; ++i) name_width = std::max(name_width, columns(printable(rows[i].first->id, 200)));
   name_width = std::min(name_width, std::max<std::size_t>(12, width / 3));
   const std::size_t bar_width = width >= 110 ? 20 : width >= 72 ? 10 : 0;
 
   for (std::size_t i = 0; i < show; ++i) {
-    const WatchedTask& t = *rows[i];
-    const WatchGroup g = group_of(t);
+    const WatchedTask& t = *rows[i].first;
+    const WatchGroup g = rows[i].second;
     const std::string early = ended_early(t);
     std::string_view mark = look.ascii ? ">" : "\u25b8";
     std::string_view color;
     if (g == WatchGroup::kFailed) {
       mark = look.ascii ? "x" : "\u2717";
       color = "31";
-    } else if (g == WatchGroup::kStale) {
+    } else if (g == WatchGroup::kStale || g == WatchGroup::kStalled) {
       mark = "!";
       color = "33";
     } else if (g == WatchGroup::kDone) {
@@ -351,8 +373,14 @@ std::vector<std::string> WatchBoard::render(const WatchLook& look, double now) c
       if (bar_width > 0) line.append(bar_width + 2, ' ');
     }
     line += " " + tqdm_counts(t, now);
-    std::string note = g == WatchGroup::kFailed ? t.error : !early.empty() ? "ended at " + early
-                                                                          : t.message;
+    std::string note = g == WatchGroup::kFailed ? t.error
+                       : g == WatchGroup::kStalled
+                           ? fmt::format("stalled: no event for {}{}", fmt_span(now - t.updated_at),
+                                         t.cadence ? fmt::format(", usually every {}",
+                                                                 fmt_span(*t.cadence))
+                                                   : "")
+                       : !early.empty() ? "ended at " + early
+                                        : t.message;
     if (note.empty()) note = t.desc;
     const std::size_t used = 2 + columns(line);
     if (!note.empty() && used + 2 < width) line += " " + printable(note, width - used - 1);

@@ -121,7 +121,10 @@ TEST_F(IngestDaemon, RemoteTqdmSequenceYieldsProgressistasTask) {
                                                    "timestamp", "created_at", "updated_at", "done_at"};
   for (const auto& k : progressista_keys) EXPECT_TRUE(keys.count(k)) << "missing " << k;
   for (const auto& k : keys) {
-    EXPECT_TRUE(progressista_keys.count(k) || k == "rate" || k == "eta") << "unexpected " << k;
+    // Our additions, documented (README "Rules"): rate, eta, and the cadence the stalled flag
+    // is judged by.
+    EXPECT_TRUE(progressista_keys.count(k) || k == "rate" || k == "eta" || k == "cadence")
+        << "unexpected " << k;
   }
 }
 

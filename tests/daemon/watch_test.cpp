@@ -1,7 +1,12 @@
 // `progressista watch`: the SSE parser and the board as units, then the verb against a real
 // `progressista serve` — printed once, and live in a real terminal (tmux: new-session,
 // capture-pane, resize-window, send-keys C-c).
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -108,6 +113,43 @@ std::vector<std::string> ids_in_order(const std::vector<std::string>& lines) {
   return ids;
 }
 
+TEST(WatchBoard, ASilentRunningTaskIsStalledByItsOwnCadenceAndTheServersRule) {
+  WatchBoard board;
+  std::string error;
+  ASSERT_TRUE(board.apply(
+      fmt::format(R"({{"type":"snapshot","seq":1,"tasks":{{{},{},{}}}}})",
+                  task("hung", R"("n":1,"status":"update","created_at":700,"updated_at":800,"cadence":2)"),
+                  task("slow", R"("n":1,"status":"update","created_at":700,"updated_at":800,"cadence":30)"),
+                  task("new", R"("n":0,"status":"start","created_at":950,"updated_at":950)")),
+      error))
+      << error;
+  WatchLook look;
+  look.width = 120;
+  // At 1000: "hung" has been silent 200 s, past max(10 x 2 s, 60 s); "slow" has 300 s.
+  auto lines = board.render(look, 1000);
+  EXPECT_EQ(lines[1],
+            "3 tasks \u00b7 2 running \u00b7 0 failed \u00b7 1 stalled \u00b7 0 stale \u00b7 0 done");
+  EXPECT_EQ(ids_in_order(lines), (std::vector<std::string>{"hung", "slow", "new"}));  // by start
+  EXPECT_THAT(lines[3], HasSubstr("! hung"));
+  EXPECT_THAT(lines[3], HasSubstr("stalled: no event for 03:20, usually every 2 s"));
+  // A server with a stricter rule: what it flags, this board flags.
+  board.set_rule(StallRule{2, 1});
+  lines = board.render(look, 1000);
+  EXPECT_THAT(lines[1], HasSubstr("3 stalled"));
+  board.set_rule(StallRule{0, 60});  // off
+  EXPECT_THAT(board.render(look, 1000)[1], HasSubstr("0 stalled"));
+  // --status stalled shows only them.
+  WatchFilter only;
+  only.groups = {WatchGroup::kStalled};
+  WatchBoard narrowed(only);
+  ASSERT_TRUE(narrowed.apply(
+      fmt::format(R"({{"type":"snapshot","seq":1,"tasks":{{{},{}}}}})",
+                  task("hung", R"("n":1,"status":"update","created_at":700,"updated_at":800,"cadence":2)"),
+                  task("new", R"("n":0,"status":"start","created_at":950,"updated_at":950)")),
+      error));
+  EXPECT_EQ(ids_in_order(narrowed.render(look, 1000)), (std::vector<std::string>{"hung"}));
+}
+
 TEST(WatchBoard, FailuresFirstThenStaleRunningAndDone) {
   const WatchBoard board = fleet();
   WatchLook look;
@@ -115,7 +157,8 @@ TEST(WatchBoard, FailuresFirstThenStaleRunningAndDone) {
   look.server = "http://127.0.0.1:8000/events";
   const auto lines = board.render(look, 1000);
   EXPECT_THAT(lines[0], HasSubstr("Progressista watch \u00b7 live \u00b7 http://127.0.0.1:8000/events"));
-  EXPECT_EQ(lines[1], "7 tasks \u00b7 2 running \u00b7 2 failed \u00b7 1 stale \u00b7 2 done");
+  EXPECT_EQ(lines[1],
+            "7 tasks \u00b7 2 running \u00b7 2 failed \u00b7 0 stalled \u00b7 1 stale \u00b7 2 done");
   EXPECT_EQ(ids_in_order(lines), (std::vector<std::string>{"fail-new", "fail-old", "quiet", "run-b",
                                                             "run-a", "done-early", "done-full"}));
   const auto line_of = [&](std::string_view id) {
@@ -262,7 +305,7 @@ TEST_F(WatchVerb, OncePrintsTheBoardAndExits) {
   post(R"({"task_id":"ml/c","n":1,"total":4,"meta":{"project":"ml"}})");
   auto r = testing::run({"watch", "--once", "--server-url", url()});
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("3 tasks \u00b7 2 running \u00b7 1 failed \u00b7 0 stale \u00b7 0 done"));
+  EXPECT_THAT(r.out, HasSubstr("3 tasks \u00b7 2 running \u00b7 1 failed \u00b7 0 stalled \u00b7 0 stale \u00b7 0 done"));
   EXPECT_LT(r.out.find("etl/b"), r.out.find("etl/a")) << "failures first:\n" << r.out;
   EXPECT_THAT(r.out, HasSubstr("disk full"));
   EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "no escapes when not a terminal";
@@ -277,7 +320,7 @@ TEST_F(WatchVerb, OncePrintsTheBoardAndExits) {
   EXPECT_THAT(r.out, Not(HasSubstr("etl/a")));
   r = testing::run({"watch", "--once", "--status", "broken", "--server-url", url()});
   EXPECT_NE(r.code, 0);
-  EXPECT_THAT(r.err, HasSubstr("must be running, failed, stale or done; got 'broken'"));
+  EXPECT_THAT(r.err, HasSubstr("must be running, failed, stalled, stale or done; got 'broken'"));
 }
 
 TEST_F(WatchVerb, TokensAsForTheReadApiAndNoServerIsExitCode2) {
@@ -317,17 +360,24 @@ class Tmux {
 
 TEST_F(WatchVerb, LiveInATerminalFollowsResizesReconnectsAndEndsCleanlyOnCtrlC) {
 #if defined(__SANITIZE_ADDRESS__)
-  // Under ASan the process ended by a signal after its Ctrl-C in 2 of 6 runs here (with no
-  // report on its stderr), never with kill -INT, nor in release (5 of 5): not understood yet,
-  // so this test runs in the release tree only; the --once tests above run under ASan.
+  // Run in the release tree only: under ASan this test once saw no exit status after Ctrl-C
+  // (2 of 6 runs). That was read from tmux's #{pane_dead_status}, which tmux also leaves
+  // empty in release (3 of 10 runs) for a watch that exits 0 every time under a plain pty
+  // (12 of 12); the status now comes from bash. Not yet re-run under ASan.
   GTEST_SKIP() << "release tree only (see the comment)";
 #endif
   start();
   const std::uint16_t port = daemon_->port();
   post(R"({"task_id":"job-1","n":1,"total":10,"desc":"first"})");
   Tmux t("live");
-  const std::string command =
-      fmt::format("exec {} watch --server-url http://127.0.0.1:{}", PROGRESSISTA_BIN, port);
+  // bash waits out a Ctrl-C its foreground command handles and goes on (bash(1), SIGNALS), so
+  // it can write watch's exit status where the test reads it.
+  const std::filesystem::path status_file =
+      std::filesystem::temp_directory_path() / fmt::format("pt-watch-status-{}", ::getpid());
+  std::filesystem::remove(status_file);
+  const std::string command = fmt::format(
+      "bash -c '\"$0\" watch --server-url http://127.0.0.1:{}; echo $? > {}' {}", port,
+      status_file.string(), PROGRESSISTA_BIN);
   ASSERT_EQ(t.tmux({"new-session", "-d", "-s", "w", "-x", "100", "-y", "12", command, ";",
                     "set-option", "-t", "w", "remain-on-exit", "on"})
                 .code,
@@ -371,8 +421,16 @@ TEST_F(WatchVerb, LiveInATerminalFollowsResizesReconnectsAndEndsCleanlyOnCtrlC) 
 
   // Ctrl-C: exit status 0, and the terminal's own screen back (the board was on the alternate one).
   ASSERT_EQ(t.tmux({"send-keys", "-t", "w", "C-c"}).code, 0);
-  ASSERT_TRUE(eventually([&] { return t.pane("#{pane_dead}").starts_with("1"); }, 20s));
-  EXPECT_EQ(t.pane("#{pane_dead_status}"), "0\n");
+  std::string status;
+  ASSERT_TRUE(eventually([&] {
+    std::ifstream in(status_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    status = text.str();
+    return !status.empty() && status.back() == '\n';
+  }, 20s)) << t.screen();
+  std::filesystem::remove(status_file);
+  EXPECT_EQ(status, "0\n");
   EXPECT_THAT(t.screen(), Not(HasSubstr("Progressista watch")));
 }
 
