@@ -126,6 +126,7 @@ const MEMBER = Symbol('table member');   // generation in which the entry is a r
 const KEPT = Symbol('table kept');       // generation in which it kept its place
 const SEEN = Symbol('table seen');       // the task object the last sync saw
 const SEEN_BUCKET = Symbol('table seen bucket');
+const INDEX = Symbol('table index');     // its place in order, as of the last sync or sort
 
 export class TableModel {
   sortColumn = 'updated';
@@ -150,15 +151,18 @@ export class TableModel {
     const moved = [];   // indexes in order of the rows whose task changed since the last sync
     let changed = false;
     for (const e of this.order) {
-      if (e[MEMBER] === gen && !isPinned(e.task)) {
-        e[KEPT] = gen;
-        if (e[SEEN] !== e.task || e[SEEN_BUCKET] !== e.bucket) {
-          moved.push(order.length);
-          e[SEEN] = e.task;
-          e[SEEN_BUCKET] = e.bucket;
-        }
-        order.push(e);
-      } else changed = true;
+      if (e[MEMBER] !== gen) { changed = true; continue; }
+      // Only a task that changed can have become pinned: the others' tasks are not read (at
+      // 100,000 rows, reading every task object costs more than everything else here).
+      if (e[SEEN] !== e.task || e[SEEN_BUCKET] !== e.bucket) {
+        if (isPinned(e.task)) { changed = true; continue; }
+        moved.push(order.length);
+        e[SEEN] = e.task;
+        e[SEEN_BUCKET] = e.bucket;
+      }
+      e[KEPT] = gen;
+      e[INDEX] = order.length;
+      order.push(e);
     }
     const fresh = [];
     const pinned = [];
@@ -174,6 +178,7 @@ export class TableModel {
       for (const e of sortEntries(fresh, this.sortColumn, this.sortDir, now)) {
         e[SEEN] = e.task;
         e[SEEN_BUCKET] = e.bucket;
+        e[INDEX] = order.length;
         order.push(e);
       }
     }
@@ -202,10 +207,35 @@ export class TableModel {
     return false;
   }
 
+  // The rows stay the same, but these entries' tasks changed (a status or an acknowledgement
+  // that did not change is not a new row): the order may be out of date. O(entries), where
+  // sync() is O(rows): for the frames where only values moved.
+  touched(entries, now) {
+    if (this.outOfDate) return;
+    const cmp = comparator(this.sortColumn, this.sortDir, now);
+    const order = this.order;
+    for (const e of entries) {
+      const i = e[INDEX];
+      if (order[i] !== e) continue;   // pinned, or not a row
+      e[SEEN] = e.task;
+      e[SEEN_BUCKET] = e.bucket;
+      if ((i > 0 && cmp(order[i - 1], e) > 0) || (i + 1 < order.length && cmp(e, order[i + 1]) > 0)) {
+        this.outOfDate = true;
+        return;
+      }
+    }
+  }
+
   // Re-applies the sort keys (on request).
   sort(now) {
     this.order = sortEntries(this.order, this.sortColumn, this.sortDir, now);
-    for (const e of this.order) { e[SEEN] = e.task; e[SEEN_BUCKET] = e.bucket; }
+    const order = this.order;
+    for (let i = 0; i < order.length; i++) {
+      const e = order[i];
+      e[SEEN] = e.task;
+      e[SEEN_BUCKET] = e.bucket;
+      e[INDEX] = i;
+    }
     if (this.pinned.length > 1) this.pinned = sortEntries(this.pinned, this.sortColumn, this.sortDir, now);
     this.outOfDate = false;
   }

@@ -152,3 +152,24 @@ test('tqdmParts: the cards\' tqdm line split into columns (overdue, scaled units
   assert.deepEqual(tqdmParts({ status: 'update', n: 7, unit: 'files', created_at: 990, updated_at: 1000 }, 1000),
     { counts: '7 files', elapsed: '00:10', eta: '', rate: '? files/s' });
 });
+
+test('touched: values that changed in place put the order out of date only when it is', () => {
+  const m = new TableModel();
+  m.sortColumn = 'count';
+  m.sortDir = 'descending';
+  const a = entry('a', { n: 9 }); const b = entry('b', { n: 5 }); const c = entry('c', { n: 1 });
+  m.sync([[a, b, c]], NOW);
+  assert.deepEqual(ids(m), ['a', 'b', 'c']);
+  update(b, { n: 6 });
+  m.touched([b], NOW);
+  assert.equal(m.outOfDate, false, '6 is still between 9 and 1');
+  update(c, { n: 7 });
+  m.touched([c], NOW);
+  assert.equal(m.outOfDate, true, '7 after 6');
+  assert.deepEqual(ids(m), ['a', 'b', 'c'], 'and nothing moved');
+  m.sort(NOW);
+  assert.deepEqual(ids(m), ['a', 'c', 'b']);
+  update(a, { n: 0 });
+  m.touched([entry('x'), a], NOW);   // an entry that is not a row is ignored
+  assert.equal(m.outOfDate, true);
+});
