@@ -14,7 +14,7 @@ const groupTemplate = document.getElementById('group-template').content.firstEle
 
 // Sizes from the style sheet (style.css :root), shared by every list. tallH: the cards of a
 // `tall` bucket (Failed: room for the whole error text).
-const geometry = { cardH: 166, cardMin: 320, gap: 10, groupH: 30, tallH: 250 };
+const geometry = { cardH: 166, cardMin: 320, gap: 10, groupH: 30, tallH: 280 };
 
 // Reads the sizes from the style sheet; true when they changed (a media query switched).
 function readGeometry() {
@@ -22,7 +22,7 @@ function readGeometry() {
   const px = (name, fallback) => parseFloat(css.getPropertyValue(name)) || fallback;
   const next = {
     cardH: px('--card-h', 166), cardMin: px('--card-min', 320),
-    gap: px('--gap', 10), groupH: px('--group-h', 30), tallH: px('--card-tall-h', 250),
+    gap: px('--gap', 10), groupH: px('--group-h', 30), tallH: px('--card-tall-h', 280),
   };
   const changedSizes = Object.keys(next).some((k) => next[k] !== geometry[k]);
   Object.assign(geometry, next);

@@ -75,11 +75,16 @@ export function createSummary(store) {
     const parts = [plural(store.size, 'task')];
     const sum = (keys) => keys.reduce((n, key) => n + store.count(key), 0);
     const acked = store.count('acked');
+    const stalled = store.count('stalled');
     for (const col of LINE) {
+      if (col.label === 'active' && stalled) {
+        // The stalled apart, while there are any: "3 active · 1 stalled".
+        parts.push(`${fmtCount(store.count('active'))} active`, `${fmtCount(stalled)} stalled`);
+        continue;
+      }
       const more = col.label === 'failed' && acked ? ` (${fmtCount(acked)} acknowledged)` : '';
       parts.push(`${fmtCount(sum(col.keys))} ${col.label}${more}`);
     }
-    if (store.count('stalled')) parts.push(`${fmtCount(store.count('stalled'))} stalled`);
     if (store.query) parts.push(`${fmtCount(store.matchCount())} match “${store.query}”`);
     let text = parts.join(' · ');
     if (notice?.line) text = notice.line;

@@ -242,6 +242,7 @@ test('stalled: a running task silent past the server\'s rule is marked, counted 
     assert.equal(await card(page, 'quiet').locator('.badge').textContent(), 'stalled');
     assert.equal(await inBucket(page, 'active', 'busy').count(), 1, 'the busy one is not stalled');
     assert.equal(await chipCount(page, 'stalled'), '1');
+    await waitText(page.locator('#summary'), /^2 tasks · 1 active · 1 stalled · 0 needs attention · /, 'the summary line counts it apart');
     // The server counts it too (per project as well), and the roll-up shows it.
     await until(async () => (await summary(server)).tasks.stalled === 1, '/summary counts one stalled');
     await waitText(page.locator('.rollup[data-project="fleet"] .rollup-counts'), /1 stalled/, 'the roll-up counts it', SUMMARY_WAIT);
