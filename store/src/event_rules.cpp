@@ -43,7 +43,10 @@ void apply_event(TaskRecord& rec, const Event& e, double now) noexcept {
   const Status next = e.status.value_or(Status::kUpdate);
 
   if (is_terminal(prev) && next == Status::kStart) {
-    // Reopened: a new run of the same task.
+    // Reopened: a new run of the same task, with its own clock (Progressista 0.2.1 keeps the
+    // first run's created_at, server.py:290-299, so a reused id's elapsed time included
+    // every earlier run and the pauses between them).
+    rec.created_at = now;
     rec.set(kHasDoneAt, false);
     rec.set(kHasRate, false);
     rec.set(kHasRatePoint, false);

@@ -92,6 +92,7 @@ TEST_F(TaskTableTest, ClosedTaskReopensOnlyWithStart) {
   EXPECT_EQ(t.status, Status::kStart);
   EXPECT_FALSE(t.has(kHasDoneAt));
   EXPECT_EQ(t.n, 0);
+  EXPECT_EQ(t.created_at, 7.0) << "a new run has its own clock";
 }
 
 TEST_F(TaskTableTest, FailedTaskIsTerminalToo) {
