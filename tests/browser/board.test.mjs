@@ -153,6 +153,15 @@ test('failures are pinned first with their whole error; acknowledge moves one on
       await until(async () => (await page.title()) === 'Progressista', 'the plain title');
       await until(async () => (await favicon(page)) === 'favicon.svg', 'the plain favicon');
     }
+
+    // A refused token (401) on Acknowledge: shown, and the page says the token was refused.
+    await post(server, { task_id: 'run-1', status: 'error', error: 'late failure' });
+    await inBucket(b, 'error', 'run-1').waitFor();
+    await b.route(/\/(un)?acknowledge$/, (route) => route.fulfill({
+      status: 401, contentType: 'application/json', body: '{"detail":"Invalid API token"}' }));
+    await card(b, 'run-1').locator('.ack').click();
+    await waitText(b.locator('#alerts'), /Could not acknowledge the failure of task “run-1”: HTTP 401 Invalid API token/, 'the 401');
+    await until(async () => (await b.evaluate(() => document.getElementById('conn').dataset.mode)) === 'auth', 'the connection says auth');
     for (const page of [a, b]) { noPageErrors(page); await page.context().close(); }
   } finally {
     await server.cleanup();
