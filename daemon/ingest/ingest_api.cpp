@@ -78,7 +78,7 @@ void IngestRoutes::acknowledge(const HttpRequest& request, std::string_view enco
     return true;
   });
   if (!found) {
-    refuse(ctx_, Counter::kRejectedValidation, 404, "Task not found", response);
+    set_error(response, 404, "Task not found");  // as GET /tasks/{id}: not counted
     return;
   }
   if (status != Status::kError) {
