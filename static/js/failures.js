@@ -73,9 +73,10 @@ export const isAcknowledged = (task) => Boolean(task && task.status === 'error' 
 // What names one failure: the same task failing again later is a new failure.
 export const failureKey = (id, task) => `${id}\u0000${task.done_at || task.updated_at || 0}`;
 
-// The failures to tell about: those of `failed` ([id, task] pairs of unacknowledged failures)
-// not in `seen` (a Set of failureKey). `seen` is updated in place: every current failure is
-// added, and those no longer current are forgotten (so it stays as large as the failures).
+// The failures to tell about: those of `failed` ([id, task] pairs of every failure,
+// acknowledged or not) not in `seen` (a Set of failureKey) and not acknowledged. The returned
+// `seen` holds every current failure and forgets those no longer current (so it stays as large
+// as the failures; an acknowledgement withdrawn is no new failure).
 // The first call (seen === null) only learns what is there: failures present when the page
 // loaded are never told about. Returns { seen, fresh: [[id, task], ...] }.
 export function newFailures(seen, failed) {
@@ -85,7 +86,7 @@ export function newFailures(seen, failed) {
   for (const [id, task] of failed) {
     const key = failureKey(id, task);
     next.add(key);
-    if (!first && !seen.has(key)) fresh.push([id, task]);
+    if (!first && !seen.has(key) && !isAcknowledged(task)) fresh.push([id, task]);
   }
   return { seen: next, fresh };
 }
@@ -118,8 +119,8 @@ function remember(on) {
 
 // The "Notify me" toggle (a button with aria-pressed) and the notifications of new failures.
 // Permission is asked on a click only. Returns { update(failed) } to call when the failures may
-// have changed, with [id, task] pairs of the unacknowledged failures, once the board has its
-// first state.
+// have changed, with [id, task] pairs of every failure (acknowledged too), once the board has
+// its first state.
 export function setupNotifier(button, { onShow = () => {} } = {}) {
   const supported = typeof window.Notification === 'function';
   let on = supported && recall() && Notification.permission === 'granted';

@@ -65,11 +65,13 @@ const nowSeconds = () => Date.now() / 1000;
 // A desktop notification for each new failure, when asked for (failures.js); the failures
 // present when the board first loads are only learnt.
 const notifier = setupNotifier(document.getElementById('notify'));
-let failedVersion = -1;
+let failedVersion = '';
 function notifyFailures() {
-  if (store.snapshots === 0 || store.version('error') === failedVersion) return;
-  failedVersion = store.version('error');
-  notifier.update([...store.bucketEntries('error')].map((e) => [e.id, e.task]));
+  const version = `${store.version('error')}/${store.version('acked')}`;
+  if (store.snapshots === 0 || version === failedVersion) return;
+  failedVersion = version;
+  const failed = [...store.bucketEntries('error'), ...store.bucketEntries('acked')];
+  notifier.update(failed.map((e) => [e.id, e.task]));
 }
 
 function frame() {

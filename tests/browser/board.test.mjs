@@ -211,6 +211,12 @@ test('Notify me: asked on a click, remembered, a notification per new failure, n
     await post(server, { task_id: 'later', status: 'error', error: 'boom' });
     await until(async () => (await page.evaluate(() => window.__notes.map((n) => n.title))).includes('Failed: later'), 'the new one told');
     assert.deepEqual(await page.evaluate(() => window.__notes.map((n) => n.title)), ['Failed: later']);
+    // Acknowledged and withdrawn (by anyone): the same failure, not told again.
+    assert.equal((await fetch(`${server.url}/tasks/later/acknowledge`, { method: 'POST' })).status, 200);
+    await until(async () => typeof (await page.evaluate(() => window.progressista.task('later').acknowledged_at)) === 'number', 'acknowledged');
+    assert.equal((await fetch(`${server.url}/tasks/later/unacknowledge`, { method: 'POST' })).status, 200);
+    await inBucket(page, 'error', 'later').waitFor();
+    assert.equal(await page.evaluate(() => window.__notes.length), 1, 'no notification for an Undo');
     // Off: nothing more.
     await notify.click();
     await until(async () => (await notify.getAttribute('aria-pressed')) === 'false', 'the toggle off');

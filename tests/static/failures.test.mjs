@@ -80,6 +80,14 @@ test('newFailures: the first call only learns; later ones tell the new, a task f
   assert.equal(r.seen.size, 1, 'forgets what is gone');
   r = newFailures(r.seen, [f('c', 3), f('a', 9)]);  // a reopened and failed again
   assert.deepEqual(r.fresh.map(([id]) => id), ['a']);
+  // Acknowledged and withdrawn again: the same failure, not a new one.
+  const acked = (id, at) => [id, { task_id: id, status: 'error', done_at: at, acknowledged_at: at + 1 }];
+  r = newFailures(r.seen, [acked('c', 3), f('a', 9)]);
+  assert.deepEqual(r.fresh, []);
+  r = newFailures(r.seen, [f('c', 3), f('a', 9)]);
+  assert.deepEqual(r.fresh, [], 'Undo is no new failure');
+  r = newFailures(r.seen, [f('c', 3), f('a', 9), acked('d', 5)]);
+  assert.deepEqual(r.fresh, [], 'a failure already acknowledged elsewhere is not told');
 });
 
 test('placeOf: acknowledged failures and stalled running tasks get their own buckets', () => {
