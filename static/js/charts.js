@@ -106,18 +106,26 @@ export function drawChart(figure, { title, series, step, seconds = null }) {
   box.appendChild(svg);
   for (const y of [PAD_TOP, (H + PAD_TOP) / 2]) el('line', { x1: 0, x2: W, y1: y, y2: y, class: 'grid' }, svg);
   el('line', { x1: 0, x2: W, y1: H - PAD_BOTTOM, y2: H - PAD_BOTTOM, class: 'axis' }, svg);
+  // The first series as bars (one per bucket, ending at its bucket's end: legible from the
+  // first bucket on), the others as lines with a dot per bucket over them.
+  const base = H - PAD_BOTTOM;
+  const barW = (W / BUCKETS) * 0.8;
   model.series.forEach(({ points }, k) => {
     const s = series[k];
     if (!points.length) return;
-    const line = points.map((p) => `${p.x},${p.y}`).join(' ');
-    if (k === 0 && points.length > 1) {
-      el('polygon', { points: `${points[0].x},${H - PAD_BOTTOM} ${line} ${points[points.length - 1].x},${H - PAD_BOTTOM}`, class: `area area-${s.key}` }, svg);
-    }
-    el('polyline', { points: line, class: `line line-${s.key}` }, svg);
     const g = el('g', { class: `points points-${s.key}` }, svg);
+    const title = (node, p) => { el('title', {}, node).textContent = `${fmtBefore(p.ago)}: ${fmtValue(p.value)} ${s.unit}`; };
+    if (k === 0) {
+      for (const p of points) {
+        const h = Math.max(p.value > 0 ? 1 : 0.5, base - p.y);
+        title(el('rect', { x: Math.max(0, p.x - barW), y: base - h, width: barW, height: h,
+          class: `point col col-${s.key}`, 'data-value': p.value }, g), p);
+      }
+      return;
+    }
+    el('polyline', { points: points.map((p) => `${p.x - barW / 2},${p.y}`).join(' '), class: `line line-${s.key}` }, svg);
     for (const p of points) {
-      const dot = el('circle', { cx: p.x, cy: p.y, r: p.value > 0 ? 1.8 : 0.9, class: 'point', 'data-value': p.value }, g);
-      el('title', {}, dot).textContent = `${fmtBefore(p.ago)}: ${fmtValue(p.value)} ${s.unit}`;
+      title(el('circle', { cx: p.x - barW / 2, cy: p.y, r: p.value > 0 ? 1.8 : 0.9, class: 'point dot', 'data-value': p.value }, g), p);
     }
   });
   const axis = figure.appendChild(document.createElement('div'));

@@ -355,10 +355,11 @@ test('throughput charts: points after events, axis labels, a title per point and
     assert.match(await events.locator('.chart-max').textContent(), /^max [\d.,]+ events\/s$/);
     assert.deepEqual(await events.locator('.chart-axis span').allTextContents(), ['10 min ago', 'now']);
     assert.match(await events.locator('svg').getAttribute('aria-label'), /^events\/s, last 10 minutes: now [\d.]+, peak [\d.,]+, average [\d.]+\.$/);
-    const titles = await events.locator('circle title').allTextContents();
+    const titles = await events.locator('.point title').allTextContents();
     assert.ok(titles.length > 0 && titles.at(-1).startsWith('now: '), `a title per point (${titles.at(-1)})`);
     const closed = page.locator('#chart-closed');
-    await until(async () => (await closed.locator('.points-failed circle').count()) > 0, 'failures overlaid');
+    await until(async () => (await closed.locator('.points-failed .point').count()) > 0, 'failures overlaid');
+    assert.ok(await closed.locator('.points-closed .point').count() > 0, 'completions as bars');
     assert.match(await closed.locator('figcaption').textContent(), /completions\/min.*failures\/min/);
     const s = await summary(server);
     assert.equal(s.history.step, 10);
