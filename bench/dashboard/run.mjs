@@ -77,7 +77,7 @@ async function run(browser, TASKS, view) {
 
     await startFrames(page);
     await page.evaluate(() => { window.progressista.stats.maxMs = 0; });
-    const statsBefore = await page.evaluate(() => ({ ...window.progressista.stats }));
+    const statsBefore = await page.evaluate(() => ({ ...window.progressista.stats, table: { ...window.progressista.table.stats } }));
 
     const end = Date.now() + SECONDS * 1000;
     const stream = streamUpdates(server, live, { rate: RATE, end });
@@ -85,7 +85,7 @@ async function run(browser, TASKS, view) {
       table ? { selector: '.tt-row[data-id="probe"] .c-count' } : {});
     const sent = await stream;
     const { gaps } = await stopFrames(page);
-    const statsAfter = await page.evaluate(() => ({ ...window.progressista.stats }));
+    const statsAfter = await page.evaluate(() => ({ ...window.progressista.stats, table: { ...window.progressista.table.stats } }));
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Performance.enable');
     const metrics = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
@@ -100,7 +100,11 @@ async function run(browser, TASKS, view) {
     console.log(`frames: ${gaps.length} (${f(gaps.length / SECONDS)} fps); interval ms p50 ${f(percentile(gaps, 50))} ` +
       `p95 ${f(percentile(gaps, 95))} p99 ${f(percentile(gaps, 99))} max ${f(gaps[gaps.length - 1])}`);
     console.log(`dashboard work per applied frame: ${renders} frames, mean ${f((statsAfter.totalMs - statsBefore.totalMs) / Math.max(1, renders))} ms, max ${f(statsAfter.maxMs)} ms`);
-    if (table) console.log(`table: sort of ${shown} rows by id ${f(sortMs)} ms; ${domRows} rows in the DOM`);
+    if (table) {
+      const per = (k) => f((statsAfter.table[k] - statsBefore.table[k]) / Math.max(1, renders));
+      console.log(`table: sort of ${shown} rows by id ${f(sortMs)} ms; ${domRows} rows in the DOM; of the work per frame, ` +
+        `the rows ${per('syncMs')} ms (${statsAfter.table.syncs - statsBefore.table.syncs} passes over them), drawing them ${per('renderMs')} ms`);
+    }
     console.log(`POST -> ${table ? 'row' : 'card'} latency ms (${lat.length} probes, ${misses} missed): p50 ${f(percentile(lat, 50))} ` +
       `p99 ${f(percentile(lat, 99))} max ${f(lat[lat.length - 1])}`);
     console.log(`page JS heap: ${f(metrics.JSHeapUsedSize / 2 ** 20)} MiB used of ${f(metrics.JSHeapTotalSize / 2 ** 20)} MiB; DOM nodes ${metrics.Nodes}`);
