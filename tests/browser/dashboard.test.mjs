@@ -76,7 +76,7 @@ test('byte counts read as tqdm\'s, and a bar closed below its total says where i
     await screenshot(page, 'ended-early-and-bytes');
     noPageErrors(page);
   } finally {
-    await server.stop();
+    await server.cleanup();
   }
 });
 
