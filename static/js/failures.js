@@ -93,19 +93,10 @@ export function newFailures(seen, failed) {
 
 // ---- DOM: acknowledge, undo, notifications ----
 
-// POST tasks/{id}/acknowledge. Undo: POST tasks/{id}/unacknowledge, what this server answers;
-// a server without that route (404, 405) is asked DELETE tasks/{id}/acknowledge instead. (Not
-// DELETE first: a server without that route takes it for DELETE of a task whose id ends in
-// "/acknowledge", answering 200.) `api` is api.js's.
-export async function acknowledge(api, id, on) {
-  const base = `tasks/${encodeURIComponent(id)}`;
-  if (on) return api('POST', `${base}/acknowledge`);
-  try {
-    return await api('POST', `${base}/unacknowledge`);
-  } catch (err) {
-    if (err.status !== 404 && err.status !== 405) throw err;
-    return api('DELETE', `${base}/acknowledge`);
-  }
+// POST tasks/{id}/acknowledge, or /unacknowledge to undo it (README.md, "POST
+// /tasks/{task_id}/acknowledge"). `api` is api.js's.
+export function acknowledge(api, id, on) {
+  return api('POST', `tasks/${encodeURIComponent(id)}/${on ? 'acknowledge' : 'unacknowledge'}`);
 }
 
 const NOTIFY_KEY = 'progressista.notify';
