@@ -192,7 +192,8 @@ void Summary::count(Tally& tally, const TaskRecord& t, double now) const {
   ++tally.tasks;
   const auto i = static_cast<std::size_t>(t.status);
   if (i < tally.by_status.size()) ++tally.by_status[i];
-  if (is_stalled(t, now, rules_.stall)) ++tally.stalled;
+  const bool stalled = is_stalled(t, now, rules_.stall);
+  if (stalled) ++tally.stalled;
   if (t.status == Status::kError && t.has(kHasAcknowledged)) ++tally.acknowledged;
   if (t.status == Status::kError) {
     tally.last_failure = std::max(tally.last_failure, t.has(kHasDoneAt) ? t.done_at : t.updated_at);
@@ -212,11 +213,11 @@ void Summary::count(Tally& tally, const TaskRecord& t, double now) const {
   tally.total += t.total;
   const double n = std::isfinite(t.n) ? std::clamp(t.n, 0.0, t.total) : 0.0;
   tally.n += n;
-  // The throughput and what is left of the tasks still running (a failed or stale task's
-  // units will not come at its last rate).
+  // The throughput and what is left of the tasks still running (a failed, stale or stalled
+  // task's units will not come at its last rate).
   if (t.status == Status::kStart || t.status == Status::kUpdate || t.status == Status::kRecovered) {
     tally.remaining += t.total - n;
-    if (t.has(kHasRate) && std::isfinite(t.rate) && t.rate > 0) tally.rate += t.rate;
+    if (t.has(kHasRate) && std::isfinite(t.rate) && t.rate > 0 && !stalled) tally.rate += t.rate;
   }
 }
 

@@ -119,13 +119,23 @@ export function rollup(summary, tallies) {
   return rows;
 }
 
-// "1.2k rows/s", "0.40 it/s", "mixed units (files, rows)".
+// Byte units are scaled as tqdm scales them (format.js unitScaling: by 1024).
+const BYTE_UNITS = new Set(['B', 'iB', 'byte', 'bytes']);
+
+// "1.2k rows/s", "0.40 it/s", "155MB/s", "mixed units (files, rows)".
 export function fmtThroughput(throughput) {
   if (!throughput) return 'no rate yet';
   if (throughput.mixed) return `mixed units (${throughput.mixed.join(', ')})`;
   const { rate, unit } = throughput;
+  if (BYTE_UNITS.has(unit)) return `${fmtSizeof(rate, 1024)}${unit}/s`;
   const text = rate >= 1000 ? fmtSizeof(rate) : rate >= 10 ? rate.toFixed(0) : rate.toFixed(2);
   return `${text} ${unit}/s`;
+}
+
+// "24,000 rows", "120G B" -> "120GB": a project's total in its unit.
+function fmtAmount(total, unit) {
+  if (BYTE_UNITS.has(unit)) return `${fmtSizeof(total, 1024)}${unit}`;
+  return `${fmtCount(total)}${unit ? ` ${unit}` : ''}`;
 }
 
 // The search term that shows one project: quoted when it holds a space or a quote-less colon.
@@ -196,7 +206,7 @@ function drawRow(row, r) {
   let paceText = `throughput ${fmtThroughput(r.throughput)}`;
   if (r.eta !== null) paceText += ` · ETA ${fmtClock(r.eta)}`;
   else if (r.throughput && !r.throughput.mixed) paceText += ` · ETA unknown (${r.etaWhy})`;
-  if (r.progress) paceText += ` · ${Math.floor(r.progress.fraction * 100)}% of ${fmtCount(r.progress.total)}${r.progress.unit ? ` ${r.progress.unit}` : ''}`;
+  if (r.progress) paceText += ` · ${Math.floor(r.progress.fraction * 100)}% of ${fmtAmount(r.progress.total, r.progress.unit)}`;
   setOnce(row, 'pace', paceText, (v) => { row.pace.textContent = v; });
   setOnce(row, 'failing', c.failed > 0, (v) => row.li.toggleAttribute('data-failing', v));
 }

@@ -205,7 +205,8 @@ TEST_F(BoardServe, AcknowledgingNeedsTheWriteToken) {
 TEST_F(BoardServe, GetTasksFlagsAStalledTaskAndFiltersOnIt) {
   // One second at the least, twice the task's cadence: quick enough for a test.
   start({"--stalled-min-seconds", "1", "--stalled-factor", "2"});
-  post(R"({"task_id":"quiet","status":"start","n":1,"total":10})");
+  post(R"({"task_id":"quiet","status":"start","n":1,"total":10,"timestamp":1000})");
+  post(R"({"task_id":"quiet","n":2,"timestamp":1001})");  // a rate: 1 a second
   post(R"({"task_id":"done","status":"close","n":10,"total":10})");
   EXPECT_FALSE(task("quiet").has("/stalled"));
   ASSERT_TRUE(eventually([&] { return task("quiet").has("/stalled"); }, 30s))
@@ -224,8 +225,12 @@ TEST_F(BoardServe, GetTasksFlagsAStalledTaskAndFiltersOnIt) {
   const Doc summary(http(port(), "GET", "/summary").body);
   EXPECT_DOUBLE_EQ(summary.num("/stalled_rule/factor"), 2);
   EXPECT_DOUBLE_EQ(summary.num("/stalled_rule/min_seconds"), 1);
+  // A stalled task's last rate is no throughput: its units are still to go, at no known pace.
+  EXPECT_DOUBLE_EQ(summary.num("/no_project/by_units/rate"), 0) << summary.body;
+  EXPECT_DOUBLE_EQ(summary.num("/no_project/by_units/remaining"), 8);
+  EXPECT_TRUE(summary.ok && summary.root.at_pointer("/no_project/by_units/eta").is_null());
   // An event: running again, and the live frames never carried the flag.
-  post(R"({"task_id":"quiet","n":2})");
+  post(R"({"task_id":"quiet","n":3})");
   EXPECT_FALSE(task("quiet").has("/stalled"));
   EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
 }

@@ -32,6 +32,7 @@ test('tallyTasks and pace: throughput where units agree, ETA where totals are kn
   assert.equal(pace(tallies.get('')).throughput, null, 'no rate yet');
   assert.equal(fmtThroughput({ rate: 1234, unit: 'rows' }), '1.23k rows/s');
   assert.equal(fmtThroughput({ rate: 0.4, unit: 'it' }), '0.40 it/s');
+  assert.equal(fmtThroughput({ rate: 162529280, unit: 'B' }), '155MB/s', 'bytes as tqdm scales them');
 });
 
 test('countsOf: the server\'s counts (stalled taken out of running), else the page\'s', () => {
