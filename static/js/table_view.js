@@ -19,7 +19,7 @@ import { fmtAgo, fmtCount, fmtNum, hasTotal, percent, plural } from './format.js
 import { download, exportFileName, toCsv, toJson } from './export.js';
 import { RateHistory, sparkPath } from './sparkline.js';
 import { COLUMNS, TableModel, isPinned, statusOf, tqdmParts, useStalledRule } from './table_model.js';
-import { BUCKETS } from './task_store.js';
+import { BUCKETS, bucketOf } from './task_store.js';
 import { getViewMode, onViewMode, setViewMode } from './view_mode.js';
 
 const OVERSCAN_ROWS = 12;
@@ -350,7 +350,8 @@ export function createTableView({ store, lists, schedule, onActionFailed }) {
   // nothing else of it touched): each task's rate is recorded once per update received, and a
   // frame whose updates changed only values (no task new or removed, none pinned or unpinned)
   // needs no pass over every row while every task is a row (model.touched, not model.sync).
-  let structural = true;           // since the last frame: a task came, went or changed status
+  let structural = true;           // since the last frame: a task came, went, was pinned or unpinned
+  let moved = true;                // ...or may have changed bucket (what a status chip shows)
   const touchedIds = new Set();    // since the last frame: tasks whose values alone changed
   function observe(name, fn) {
     const queue = store[name].bind(store);
@@ -366,9 +367,11 @@ export function createTableView({ store, lists, schedule, onActionFailed }) {
       const t = ups[id];
       if (!t || typeof t !== 'object') continue;
       history.record(id, t);
-      const held = store.get(id)?.task;
-      if (!held || isPinned(held) !== isPinned(t)) structural = true;
-      else if (!structural) touchedIds.add(id);
+      const e = store.get(id);
+      if (!e || isPinned(e.task) !== isPinned(t)) { structural = true; continue; }
+      // Another status class, or a stalled task (an event makes it active again).
+      if (bucketOf(e.task.status) !== bucketOf(t.status) || e.bucket === 'stalled') moved = true;
+      if (!structural) touchedIds.add(id);
     }
   });
   observe('queueSnapshot', (tasks) => {
@@ -396,11 +399,12 @@ export function createTableView({ store, lists, schedule, onActionFailed }) {
       if (!shown) { touchedIds.clear(); return; }
       const t1 = performance.now();
       useStalledRule(store.stalledRule);
-      // Every task a row and none new or gone: only the changed values are checked against
-      // their neighbours. Otherwise (a chip or a search, which a change may enter or leave,
-      // or a task new, gone, failed or acknowledged) the rows are taken again from the views.
-      const sameRows = !needSync && !structural && store.filter === lastFilter && store.query === lastQuery &&
-        store.filter === 'all' && !store.query && !model.pinnedChanged();
+      // The same rows (no task new, gone, pinned or unpinned; with a status chip, none moved
+      // between buckets): only the changed values are checked against their neighbours.
+      // Otherwise (or with a search, which any change may enter or leave) the rows are taken
+      // again from the views.
+      const sameRows = !needSync && !structural && (!moved || store.filter === 'all') &&
+        store.filter === lastFilter && store.query === lastQuery && !store.query && !model.pinnedChanged();
       if (sameRows) {
         if (touchedIds.size) {
           const entries = [];
@@ -417,6 +421,7 @@ export function createTableView({ store, lists, schedule, onActionFailed }) {
         stats.syncs++;
       }
       structural = false;
+      moved = false;
       touchedIds.clear();
       const t2 = performance.now();
       stats.syncMs += t2 - t1;
@@ -427,6 +432,8 @@ export function createTableView({ store, lists, schedule, onActionFailed }) {
     tick(now) {
       // Removals are dropped as they arrive; this catches what they could not (every 10 s).
       if (++ticks % 10 === 0) history.prune((id) => store.has(id));
+      // Running tasks become stalled (or stop being) with the clock alone, once a second.
+      moved = true;
       if (!shown) return;
       for (const row of rows.values()) {
         const e = store.get(row.id);

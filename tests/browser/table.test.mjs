@@ -270,6 +270,30 @@ test('the chips and the search filter the table as they do the cards; export tak
     assert.deepEqual(json.map((r) => r.task_id).sort(), records.slice(1).map((r) => r[0]).sort());
     assert.equal(json.find((r) => r.task_id === 'job-005').shown_status, 'running');
     assert.equal(json.find((r) => r.task_id === 'job-001').shown_status, 'failed');
+
+    // Live under a chip: a task that closes leaves Running, a new one comes, a reopened one
+    // comes back; a task that only advances stays where it is.
+    await page.fill('#search', '');
+    await page.locator('#chips .chip[data-filter="running"]').click();
+    await waitEqual(async () => (await tableIds(page)).length, 85, 'the running rows (121 - 30 done - 6 failed)');
+    const kept = (await tableIds(page)).filter((x) => x !== 'job-003');
+    await post(server, [{ task_id: 'job-003', status: 'close', n: 10 }, { task_id: 'fresh-1', n: 1, total: 5 },
+      { task_id: 'job-000', status: 'start', n: 0 }, { task_id: 'job-007', n: 9 }]);
+    await until(async () => {
+      const now = await tableIds(page);
+      return !now.includes('job-003') && now.includes('fresh-1') && now.includes('job-000');
+    }, 'the running rows follow the changes');
+    const after = await tableIds(page);
+    assert.deepEqual(after.slice(0, kept.length), kept, 'the others kept their order, the new ones at the end');
+    assert.deepEqual(after.slice(kept.length).sort(), ['fresh-1', 'job-000']);
+    // Alone (no task new or gone in that frame): a close still takes its row out of Running,
+    // and an advance alone keeps every row.
+    await post(server, { task_id: 'job-009', n: 8 });
+    await until(() => page.evaluate(() => window.progressista.task('job-009').n === 8), 'job-009 advanced');
+    assert.deepEqual(await tableIds(page), after, 'an advance moves no row');
+    await post(server, { task_id: 'job-011', status: 'close', n: 10 });
+    await until(async () => !(await tableIds(page)).includes('job-011'), 'job-011 left Running on its close');
+    assert.deepEqual(await tableIds(page), after.filter((x) => x !== 'job-011'));
     noPageErrors(page);
     await page.context().close();
   } finally {
