@@ -119,7 +119,6 @@ export function createTableView({ store, lists, schedule, onActionFailed }) {
     model.sort(now);
     stats.sorts++;
     stats.sortMs = performance.now() - t0;
-    last.layout = undefined;
     schedule();
   }
 
@@ -177,7 +176,6 @@ export function createTableView({ store, lists, schedule, onActionFailed }) {
     if (table && !shown) {
       shown = true;
       needSync = true;
-      last.layout = undefined;
     } else if (!table && shown) {
       shown = false;
       releaseAll();
@@ -199,7 +197,7 @@ export function createTableView({ store, lists, schedule, onActionFailed }) {
   function readGeometry() {
     const css = getComputedStyle(tableEl);
     const h = parseFloat(css.getPropertyValue('--tt-row-h'));
-    if (h > 0 && h !== rowH) { rowH = h; last.layout = undefined; }
+    if (h > 0) rowH = h;
   }
   new ResizeObserver(() => {
     tableEl.style.setProperty('--tt-top', `${topbar.getBoundingClientRect().height}px`);
