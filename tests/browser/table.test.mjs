@@ -137,13 +137,21 @@ test('the table: its columns, t and the switch, sorting, a stable order re-sorte
     assert.equal((await fetch(`${server.url}/tasks/beta`, { method: 'DELETE' })).status, 200);
     await until(async () => !(await tableIds(page)).includes('beta') && !(await domIds(page)).includes('beta'), 'beta gone');
 
-    // Acknowledge: the route may not be in this server; an error is shown as the cards do.
+    // Acknowledge: a refusal is shown as the cards show theirs, and the row stays pinned...
+    await page.route('**/tasks/boom/acknowledge', (route) => route.fulfill({
+      status: 503, contentType: 'application/json', body: '{"detail":"try again"}' }));
     await cell(page, 'boom', 'status').locator('.tt-ack').click();
-    await until(async () => {
-      const alerts = await page.locator('#alerts').textContent();
-      const pinned = (await row(page, 'boom').getAttribute('data-pinned')) !== null;
-      return /Could not acknowledge task “boom”/.test(alerts) || !pinned;
-    }, 'an acknowledgement or its error');
+    await waitText(page.locator('#alerts'), /Could not acknowledge task “boom”: HTTP 503 try again/, 'the refusal shown');
+    assert.equal(await row(page, 'boom').getAttribute('data-pinned'), '', 'still pinned');
+    await page.unroute('**/tasks/boom/acknowledge');
+    // ...and once the server takes it (POST /tasks/{id}/acknowledge), the row is no longer
+    // pinned: it goes among the others, at the end until the next sort.
+    await cell(page, 'boom', 'status').locator('.tt-ack').click();
+    await until(async () => (await tableIds(page)).at(-1) === 'boom', 'boom unpinned, at the end');
+    assert.equal(await row(page, 'boom').count() === 0 || (await row(page, 'boom').getAttribute('data-pinned')) === null, true);
+    assert.ok(typeof (await page.evaluate(() => window.progressista.task('boom').acknowledged_at)) === 'number', 'acknowledged_at from the server');
+    assert.equal(await cell(page, 'boom', 'status').locator('.tt-chip').textContent(), 'failed');
+    assert.equal(await cell(page, 'boom', 'status').locator('.tt-ack').isVisible(), false, 'no Acknowledge once acknowledged');
 
     // The rate sparkline: values kept as updates arrive, dropped with the task.
     for (let k = 1; k <= 4; k++) {
