@@ -125,7 +125,7 @@ export function setupBoardKeys({ store, lists, metaDialog, schedule }) {
   document.addEventListener('keydown', (ev) => {
     if (ev.defaultPrevented || ev.ctrlKey || ev.metaKey || ev.altKey || ev.isComposing) return;
     if (isTyping(ev.target) || document.querySelector('dialog[open]')) return;
-    // The table view (t) has no card focus: j, k and Enter are the cards'.
+    // Not the cards' in the table view (t): there j and k move through its rows (table_view.js).
     if (getViewMode() === 'table' && (ev.key === 'j' || ev.key === 'k' || ev.key === 'Enter')) return;
     switch (ev.key) {
       case 'j': move(1); break;

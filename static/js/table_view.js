@@ -21,6 +21,7 @@ import { RateHistory, sparkPath } from './sparkline.js';
 import { COLUMNS, TableModel, isPinned, statusOf, tqdmParts, useStalledRule } from './table_model.js';
 import { BUCKETS, bucketOf } from './task_store.js';
 import { getViewMode, onViewMode, setViewMode } from './view_mode.js';
+import { isTyping } from './keys.js';
 
 const OVERSCAN_ROWS = 12;
 const ROW_POOL_MAX = 200;
@@ -37,6 +38,7 @@ function makeRowProto() {
   const row = document.createElement('div');
   row.className = 'tt-row';
   row.setAttribute('role', 'row');
+  row.tabIndex = -1;   // j/k give the focused row real focus; not in the Tab order
   for (const col of COLUMNS) {
     const cell = row.appendChild(document.createElement('div'));
     cell.className = `tt-cell c-${col.id}`;
@@ -88,6 +90,9 @@ export function createTableView({ store, lists, schedule, onActionFailed }) {
   let rowH = 24;
   let notice = null;
   // Where a frame's time goes (the bench reads them): totals in ms since the page opened.
+  let focusId = null;              // the row j/k focus (a task id: rows are recycled)
+  let focusPending = false;        // j/k moved it: give its row real focus once drawn
+  let ringEl = null;               // the row element wearing aria-current
   const stats = { syncs: 0, syncMs: 0, sorts: 0, sortMs: 0, renders: 0, renderMs: 0 };
 
   // ---- header ----
@@ -231,6 +236,7 @@ export function createTableView({ store, lists, schedule, onActionFailed }) {
   }
 
   function releaseRow(row) {
+    if (row.el === ringEl) { ringEl.removeAttribute('aria-current'); ringEl = null; }
     row.el.remove();
     if (pool.length < ROW_POOL_MAX) pool.push(row);
   }
@@ -339,7 +345,41 @@ export function createTableView({ store, lists, schedule, onActionFailed }) {
     for (const [id, row] of rows) if (!keep.has(id)) { releaseRow(row); rows.delete(id); }
     setOnce(last, 'offset', first * rowH, (v) => { rowsEl.style.transform = `translateY(${v}px)`; });
     placeInOrder(wanted);
+    const el = focusId === null ? null : rows.get(focusId)?.el || null;
+    if (el !== ringEl) {
+      if (ringEl) ringEl.removeAttribute('aria-current');
+      if (el) el.setAttribute('aria-current', 'true');
+      ringEl = el;
+    }
+    if (focusPending && el) { focusPending = false; el.focus({ preventScroll: true }); }
   }
+
+  // ---- keys: j/k next/previous row (keys.js leaves them to the table while it is shown),
+  // Escape clears the row focus. The window scrolls just enough to show the row.
+  function moveFocus(step) {
+    const n = model.length;
+    if (!n) return;
+    const at = focusId === null ? -1 : model.rows().findIndex((e) => e.id === focusId);
+    const index = at < 0 ? 0 : Math.max(0, Math.min(n - 1, at + step));
+    focusId = model.at(index).id;
+    focusPending = true;
+    const rowTop = body.getBoundingClientRect().top + index * rowH;
+    const top = tableEl.querySelector('.tt-sticky').getBoundingClientRect().bottom;
+    if (rowTop < top) window.scrollBy(0, rowTop - top);
+    else if (rowTop + rowH > window.innerHeight) window.scrollBy(0, rowTop + rowH - window.innerHeight);
+    schedule();
+  }
+  document.addEventListener('keydown', (ev) => {
+    if (!shown || ev.defaultPrevented || ev.ctrlKey || ev.metaKey || ev.altKey || ev.isComposing) return;
+    if (isTyping(ev.target) || document.querySelector('dialog[open]')) return;
+    if (ev.key === 'j' || ev.key === 'k') moveFocus(ev.key === 'j' ? 1 : -1);
+    else if (ev.key === 'Escape' && focusId !== null) {
+      focusId = null;
+      if (ringEl && document.activeElement === ringEl) ringEl.blur();
+      schedule();
+    } else return;
+    ev.preventDefault();
+  });
 
   // One value of each task's rate per update applied, for every task in the store's views
   // (all of them without a search), whichever view is shown.

@@ -108,6 +108,18 @@ test('the table: its columns, t and the switch, sorting, a stable order re-sorte
     await waitEqual(() => tableIds(page), ['boom', ...byId.slice().reverse()], 'reversed');
     assert.equal(await header(page, 'id').getAttribute('aria-sort'), 'descending');
 
+    // j/k: a focus ring through the rows in the table's order (real focus too); Escape clears it.
+    const ringed = () => page.locator('.tt-rows .tt-row[aria-current="true"]').evaluateAll((rs) => rs.map((r) => r.dataset.id));
+    await page.keyboard.press('j');
+    await waitEqual(ringed, ['boom'], 'j: the first row');
+    await page.keyboard.press('j');
+    await waitEqual(ringed, ['gamma'], 'j: the next row');
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.id), 'gamma', 'the row has the focus');
+    await page.keyboard.press('k');
+    await waitEqual(ringed, ['boom'], 'k: back');
+    await page.keyboard.press('Escape');
+    await waitEqual(ringed, [], 'Escape clears it');
+
     // Sort by progress (highest first); then updates that would reorder it leave the rows where
     // they are, with the pointer on the table, and the re-sort button shows.
     await header(page, 'progress').locator('button').click();
