@@ -43,10 +43,14 @@ export function exportRecord(t, now, project = projectOf(t)) {
 }
 
 // One CSV field (RFC 4180): quoted when it holds a comma, a quote, CR or LF (or begins or
-// ends with a space), quotes doubled. Objects as JSON.
+// ends with a space), quotes doubled. Objects as JSON. Text that a spreadsheet would run as a
+// formula (starting with =, +, -, @, tab or CR: OWASP's "CSV injection") gets a leading
+// apostrophe, so a task's description or error from a worker cannot run in an operator's
+// spreadsheet; numbers are written as they are.
 export function csvField(v) {
   if (v === null || v === undefined) return '';
-  const s = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  let s = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

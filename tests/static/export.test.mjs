@@ -17,6 +17,15 @@ test('csvField: quotes only what needs it, doubles quotes (RFC 4180)', () => {
   assert.equal(csvField({ host: 'a,b', q: '"' }), '"{""host"":""a,b"",""q"":""\\""""}"');
 });
 
+test('csvField: text a spreadsheet would run as a formula is defused; numbers are not', () => {
+  assert.equal(csvField('=HYPERLINK("http://x","y")'), `"'=HYPERLINK(""http://x"",""y"")"`);
+  assert.equal(csvField('+1 retry'), "'+1 retry");
+  assert.equal(csvField('-rf'), "'-rf");
+  assert.equal(csvField('@SUM(A1)'), "'@SUM(A1)");
+  assert.equal(csvField(-3.5), '-3.5');
+  assert.equal(csvField('a=b'), 'a=b');
+});
+
 // A minimal RFC 4180 reader, to check that what toCsv writes reads back field for field.
 function parseCsv(text) {
   const rows = [];
