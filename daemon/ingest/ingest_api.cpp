@@ -13,6 +13,17 @@ bool parse_seconds(const std::string& text, double& out) {
   return !text.empty() && end == text.c_str() + text.size() && std::isfinite(out) && out >= 0;
 }
 
+// The write token, then the task id in the path, percent-decoded: false once the refusal
+// (401, or 422 for a malformed escape) is answered.
+bool authorized_task_id(ApiContext& ctx, const HttpRequest& request, std::string_view encoded_id,
+                        std::string& id, HttpResponse& response) {
+  if (!authorize(ctx, request, response)) return false;
+  if (url_decode(encoded_id, id, false)) return true;
+  refuse(ctx, Counter::kRejectedValidation, 422, "task_id in the path has a malformed percent-escape",
+         response);
+  return false;
+}
+
 }  // namespace
 
 bool IngestRoutes::handle(const HttpRequest& request, HttpResponse& response) {
@@ -52,13 +63,8 @@ bool IngestRoutes::handle(const HttpRequest& request, HttpResponse& response) {
 
 void IngestRoutes::acknowledge(const HttpRequest& request, std::string_view encoded_id, bool on,
                                HttpResponse& response) {
-  if (!authorize(ctx_, request, response)) return;
   std::string id;
-  if (!url_decode(encoded_id, id, false)) {
-    refuse(ctx_, Counter::kRejectedValidation, 422,
-           "task_id in the path has a malformed percent-escape", response);
-    return;
-  }
+  if (!authorized_task_id(ctx_, request, encoded_id, id, response)) return;
   const double now = now_seconds();
   bool found = false;
   Status status = Status::kStart;
@@ -111,13 +117,8 @@ void IngestRoutes::post_progress(const HttpRequest& request, HttpResponse& respo
 
 void IngestRoutes::delete_task(const HttpRequest& request, std::string_view encoded_id,
                                HttpResponse& response) {
-  if (!authorize(ctx_, request, response)) return;
   std::string id;
-  if (!url_decode(encoded_id, id, false)) {
-    refuse(ctx_, Counter::kRejectedValidation, 422,
-           "task_id in the path has a malformed percent-escape", response);
-    return;
-  }
+  if (!authorized_task_id(ctx_, request, encoded_id, id, response)) return;
   const bool removed = ctx_.store.table().remove(id);
   response.body = removed ? R"({"removed":true})" : R"({"removed":false})";
 }
