@@ -321,19 +321,21 @@ export class TaskStore {
   sweepStalled(now = this.#now) {
     this.#now = now;
     let moved = 0;
+    const moves = [];  // [id, from, to]: found first, so no copy of a 100,000-id bucket is made
     for (const key of LIVE_BUCKETS) {
-      for (const id of [...this.#buckets.get(key).ids]) {
-        const e = this.#tasks.get(id);
-        const next = placeOf(e.task, now, this.#stalledRule);
-        if (next === key) continue;
-        this.#markStale(this.#buckets.get(key)).ids.delete(id);
-        const b = this.#markStale(this.#buckets.get(next));
-        b.ids.add(id);
-        b.touched.add(id);
-        e.bucket = next;
-        this.#changed.add(id);
-        moved++;
+      for (const id of this.#buckets.get(key).ids) {
+        const next = placeOf(this.#tasks.get(id).task, now, this.#stalledRule);
+        if (next !== key) moves.push([id, key, next]);
       }
+    }
+    for (const [id, key, next] of moves) {
+      this.#markStale(this.#buckets.get(key)).ids.delete(id);
+      const b = this.#markStale(this.#buckets.get(next));
+      b.ids.add(id);
+      b.touched.add(id);
+      this.#tasks.get(id).bucket = next;
+      this.#changed.add(id);
+      moved++;
     }
     if (moved) this.#onQueue();
     return moved;
