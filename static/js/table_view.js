@@ -384,43 +384,41 @@ export function createTableView({ store, lists, schedule, onActionFailed }) {
   // One value of each task's rate per update applied, for every task in the store's views
   // (all of them without a search), whichever view is shown.
   // ---- what arrives: rates recorded, and whether the rows may have changed ----
-  // The store's incoming changes are observed as they are queued (its queue methods wrapped,
-  // nothing else of it touched): each task's rate is recorded once per update received, and a
+  // The store's incoming changes are observed as they are queued (store.observe): each task's
+  // rate is recorded once per update received, and a
   // frame whose updates changed only values (no task new or removed, none pinned or unpinned)
   // needs no pass over every row while every task is a row (model.touched, not model.sync).
   let structural = true;           // since the last frame: a task came, went, was pinned or unpinned
   let moved = true;                // ...or may have changed bucket (what a status chip shows)
   const touchedIds = new Set();    // since the last frame: tasks whose values alone changed
-  function observe(name, fn) {
-    const queue = store[name].bind(store);
-    store[name] = (arg) => { fn(arg); return queue(arg); };
-  }
-  observe('queueDelta', (msg) => {
-    if (msg.removed && msg.removed.length) {
+  store.observe({
+    delta(msg) {
+      if (msg.removed && msg.removed.length) {
+        structural = true;
+        for (const id of msg.removed) history.drop(id);
+      }
+      const ups = msg.upserts || {};
+      for (const id in ups) {
+        const t = ups[id];
+        if (!t || typeof t !== 'object') continue;
+        history.record(id, t);
+        const e = store.get(id);
+        if (!e || isPinned(e.task) !== isPinned(t)) { structural = true; continue; }
+        // Another status class, or a stalled task (an event makes it active again).
+        if (bucketOf(e.task.status) !== bucketOf(t.status) || e.bucket === 'stalled') moved = true;
+        if (!structural) touchedIds.add(id);
+      }
+    },
+    snapshot(tasks) {
       structural = true;
-      for (const id of msg.removed) history.drop(id);
-    }
-    const ups = msg.upserts || {};
-    for (const id in ups) {
-      const t = ups[id];
-      if (!t || typeof t !== 'object') continue;
-      history.record(id, t);
-      const e = store.get(id);
-      if (!e || isPinned(e.task) !== isPinned(t)) { structural = true; continue; }
-      // Another status class, or a stalled task (an event makes it active again).
-      if (bucketOf(e.task.status) !== bucketOf(t.status) || e.bucket === 'stalled') moved = true;
-      if (!structural) touchedIds.add(id);
-    }
-  });
-  observe('queueSnapshot', (tasks) => {
-    structural = true;
-    if (!tasks || typeof tasks !== 'object') return;
-    for (const id in tasks) if (tasks[id] && typeof tasks[id] === 'object') history.record(id, tasks[id]);
-    history.prune((id) => Object.hasOwn(tasks, id));
-  });
-  observe('queueRemoval', (ids) => {
-    structural = true;
-    for (const id of ids) history.drop(id);
+      if (!tasks || typeof tasks !== 'object') return;
+      for (const id in tasks) if (tasks[id] && typeof tasks[id] === 'object') history.record(id, tasks[id]);
+      history.prune((id) => Object.hasOwn(tasks, id));
+    },
+    removal(ids) {
+      structural = true;
+      for (const id of ids) history.drop(id);
+    },
   });
 
   const shownViews = () => BUCKETS.filter((def) => store.shows(def.key)).map((def) => store.view(def.key));

@@ -131,6 +131,7 @@ export class TaskStore {
   #pendingUpserts = new Map();
   #pendingRemoved = new Set();
   #onQueue;
+  #watchers = [];   // observe(): told of each incoming change as it is queued
 
   // onQueue() is called whenever a change is queued, to ask for a frame.
   constructor({ onQueue = () => {} } = {}) {
@@ -193,7 +194,13 @@ export class TaskStore {
 
   // ---- incoming changes ----
 
+  // `watcher` ({ snapshot(tasks), delta(msg), removal(ids) }, each optional) is told of every
+  // incoming change as it is queued, before the store holds it (store.get still answers the
+  // task as it was): the table view records rates there, and notes whether rows came or went.
+  observe(watcher) { this.#watchers.push(watcher); }
+
   queueSnapshot(taskObj) {
+    for (const w of this.#watchers) w.snapshot?.(taskObj);
     this.#pendingReset = taskObj && typeof taskObj === 'object' ? taskObj : {};
     this.#pendingUpserts.clear();
     this.#pendingRemoved.clear();
@@ -203,6 +210,7 @@ export class TaskStore {
   // Removals first: an id in both lists was removed and created again within the tick, and the
   // upsert is the table's state at the end of it.
   queueDelta(msg) {
+    for (const w of this.#watchers) w.delta?.(msg);
     this.#queueRemovals(msg.removed || []);
     const ups = msg.upserts || {};
     for (const id in ups) {
@@ -214,6 +222,7 @@ export class TaskStore {
 
   // Tasks this page removed on the server: gone before the server's own delta says so.
   queueRemoval(ids) {
+    for (const w of this.#watchers) w.removal?.(ids);
     this.#queueRemovals(ids);
     this.#onQueue();
   }

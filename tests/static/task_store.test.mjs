@@ -308,3 +308,19 @@ test('status chips: counts per chip from the buckets, matches while searching, t
   store.setFilter('nonsense');
   assert.equal(store.filter, 'all');
 });
+
+test('observe: watchers hear each incoming change as it is queued, before the store holds it', () => {
+  const store = new TaskStore();
+  const heard = [];
+  store.observe({
+    snapshot: (tasks) => heard.push(['snapshot', Object.keys(tasks)]),
+    delta: (msg) => heard.push(['delta', Object.keys(msg.upserts || {}), store.get('a')?.task.n]),
+    removal: (ids) => heard.push(['removal', ids]),
+  });
+  store.observe({});   // every method is optional
+  store.queueSnapshot({ a: { task_id: 'a', n: 1, status: 'update' } });
+  store.applyPending();
+  store.queueDelta({ upserts: { a: { task_id: 'a', n: 2, status: 'update' } }, removed: [] });
+  store.queueRemoval(['a']);
+  assert.deepEqual(heard, [['snapshot', ['a']], ['delta', ['a'], 1], ['removal', ['a']]]);
+});
