@@ -232,7 +232,7 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
       ->check(number_in(0, 1e6, "times the task's cadence"));
   seconds(cmd, "--stalled-min-seconds", cfg.stalled_min_seconds,
           "PROGRESSISTA_STALLED_MIN_SECONDS",
-          "...but never before this many seconds without an event")
+          "A running task is never flagged stalled before this many seconds without an event")
       ->check(kNonNegativeSeconds);
   cmd.add_option("--project-id-separators", cfg.project_id_separators,
                  "A task with neither project nor meta.project is counted under its id up to "
