@@ -58,6 +58,7 @@ export function drawCard(card, t, now, ctx = null) {
   setText(card, 'desc', card.desc, title);
   setAttr(card, 'title', card.desc, 'title', title);
   setText(card, 'tid', card.tid, t.task_id);
+  setAttr(card, 'tidTitle', card.tid, 'title', t.task_id);   // the whole id, when it is cut
   // Closed below its total: not "done" in green, but where it stopped.
   const early = endedEarly(t);
   setOnce(card.last, 'early', early !== null, (v) => {
