@@ -113,7 +113,7 @@ async function run(browser, TASKS, view) {
       `latency_p99_ms=${f(percentile(lat, 99))} heap_mib=${f(metrics.JSHeapUsedSize / 2 ** 20)} open_ms=${openMs} changed=${changed}`);
     await page.context().close();
   } finally {
-    await server.stop();
+    await server.cleanup();   // stopped by its PID, and its segment (up to 400 MiB) removed
   }
 }
 
