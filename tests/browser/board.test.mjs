@@ -5,8 +5,10 @@
 // Run: PROGRESSISTA_BIN=build/daemon/progressista node --test board.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { isDeepStrictEqual } from 'node:util';
-import { startServe, post, getTasks, launchBrowser, openPage, screenshot, until } from './harness.mjs';
+import {
+  startServe, post, getTasks, launchBrowser, openPage, screenshot, until,
+  waitLive, waitEqual, waitText, noPageErrors,
+} from './harness.mjs';
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -24,27 +26,6 @@ const chipCount = (page, key) => page.locator(`#chips .chip[data-filter="${key}"
 const shownIds = (page) => page.locator('.card').evaluateAll((cs) => cs.map((c) => c.dataset.id).sort());
 const favicon = (page) => page.evaluate(() => document.querySelector('link[rel="icon"]').getAttribute('href'));
 const stored = (page, id) => page.evaluate((x) => window.progressista.task(x), id);
-
-async function waitLive(page, timeout = 15000) {
-  await until(async () => (await page.evaluate(() => document.getElementById('conn').dataset.mode)) === 'live',
-    'the dashboard to be live', timeout);
-}
-
-async function waitEqual(read, want, what, timeout = 15000) {
-  await until(async () => isDeepStrictEqual(await read(), want), what, timeout).catch(() => {});
-  assert.deepEqual(await read(), want, what);
-}
-
-async function waitText(locator, re, what, timeout = 15000) {
-  return until(async () => {
-    const text = await locator.textContent({ timeout: 200 });
-    return re.test(text) && text;
-  }, what, timeout);
-}
-
-function noPageErrors(page) {
-  assert.deepEqual(page.errors.map(String), [], 'the page threw');
-}
 
 async function summary(server) {
   const res = await fetch(`${server.url}/summary`);

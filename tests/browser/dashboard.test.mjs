@@ -3,10 +3,10 @@
 // Screenshots land in test-artifacts/browser/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { isDeepStrictEqual } from 'node:util';
 import {
   startServe, post, getTasks, launchBrowser, openPage, screenshot, until, percentile,
   streamUpdates, startFrames, stopFrames, probeLatencies,
+  connMode, waitLive, waitEqual, waitText, noPageErrors,
 } from './harness.mjs';
 
 let browser;
@@ -15,7 +15,6 @@ after(async () => { await browser?.close(); });
 
 const card = (page, id) => page.locator(`.card[data-id="${id}"]`);
 const inBucket = (page, bucket, id) => page.locator(`.bucket[data-bucket="${bucket}"] .card[data-id="${id}"]`);
-const connMode = (page) => page.evaluate(() => document.getElementById('conn').dataset.mode);
 const connText = (page) => page.locator('#conn-text').textContent();
 const bucketCount = (page, bucket) => page.locator(`.bucket[data-bucket="${bucket}"] .bucket-count`).textContent();
 const alertsText = (page) => page.locator('#alerts').textContent();
@@ -28,21 +27,6 @@ const pressedChips = (page) => page.locator('#chips .chip[aria-pressed="true"]')
 const shownIds = (page) => page.locator('.card').evaluateAll((cs) => cs.map((c) => c.dataset.id).sort());
 const shownBuckets = (page) => page.locator('.bucket').evaluateAll((bs) => bs.filter((b) => !b.hidden).map((b) => b.dataset.bucket));
 const viewParams = (page) => Object.fromEntries(new URL(page.url()).searchParams);
-
-async function waitLive(page, timeout = 10000) {
-  await until(async () => (await connMode(page)) === 'live', 'the dashboard to be live', timeout);
-}
-
-async function waitText(locator, re, what, timeout = 10000) {
-  return until(async () => {
-    const text = await locator.textContent({ timeout: 200 });
-    return re.test(text) && text;
-  }, what, timeout);
-}
-
-function noPageErrors(page) {
-  assert.deepEqual(page.errors.map(String), [], 'the page threw');
-}
 
 test('byte counts read as tqdm\'s, and a bar closed below its total says where it stopped', async () => {
   const server = await startServe();
@@ -224,12 +208,6 @@ test('search, group by project with per-project totals, keyboard reachable', asy
     await server.cleanup();
   }
 });
-
-// Waits until `read()` deep-equals `want`, then asserts it (so a timeout shows the difference).
-async function waitEqual(read, want, what, timeout = 15000) {
-  await until(async () => isDeepStrictEqual(await read(), want), what, timeout).catch(() => {});
-  assert.deepEqual(await read(), want, what);
-}
 
 async function searchFor(page, query, want) {
   await page.fill('#search', query);

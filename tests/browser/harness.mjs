@@ -1,10 +1,12 @@
 // Shared helpers of the browser tests: a real `progressista serve` per test (port 0, its own
 // segment, stopped by PID, segment removed), Debian's Chromium through playwright-core, and
 // small waiting helpers. Nothing here sleeps to wait for a result: every wait polls a condition.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { chromium } from 'playwright-core';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -210,4 +212,30 @@ export async function probeLatencies(page, end, { selector = '.card[data-id="pro
   }
   latencies.sort((a, b) => a - b);
   return { latencies, misses };
+}
+
+// ---- waits and checks shared by the dashboard's tests ----
+
+export const connMode = (page) => page.evaluate(() => document.getElementById('conn').dataset.mode);
+
+export async function waitLive(page, timeout = 15000) {
+  await until(async () => (await connMode(page)) === 'live', 'the dashboard to be live', timeout);
+}
+
+// Waits until `read()` deep-equals `want`, then asserts it (so a timeout shows the difference).
+export async function waitEqual(read, want, what, timeout = 15000) {
+  await until(async () => isDeepStrictEqual(await read(), want), what, timeout).catch(() => {});
+  assert.deepEqual(await read(), want, what);
+}
+
+// Waits until the locator's text matches `re`; resolves to that text.
+export async function waitText(locator, re, what, timeout = 15000) {
+  return until(async () => {
+    const text = await locator.textContent({ timeout: 200 });
+    return re.test(text) && text;
+  }, what, timeout);
+}
+
+export function noPageErrors(page) {
+  assert.deepEqual(page.errors.map(String), [], 'the page threw');
 }

@@ -6,14 +6,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { startServe, post, launchBrowser, openPage, screenshot, until, streamUpdates } from './harness.mjs';
+import {
+  startServe, post, launchBrowser, openPage, screenshot, until, streamUpdates,
+  waitLive, waitEqual, waitText, noPageErrors,
+} from './harness.mjs';
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
 
-const connMode = (page) => page.evaluate(() => document.getElementById('conn').dataset.mode);
-const waitLive = (page) => until(async () => (await connMode(page)) === 'live', 'the dashboard to be live', 15000);
 const row = (page, id) => page.locator(`.tt-rows .tt-row[data-id="${id}"]`);
 const cell = (page, id, col) => row(page, id).locator(`.c-${col}`);
 // The table's rows in order (every row, not only those in the DOM) and those in the DOM.
@@ -21,22 +22,6 @@ const tableIds = (page) => page.evaluate(() => window.progressista.table.ids());
 const domIds = (page) => page.evaluate(() => window.progressista.table.domIds());
 const header = (page, col) => page.locator(`.tt-header .c-${col}`);
 const viewParams = (page) => Object.fromEntries(new URL(page.url()).searchParams);
-
-async function waitEqual(read, want, what, timeout = 15000) {
-  await until(async () => isDeepStrictEqual(await read(), want), what, timeout).catch(() => {});
-  assert.deepEqual(await read(), want, what);
-}
-
-async function waitText(locator, re, what, timeout = 10000) {
-  return until(async () => {
-    const text = await locator.textContent({ timeout: 200 });
-    return re.test(text) && text;
-  }, what, timeout);
-}
-
-function noPageErrors(page) {
-  assert.deepEqual(page.errors.map(String), [], 'the page threw');
-}
 
 test('the table: its columns, t and the switch, sorting, a stable order re-sorted on request, pinned failures', async () => {
   const server = await startServe();
