@@ -44,7 +44,7 @@ void apply_event(TaskRecord& rec, const Event& e, double now) noexcept {
 
   if (is_terminal(prev) && next == Status::kStart) {
     // Reopened: a new run of the same task, with its own clock (Progressista 0.2.1 keeps the
-    // first run's created_at, server.py:290-299, so a reused id's elapsed time included
+    // first run's created_at, server.py:291-300, so a reused id's elapsed time included
     // every earlier run and the pauses between them).
     rec.created_at = now;
     rec.set(kHasDoneAt, false);
