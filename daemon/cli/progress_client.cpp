@@ -141,9 +141,10 @@ ClientExit ProgressClient::send(std::string_view event_json) {
   switch (r.failure) {
     case HttpResult::Failure::kNone:
       if (r.answer.status >= 200 && r.answer.status < 300) return kSent;
-      report_refusal(r.answer);
+      if (take_report()) report_refusal(r.answer);
       return kRefused;
     case HttpResult::Failure::kUnreachable:
+      if (!take_report()) return kNoAnswer;
       fmt::print(stderr,
                  "{}: cannot reach the server at {}: {} (is `progressista ingest` or `serve` "
                  "running there? see --server-url / PROGRESSISTA_SERVER_URL)\n",
@@ -151,11 +152,18 @@ ClientExit ProgressClient::send(std::string_view event_json) {
       return kNoAnswer;
     case HttpResult::Failure::kTimeout:
     case HttpResult::Failure::kBroken:
+      if (!take_report()) return kNoAnswer;
       fmt::print(stderr, "{}: no answer from {}: {}\n", prefix_, redact_url(endpoint().str()),
                  r.error);
       return kNoAnswer;
   }
   return kNoAnswer;
+}
+
+bool ProgressClient::take_report() noexcept {
+  const bool first = !reported_;
+  reported_ = true;
+  return first || !report_once_;
 }
 
 void ProgressClient::report_refusal(const HttpAnswer& answer) const {

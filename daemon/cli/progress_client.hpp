@@ -66,12 +66,21 @@ class ProgressClient {
 
   [[nodiscard]] const Url& endpoint() const noexcept { return http_.url(); }
 
+  // For verbs that keep working without the server and retry quietly (`pipe`, `run`): only
+  // the first failure is reported on stderr, later ones are not.
+  void report_first_failure_only() noexcept { report_once_ = true; }
+  [[nodiscard]] bool failure_reported() const noexcept { return reported_; }
+
  private:
+  // Whether this failure is to be reported (marks it so).
+  bool take_report() noexcept;
   void report_refusal(const HttpAnswer& answer) const;
 
   HttpClient http_;
   HttpHeaders headers_;
   std::string prefix_;
+  bool report_once_ = false;
+  bool reported_ = false;
 };
 
 }  // namespace progressista::daemon
