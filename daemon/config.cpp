@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <thread>
 
@@ -167,6 +168,45 @@ std::filesystem::path ServerConfig::static_folder() const {
   return PROGRESSISTA_STATIC_DIR;
 }
 
+void add_share_options(CLI::App& cmd, ShareSettings& share) {
+  cmd.add_option("--share-secret", share.secret,
+                 "Secret that signs share links (HMAC-SHA256; 16 bytes at least). Prefer the "
+                 "variable or --share-secret-file: a command line is visible to local users. "
+                 "Unset: share links are refused")
+      ->envname("PROGRESSISTA_SHARE_SECRET");
+  cmd.add_option("--share-secret-file", share.secret_file,
+                 "File whose first line is the share secret (when --share-secret is unset)")
+      ->envname("PROGRESSISTA_SHARE_SECRET_FILE");
+  cmd.add_option("--share-key-id", share.key_id,
+                 "Key id written into share links; change it to revoke every link issued")
+      ->envname("PROGRESSISTA_SHARE_KEY_ID")
+      ->capture_default_str();
+}
+
+void load_share_secret(ShareSettings& share) {
+  if (share.secret.empty() && !share.secret_file.empty()) {
+    std::ifstream in(share.secret_file);
+    if (!in || !std::getline(in, share.secret))
+      throw CLI::ValidationError("--share-secret-file (PROGRESSISTA_SHARE_SECRET_FILE)",
+                                 fmt::format("cannot read '{}'", share.secret_file));
+    const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+    while (!share.secret.empty() && blank(share.secret.back())) share.secret.pop_back();
+    while (!share.secret.empty() && blank(share.secret.front())) share.secret.erase(0, 1);
+  }
+  if (!share.secret.empty() && share.secret.size() < 16)
+    throw CLI::ValidationError(
+        share.secret_file.empty() ? "--share-secret (PROGRESSISTA_SHARE_SECRET)"
+                                  : "--share-secret-file (PROGRESSISTA_SHARE_SECRET_FILE)",
+        fmt::format("the share secret has {} bytes; use 16 at least (e.g. `openssl rand -hex "
+                    "32`)",
+                    share.secret.size()));
+  if (share.key_id.empty() || share.key_id.size() > 64 ||
+      std::any_of(share.key_id.begin(), share.key_id.end(),
+                  [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; }))
+    throw CLI::ValidationError("--share-key-id (PROGRESSISTA_SHARE_KEY_ID)",
+                               "must be 1 to 64 printable characters without spaces");
+}
+
 void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
   cmd.add_option("--host", cfg.host, "Interface to bind; 0.0.0.0 exposes the API to the network")
       ->envname("PROGRESSISTA_HOST")
@@ -297,6 +337,7 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
          "One log line per request (off by default: at fleet rates it would dominate the log)")
       ->envname("PROGRESSISTA_ACCESS_LOG")
       ->capture_default_str();
+  add_share_options(cmd, cfg.share);
   cmd.footer(
       "API tokens come from the environment only: PROGRESSISTA_API_TOKEN (one token) or "
       "PROGRESSISTA_API_TOKENS (comma-separated; wins when set). With tokens set, writes need "
@@ -306,6 +347,7 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
     cfg.api_token = getenv_or_empty("PROGRESSISTA_API_TOKEN");
     cfg.api_tokens = getenv_or_empty("PROGRESSISTA_API_TOKENS");
     check_token_variables();
+    load_share_secret(cfg.share);
     if (cfg.host.empty())
       throw CLI::ValidationError("--host (PROGRESSISTA_HOST)", "must not be empty");
     if (!parse_bytes(cfg.memory_text, cfg.memory))  // checked by kBytes already
@@ -379,6 +421,9 @@ void append_config_json(fmt::memory_buffer& out, const ServerConfig& c) {
   str("static_dir", c.static_folder().string());
   str("log_level", c.log_level);
   fmt::format_to(std::back_inserter(out), "  \"access_log\": {},\n", c.access_log);
+  // Never the share secret: whether there is one.
+  fmt::format_to(std::back_inserter(out), "  \"share_links\": {},\n", !c.share.secret.empty());
+  str("share_key_id", c.share.key_id);
   // Never the tokens themselves: how many there are, masked.
   const TokenSet tokens = c.tokens();
   out.append(std::string_view{"  \"api_tokens\": ["});

@@ -20,6 +20,20 @@ class Validator;
 
 namespace progressista::daemon {
 
+// Share links' signing settings, the same for the daemons and `progressista share`.
+struct ShareSettings {
+  std::string secret;       // --share-secret / PROGRESSISTA_SHARE_SECRET
+  std::string secret_file;  // --share-secret-file / PROGRESSISTA_SHARE_SECRET_FILE
+  std::string key_id = "1";  // --share-key-id / PROGRESSISTA_SHARE_KEY_ID: change it to revoke
+};
+
+// Registers --share-secret, --share-secret-file and --share-key-id on `cmd`.
+void add_share_options(CLI::App& cmd, ShareSettings& share);
+// After parsing: the file's secret (its first line, surrounding blanks trimmed) when no secret
+// was given, and both checked; throws CLI::ValidationError naming the flag and variable for an
+// unreadable file, a secret under 16 bytes, or an empty or non-printable key id.
+void load_share_secret(ShareSettings& share);
+
 struct ServerConfig {
   // Network. Progressista binds 0.0.0.0; we bind loopback unless told otherwise, because the
   // write API is unauthenticated by default.
@@ -72,6 +86,8 @@ struct ServerConfig {
   // From the environment only (a token on a command line is visible to every local user).
   std::string api_token;   // PROGRESSISTA_API_TOKEN
   std::string api_tokens;  // PROGRESSISTA_API_TOKENS
+
+  ShareSettings share;  // share links (empty secret: none accepted)
 
   [[nodiscard]] std::vector<std::string> origins() const;
   [[nodiscard]] TokenSet tokens() const { return TokenSet::from_settings(api_token, api_tokens); }

@@ -12,6 +12,7 @@
 #include "ingest/ingest_api.hpp"
 #include "ingest/janitor.hpp"
 #include "ingest/persistence.hpp"
+#include "live/badge.hpp"
 #include "live/broadcaster.hpp"
 #include "live/live_endpoints.hpp"
 #include "live/metrics.hpp"
@@ -173,7 +174,8 @@ int run_role(const ServerConfig& cfg, Role role) {
     const bool writes = role != Role::kBroadcast;  // the broadcaster only reads the table
     if (writes) restore(*store, cfg);
 
-    ApiContext ctx{*store, cfg.tokens(), Cors(cfg.origins()), role};
+    ApiContext ctx{*store, cfg.tokens(), Cors(cfg.origins()), role,
+                   std::make_shared<const ShareLinks>(cfg.share.secret, cfg.share.key_id)};
     BroadcastStats stats;
     std::unique_ptr<Broadcaster> hub;
     std::unique_ptr<Summary> summary;  // GET /summary: computed at most once a tick
@@ -212,6 +214,7 @@ int run_role(const ServerConfig& cfg, Role role) {
           if (hub) {
             groups.push_back(std::make_unique<ReadRoutes>(ctx, cfg.board_rules().stall));
             groups.push_back(std::make_unique<SummaryRoutes>(ctx, *summary));
+            groups.push_back(std::make_unique<BadgeRoutes>(ctx, cfg.board_rules().stall));
             groups.push_back(std::make_unique<MetricsRoutes>(ctx, &hub->stats()));
             groups.push_back(std::make_unique<StaticFiles>(static_dir));
             groups.push_back(std::make_unique<LiveEndpoints>(ctx, *hub));

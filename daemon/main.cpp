@@ -11,6 +11,7 @@
 #include "cli/demo.hpp"
 #include "cli/inspect.hpp"
 #include "cli/post.hpp"
+#include "cli/share.hpp"
 #include "cli/watch.hpp"
 
 #ifndef PROGRESSISTA_VERSION
@@ -40,6 +41,7 @@ int run(int argc, char** argv) {
   progressista::daemon::add_post_command(app);
   progressista::daemon::add_demo_command(app);
   progressista::daemon::add_watch_command(app);
+  progressista::daemon::add_share_command(app);
 
   if (const auto code = progressista::daemon::check_verb(app, argc, argv)) return *code;
   try {

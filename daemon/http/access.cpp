@@ -2,10 +2,40 @@
 
 #include <algorithm>
 
+#include "progressista/bookkeeping.hpp"
+
 namespace progressista::daemon {
 
 Access access_of(const TokenSet& tokens, const HttpRequest& request) {
   return Access::of(&tokens, request.header("authorization"), request.query);
+}
+
+std::string_view ShareLinks::reason_name(std::size_t i) noexcept {
+  static constexpr std::array<std::string_view, kReasons> kNames = {
+      "malformed", "signature", "revoked", "expired", "disabled"};
+  return i < kNames.size() ? kNames[i] : "malformed";
+}
+
+ShareAccess ShareLinks::of(const HttpRequest& request) const {
+  ShareAccess access;
+  std::string token;
+  if (!query_param(request.query, "share", token)) return access;
+  access.kind = ShareAccess::Kind::kRefused;
+  if (!enabled()) {
+    refused_[4].fetch_add(1, std::memory_order_relaxed);
+    access.detail = "Invalid share link: share links are not enabled on this server (no share "
+                    "secret configured)";
+    return access;
+  }
+  ShareVerdict verdict = verify_share_token(token, secret_, key_id_, now_seconds());
+  if (!verdict.ok()) {
+    refused_[static_cast<std::size_t>(verdict.error) - 1].fetch_add(1, std::memory_order_relaxed);
+    access.detail = verdict.detail();
+    return access;
+  }
+  access.kind = ShareAccess::Kind::kScoped;
+  access.scope = std::move(verdict.claims.scope);
+  return access;
 }
 
 bool Cors::allowed(std::string_view origin) const {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -19,6 +20,8 @@ struct ApiContext {
   TokenSet tokens;
   Cors cors;
   Role role;
+  // The share links' secret, key id and counters (default: none configured).
+  std::shared_ptr<const ShareLinks> share = std::make_shared<const ShareLinks>();
 };
 
 // Answers {"detail": ...} with `status` and counts the refusal in the segment.
@@ -31,6 +34,11 @@ void method_not_allowed(ApiContext& ctx, std::string_view allow, HttpResponse& r
 // Bearer` (counted as rejected_auth). Every route that needs a token asks here.
 [[nodiscard]] bool authorize(ApiContext& ctx, const HttpRequest& request, HttpResponse& response);
 
+// A read route's check: a valid share link lets the request through with its scope in `scope`
+// (the route shows nothing outside it); a refused one answers 401; without one, authorize().
+[[nodiscard]] bool authorize_read(ApiContext& ctx, const HttpRequest& request,
+                                  HttpResponse& response, std::optional<ShareScope>& scope);
+
 // One group of routes (the write API, the read side, ...).
 class Routes {
  public:
@@ -41,7 +49,8 @@ class Routes {
   virtual StreamTaker* streams() { return nullptr; }
 };
 
-// A role's handler on one I/O thread: CORS, GET /health, then each group in order, then 404.
+// A role's handler on one I/O thread: CORS, the share link's gate (a refused link 401, a write
+// or a route a link does not reach 403), GET /health, then each group in order, then 404.
 class RoleHandler final : public HttpHandler {
  public:
   RoleHandler(ApiContext& ctx, std::vector<std::unique_ptr<Routes>> groups);

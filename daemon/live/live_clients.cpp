@@ -39,8 +39,9 @@ std::string detail_body(std::string_view detail) {
 
 }  // namespace
 
-LiveClients::LiveClients(Broadcaster& hub, const TokenSet& tokens, const Cors* cors)
-    : hub_(hub), tokens_(tokens), socketio_(socketio::make_endpoint(hub, tokens, cors)) {}
+LiveClients::LiveClients(Broadcaster& hub, const TokenSet& tokens, const Cors* cors,
+                         const ShareLinks* share)
+    : hub_(hub), tokens_(tokens), share_(share), socketio_(socketio::make_endpoint(hub, tokens, cors)) {}
 
 LiveClients::~LiveClients() = default;
 
@@ -84,6 +85,15 @@ Frame LiveClients::frame_for(const LiveClient& client) {
   return f;
 }
 
+Frame LiveClients::plain_for(const LiveClient& client, const Frame& plain) {
+  if (!plain) return {};  // nothing for Progressista's clients this tick
+  std::string key = "plain " + client.view.key();
+  if (const auto it = frames_.find(key); it != frames_.end()) return it->second;
+  Frame f = scoped_plain_frame(hub_.store().table(), client.view);
+  frames_.emplace(std::move(key), f);
+  return f;
+}
+
 void LiveClients::deliver(const std::shared_ptr<const Tick>& tick, const Frame& plain) {
   const auto started = std::chrono::steady_clock::now();
   tick_ = tick;
@@ -91,7 +101,7 @@ void LiveClients::deliver(const std::shared_ptr<const Tick>& tick, const Frame& 
   std::uint64_t behind = 0;
   for (auto& [ptr, client] : clients_) {
     if (client->protocol == Protocol::kProgressista) {
-      client->offer(plain);
+      client->offer(client->view.scope ? plain_for(*client, plain) : plain);
     } else if (tick->seq > client->seq || tick->reset) {
       // A reset (lapped feed, or another segment) reaches every client, whatever it has.
       if (client->per_change()) {
@@ -140,19 +150,27 @@ asio::awaitable<void> LiveClients::serve(beast::tcp_stream stream, beast::flat_b
   }
   Admission admission{hub_};
   bool sse = false, authenticated = false;
+  ShareAccess share;
   {
     const BeastRequest adapter(request, remote);
     sse = adapter.view().path == "/events" || adapter.view().path == kTasksStream;
-    authenticated = access_of(tokens_, adapter.view()).open();
+    // A share link, valid, admits the client to its scope only; refused, it is refused.
+    if (share_ != nullptr) share = share_->of(adapter.view());
+    authenticated = share.scoped() || (share.none() && access_of(tokens_, adapter.view()).open());
   }
+  std::optional<ShareScope> scope;
+  if (share.scoped()) scope = std::move(share.scope);
   if (sse) {
     if (!authenticated) {
       hub_.store().counters().add(Counter::kRejectedAuth);
-      co_await answer_and_close(stream, http::status::unauthorized,
-                                detail_body("Invalid API token"), request.version());
+      // Built before the co_await: GCC destroys a conditional's temporary twice inside one.
+      std::string body = detail_body(share.refused() ? share.detail : "Invalid API token");
+      co_await answer_and_close(stream, http::status::unauthorized, std::move(body),
+                                request.version());
       co_return;
     }
-    co_await serve_events(*this, std::move(stream), std::move(request), std::move(remote));
+    co_await serve_events(*this, std::move(stream), std::move(request), std::move(remote),
+                          std::move(scope));
     co_return;
   }
   if (!beast::websocket::is_upgrade(request)) {
@@ -166,7 +184,7 @@ asio::awaitable<void> LiveClients::serve(beast::tcp_stream stream, beast::flat_b
   // the WebSocket needs.
   (void)buffer;
   co_await serve_websocket(*this, authenticated, std::move(stream), std::move(request),
-                           std::move(remote));
+                           std::move(remote), std::move(scope));
 }
 
 }  // namespace progressista::daemon

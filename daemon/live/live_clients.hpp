@@ -28,7 +28,9 @@ inline constexpr std::string_view kTasksStream = "/tasks/stream";
 class LiveClients final : public StreamTaker, public ClientGroup {
  public:
   // `cors`: the allow-list for Socket.IO's polling answers (null: no CORS headers).
-  LiveClients(Broadcaster& hub, const TokenSet& tokens, const Cors* cors = nullptr);
+  // `share`: the share links live clients may come with (null: none accepted).
+  LiveClients(Broadcaster& hub, const TokenSet& tokens, const Cors* cors = nullptr,
+              const ShareLinks* share = nullptr);
   ~LiveClients() override;
 
   // StreamTaker
@@ -55,8 +57,13 @@ class LiveClients final : public StreamTaker, public ClientGroup {
   // frame_key).
   [[nodiscard]] Frame frame_for(const LiveClient& client);
 
+  // A share link's Progressista client: the tick's whole-table frame of its scope, built once
+  // a tick per scope (empty when `plain` is: nothing for those clients this tick).
+  [[nodiscard]] Frame plain_for(const LiveClient& client, const Frame& plain);
+
   Broadcaster& hub_;
   const TokenSet& tokens_;
+  const ShareLinks* share_;
   bool registered_ = false;
   bool going_away_ = false;
   std::unordered_map<LiveClient*, std::shared_ptr<LiveClient>> clients_;

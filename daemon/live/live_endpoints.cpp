@@ -5,7 +5,8 @@
 namespace progressista::daemon {
 
 LiveEndpoints::LiveEndpoints(ApiContext& ctx, Broadcaster& hub)
-    : ctx_(ctx), clients_(std::make_unique<LiveClients>(hub, ctx.tokens, &ctx.cors)) {}
+    : ctx_(ctx), clients_(std::make_unique<LiveClients>(hub, ctx.tokens, &ctx.cors,
+                                                             ctx.share.get())) {}
 
 LiveEndpoints::~LiveEndpoints() = default;
 

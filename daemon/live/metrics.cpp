@@ -239,12 +239,29 @@ void metrics_response(const Store& store, const BroadcastStats* stats, HttpRespo
   response.set_header("Cache-Control", "no-store");
 }
 
+void append_share_metrics(const ShareLinks& share, HttpResponse& response) {
+  fmt::memory_buffer out;
+  PromText p(out);
+  p.family("progressista_share_links_refused_total", "counter",
+           "Requests whose share link was refused (401), by reason");
+  for (std::size_t i = 0; i < ShareLinks::kReasons; ++i) {
+    p.sample("progressista_share_links_refused_total", {{"reason", ShareLinks::reason_name(i)}},
+             share.refused(i));
+  }
+  p.family("progressista_share_links_forbidden_total", "counter",
+           "Requests with a valid share link that tried to write or reach a route outside "
+           "its scope (403)");
+  p.sample("progressista_share_links_forbidden_total", {}, share.forbidden());
+  response.body.append(out.data(), out.size());
+}
+
 bool MetricsRoutes::handle(const HttpRequest& request, HttpResponse& response) {
   if (request.path != "/metrics") return false;
   if (request.method != "GET" && request.method != "HEAD") {
     method_not_allowed(ctx_, "GET, HEAD", response);
   } else if (authorize(ctx_, request, response)) {
     metrics_response(ctx_.store, stats_, response);
+    append_share_metrics(*ctx_.share, response);
     return true;
   }
   response.set_header("Cache-Control", "no-store");

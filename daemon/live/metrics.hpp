@@ -45,6 +45,9 @@ class PromText {
 // gauges count statuses over the whole table.
 void metrics_response(const Store& store, const BroadcastStats* stats, HttpResponse& response);
 
+// The share links' families (refused by reason, forbidden), appended to a /metrics body.
+void append_share_metrics(const ShareLinks& share, HttpResponse& response);
+
 // GET/HEAD /metrics behind the API token (when tokens are configured).
 class MetricsRoutes final : public Routes {
  public:

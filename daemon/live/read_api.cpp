@@ -55,13 +55,15 @@ bool ReadRoutes::handle(const HttpRequest& request, HttpResponse& response) {
     // In `serve` the write API answers DELETE on the task routes.
     const bool deletable = route != Route::kProgress && ctx_.role == Role::kServe;
     method_not_allowed(ctx_, deletable ? "GET, HEAD, DELETE" : "GET, HEAD", response);
-  } else if (authorize(ctx_, request, response)) {
+  } else if (std::optional<ShareScope> scope;
+             route == Route::kProgress ? authorize(ctx_, request, response)
+                                       : authorize_read(ctx_, request, response, scope)) {
     switch (route) {
       case Route::kTasks:
-        list_tasks(request, response);
+        list_tasks(request, scope, response);
         break;
       case Route::kTask:
-        get_task(arg, response);
+        get_task(arg, scope, response);
         break;
       case Route::kProgress:
         progress(request, arg, response);
@@ -80,13 +82,42 @@ void ReadRoutes::finish(HttpResponse& response) {
   response.body.assign(out_.data(), out_.size());
 }
 
-void ReadRoutes::list_tasks(const HttpRequest& request, HttpResponse& response) {
-  const int status = answer_task_list(ctx_.store, request.query, out_, stall_, now_seconds());
+void ReadRoutes::list_tasks(const HttpRequest& request, const std::optional<ShareScope>& scope,
+                            HttpResponse& response) {
+  if (!scope) {
+    const int status = answer_task_list(ctx_.store, request.query, out_, stall_, now_seconds());
+    finish(response);
+    response.status = status;
+    return;
+  }
+  // A share link's list: the query's filters and the link's scope, both.
+  TaskFilter filter;
+  filter.rule = stall_;
+  filter.now = now_seconds();
+  std::string detail;
+  if (!read_task_filter(request.query, filter, detail)) {
+    refuse(ctx_, Counter::kRejectedValidation, 422, detail, response);
+    return;
+  }
+  out_.clear();
+  out_.append(std::string_view{"{\"tasks\":{"});
+  bool first = true;
+  ctx_.store.table().for_each([&](const TaskRecord& t) {
+    if (!filter.matches(t) ||
+        !scope->matches(t.task_id.view(), t.project.view(), t.has(kHasProject)))
+      return;
+    if (!first) out_.push_back(',');
+    first = false;
+    append_json_string(out_, t.task_id.view());
+    out_.push_back(':');
+    append_task_json(out_, t, is_stalled(t, filter.now, stall_));
+  });
+  out_.append(std::string_view{"}}"});
   finish(response);
-  response.status = status;
 }
 
-void ReadRoutes::get_task(std::string_view encoded_id, HttpResponse& response) {
+void ReadRoutes::get_task(std::string_view encoded_id, const std::optional<ShareScope>& scope,
+                          HttpResponse& response) {
   std::string id;
   if (!url_decode(encoded_id, id, false)) {
     refuse(ctx_, Counter::kRejectedValidation, 422,
@@ -94,7 +125,9 @@ void ReadRoutes::get_task(std::string_view encoded_id, HttpResponse& response) {
     return;
   }
   TaskRecord task;
-  if (!ctx_.store.table().lookup(id, task)) {
+  // Outside a share link's scope a task is not there, as for a task that never was.
+  if (!ctx_.store.table().lookup(id, task) ||
+      (scope && !scope->matches(task.task_id.view(), task.project.view(), task.has(kHasProject)))) {
     set_error(response, 404, "Task not found");
     return;
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,11 @@ class ReadRoutes final : public Routes {
   bool handle(const HttpRequest& request, HttpResponse& response) override;
 
  private:
-  void list_tasks(const HttpRequest& request, HttpResponse& response);
-  void get_task(std::string_view encoded_id, HttpResponse& response);
+  // `scope`: a share link's; the answer holds only the tasks within it.
+  void list_tasks(const HttpRequest& request, const std::optional<ShareScope>& scope,
+                  HttpResponse& response);
+  void get_task(std::string_view encoded_id, const std::optional<ShareScope>& scope,
+                HttpResponse& response);
   void progress(const HttpRequest& request, std::string_view encoded_project,
                 HttpResponse& response);
   // Appends one task in the operations-tracker shape.

@@ -116,7 +116,8 @@ asio::awaitable<void> SseSession::run(std::string_view last_event_id, bool snaps
 }  // namespace
 
 asio::awaitable<void> serve_events(LiveClients& group, beast::tcp_stream stream,
-                                   StreamRequest request, std::string remote) {
+                                   StreamRequest request, std::string remote,
+                                   std::optional<ShareScope> scope) {
   const std::uint64_t arrived = group.hub().seq();
   View view;
   std::string last_id;
@@ -126,6 +127,7 @@ asio::awaitable<void> serve_events(LiveClients& group, beast::tcp_stream stream,
     const BeastRequest adapter(request, remote);
     const HttpRequest& plain = adapter.view();
     view = view_from_query(plain.query);
+    view.scope = std::move(scope);
     last_id = plain.header("last-event-id");
     if (last_id.empty()) (void)query_param(plain.query, "last_event_id", last_id);
     if (plain.path == kTasksStream) {

@@ -170,11 +170,16 @@ std::shared_ptr<const std::string> Summary::current() {
   if (auto body = fresh()) return body;
   std::lock_guard computing(compute_mutex_);
   if (auto body = fresh()) return body;  // another thread computed it while this one waited
-  auto body = std::make_shared<const std::string>(compute());
+  auto body = std::make_shared<const std::string>(compute(nullptr));
   std::lock_guard lock(cache_mutex_);
   cached_ = body;
   cached_at_ = std::chrono::steady_clock::now();
   return body;
+}
+
+std::string Summary::scoped(const ShareScope& scope) {
+  std::lock_guard computing(compute_mutex_);
+  return compute(&scope);
 }
 
 bool Summary::meta_project(const TaskRecord& t, std::string_view& project) {
@@ -310,7 +315,7 @@ void Summary::append_history(const std::vector<CounterWindow>& buckets) {
   out.push_back('}');
 }
 
-std::string Summary::compute() {
+std::string Summary::compute(const ShareScope* scope) {
   projects_.clear();
   Tally overall;  // statuses only
   Tally none;     // tasks without a project
@@ -322,6 +327,9 @@ std::string Summary::compute() {
   };
   const double now = now_seconds();
   store_.table().for_each([&](const TaskRecord& t) {
+    if (scope != nullptr &&
+        !scope->matches(t.task_id.view(), t.project.view(), t.has(kHasProject)))
+      return;
     ++overall.tasks;
     const auto i = static_cast<std::size_t>(t.status);
     if (i < overall.by_status.size()) ++overall.by_status[i];
@@ -342,7 +350,9 @@ std::string Summary::compute() {
 
   CounterWindow ten, minute;
   std::vector<CounterWindow> history;
-  {
+  // The rates come from the segment's counters, which are the whole fleet's: a share link's
+  // summary has none (empty windows, no history) rather than other projects' activity.
+  if (scope == nullptr) {
     std::lock_guard lock(samples_mutex_);
     const CounterSample counters = read_counters();
     ten = samples_.window(counters, 10.0);
@@ -408,11 +418,14 @@ bool SummaryRoutes::handle(const HttpRequest& request, HttpResponse& response) {
   if (request.path != "/summary") return false;
   if (request.method != "GET" && request.method != "HEAD") {
     method_not_allowed(ctx_, "GET, HEAD", response);
-  } else if (authorize(ctx_, request, response)) {
-    const std::shared_ptr<const std::string> body = summary_.current();
+  } else if (std::optional<ShareScope> scope; authorize_read(ctx_, request, response, scope)) {
     response.status = 200;
     response.content_type = "application/json";
-    response.body.assign(*body);
+    if (scope) {
+      response.body = summary_.scoped(*scope);
+    } else {
+      response.body.assign(*summary_.current());
+    }
   }
   response.set_header("Cache-Control", "no-store");
   return true;

@@ -103,6 +103,9 @@ class Summary {
   // The summary's JSON, computed when the last one is older than max_age (O(capacity): one
   // pass over the table), else shared. Thread-safe: one thread computes, others wait for it.
   [[nodiscard]] std::shared_ptr<const std::string> current();
+  // The summary of a share link's scope only, computed for each call (O(capacity), never
+  // cached: links differ); its rates and history are empty, the counters being the fleet's.
+  [[nodiscard]] std::string scoped(const ShareScope& scope);
 
  private:
   // One project's (or the project-less tasks') tally over the pass.
@@ -125,7 +128,7 @@ class Summary {
   };
 
   [[nodiscard]] CounterSample read_counters() const;
-  [[nodiscard]] std::string compute();
+  [[nodiscard]] std::string compute(const ShareScope* scope);
   // True, with `project` (valid until the next call), when meta is an object whose
   // `project` is a string.
   [[nodiscard]] bool meta_project(const TaskRecord& t, std::string_view& project);

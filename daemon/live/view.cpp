@@ -8,6 +8,7 @@ namespace progressista::daemon {
 
 bool View::matches(std::string_view task_id, std::string_view project,
                    bool has_project) const noexcept {
+  if (scope && !scope->matches(task_id, project, has_project)) return false;
   switch (kind) {
     case Kind::kAll:
       return true;
@@ -26,17 +27,33 @@ bool View::matches(const TaskRecord& task) const noexcept {
 }
 
 std::string View::key() const {
+  std::string key;
   switch (kind) {
     case Kind::kAll:
-      return "all";
+      key = "all";
+      break;
     case Kind::kTask:
-      return "task:" + value;
+      key = "task:" + value;
+      break;
     case Kind::kPrefix:
-      return "prefix:" + value;
+      key = "prefix:" + value;
+      break;
     case Kind::kProject:
-      return "project:" + value;
+      key = "project:" + value;
+      break;
   }
-  return "all";
+  // In front, with lengths: no unscoped key starts with "scope:", and no two scopes spell
+  // the same key.
+  if (scope)
+    key = fmt::format("scope:{}:{}{}:{}{}", scope->project.size(), scope->project,
+                      scope->prefix.size(), scope->prefix, key);
+  return key;
+}
+
+Frame scoped_plain_frame(const TaskTable& table, const View& view) {
+  fmt::memory_buffer out;
+  append_tasks_object(out, table, view);
+  return Frame::of(0, out);
 }
 
 std::string_view task_event_name(TaskEvent e) noexcept {

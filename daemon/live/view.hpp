@@ -5,12 +5,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "http/share_token.hpp"
 #include "progressista/status.hpp"
 #include "progressista/task_table.hpp"
 
@@ -20,8 +22,11 @@ struct View {
   enum class Kind : std::uint8_t { kAll, kTask, kPrefix, kProject };
   Kind kind = Kind::kAll;
   std::string value;
+  // A share link's: the view shows only tasks that are within it too, whatever the client
+  // asks for (a client changing its view keeps it: see WsSession::on_message).
+  std::optional<ShareScope> scope = std::nullopt;
 
-  [[nodiscard]] bool all() const noexcept { return kind == Kind::kAll; }
+  [[nodiscard]] bool all() const noexcept { return kind == Kind::kAll && !scope; }
   [[nodiscard]] bool matches(std::string_view task_id, std::string_view project,
                              bool has_project) const noexcept;
   [[nodiscard]] bool matches(const TaskRecord& task) const noexcept;
@@ -96,6 +101,8 @@ struct Tick {
 
 // {"tasks": {...}} with the view's live tasks (Progressista's frame and GET /tasks body).
 void append_tasks_object(fmt::memory_buffer& out, const TaskTable& table, const View& view);
+// Progressista's frame for a view narrower than the table (a share link's): append_tasks_object.
+[[nodiscard]] Frame scoped_plain_frame(const TaskTable& table, const View& view);
 // {"type":"snapshot","seq":S[,"reset":true],"tasks":{...}}
 [[nodiscard]] Frame snapshot_frame(const TaskTable& table, const View& view, std::uint64_t seq,
                                    bool reset);

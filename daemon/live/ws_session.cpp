@@ -377,7 +377,9 @@ asio::awaitable<void> WsSession::run(StreamRequest request, std::string_view sub
   } else if (per_change()) {
     start_changes(last_event_id, snapshot, arrived);
   } else {
-    replace(protocol == Protocol::kDelta ? hub.snapshot_of(view, false) : hub.plain_snapshot());
+    replace(protocol == Protocol::kDelta ? hub.snapshot_of(view, false)
+            : view.scope                 ? scoped_plain_frame(hub.store().table(), view)
+                                         : hub.plain_snapshot());
   }
   asio::co_spawn(ws_.get_executor(), writer(), asio::detached);
   co_await read_frames();
@@ -409,6 +411,7 @@ void WsSession::on_message(std::string_view text) {
     control(error_frame(parsed.error));
     return;
   }
+  parsed.message.view.scope = std::move(view.scope);  // a share link's scope stays
   view = std::move(parsed.message.view);
   snapshot_soon();
 }
@@ -416,7 +419,8 @@ void WsSession::on_message(std::string_view text) {
 }  // namespace
 
 asio::awaitable<void> serve_websocket(LiveClients& group, bool authorized, beast::tcp_stream stream,
-                                      StreamRequest request, std::string remote) {
+                                      StreamRequest request, std::string remote,
+                                      std::optional<ShareScope> scope) {
   const std::uint64_t arrived = group.hub().seq();
   WsChoice choice;
   View view;
@@ -436,6 +440,7 @@ asio::awaitable<void> serve_websocket(LiveClients& group, bool authorized, beast
     }
     if (choice.served && choice.served->protocol != Protocol::kProgressista)
       view = view_from_query(plain.query);
+    view.scope = std::move(scope);
   }
   const bool served = choice.served != nullptr;
   auto session = std::make_shared<WsSession>(

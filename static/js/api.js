@@ -6,6 +6,11 @@ let token = new URLSearchParams(location.search).get('token') || '';
 
 export const getToken = () => token;
 
+// A share link's token (?share= in the page address): read-only, one scope; it goes with
+// every request the board makes, REST and WebSocket alike, beside any API token.
+const share = new URLSearchParams(location.search).get('share') || '';
+export const getShare = () => share;
+
 // A token typed into the page replaces the one in its address, so a reload keeps it.
 export function setToken(next) {
   token = next;
@@ -23,6 +28,7 @@ export function wsUrl() {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const q = new URLSearchParams({ protocol: 'delta2' });
   if (token) q.set('token', token);
+  if (share) q.set('share', share);
   return `${proto}//${location.host}${BASE}ws?${q}`;
 }
 
@@ -39,7 +45,9 @@ export async function api(method, path) {
   const timer = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
   let res;
   try {
-    res = await fetch(BASE + path, { method, headers, signal: ctl.signal, cache: 'no-store' });
+    const target = share
+      ? `${path}${path.includes('?') ? '&' : '?'}share=${encodeURIComponent(share)}` : path;
+    res = await fetch(BASE + target, { method, headers, signal: ctl.signal, cache: 'no-store' });
   } catch {
     throw new ApiError(ctl.signal.aborted
       ? `the server did not answer within ${FETCH_TIMEOUT_MS / 1000} s`
