@@ -274,8 +274,9 @@ int run_pipe(const PipeOptions& o, bool total_given) {
   std::optional<TaskReporter> reporter;
   {
     const BlockedInterrupts blocked;  // the reporter's thread inherits the mask
+    // Posts only when the count moved: a copy that stops shows as stalled on the board.
     reporter.emplace(o.client, "progressista pipe", task, o.interval,
-                     [&count](EventFields& e) { e.n = count(); });
+                     TaskReporter::Cadence::kOnChange, [&count](EventFields& e) { e.n = count(); });
   }
   const auto began = std::chrono::steady_clock::now();
   const CopyResult copy = copier.run();
@@ -336,8 +337,8 @@ void add_pipe_command(CLI::App& app) {
       "through as a task's progress: `tar c data | progressista pipe --size-from data.tar "
       "--task-id backup | ssh host 'tar x'`");
   cmd->footer(
-      "Progress is posted every --interval seconds from a thread of its own, in bytes (unit "
-      "B) or with --lines in newlines counted as `wc -l` does (unit lines); the task is closed "
+      "Progress is posted every --interval seconds when it moved (a copy that stops shows as "
+      "stalled on the board), from a thread of its own, in bytes (unit B) or with --lines in newlines counted as `wc -l` does (unit lines); the task is closed "
       "at end of input (an unknown total becomes what went through), and fails (status error, "
       "the reason in `error`) when the reader goes away, on a read or write error, or on "
       "SIGINT/SIGTERM. A server that cannot be reached or refuses is reported once on stderr; "

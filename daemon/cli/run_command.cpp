@@ -177,7 +177,8 @@ class CommandRun {
     EventFields task;
     task.task_id = o_.task_id;
     task.desc = o_.desc.empty() ? command_line(o_.command) : o_.desc;
-    TaskReporter reporter(o_.client, "progressista run", task, o_.heartbeat, {});
+    TaskReporter reporter(o_.client, "progressista run", task, o_.heartbeat,
+                          TaskReporter::Cadence::kHeartbeat, {});
     if (spawn_error != 0) {
       const std::string why = fmt::format("cannot run '{}': {}", utf8_text(o_.command[0], 200),
                                           std::strerror(spawn_error));

@@ -11,12 +11,13 @@
 namespace progressista::daemon {
 
 TaskReporter::TaskReporter(const ClientOptions& client, std::string prefix, EventFields task,
-                           double interval_seconds, Sample sample)
+                           double interval_seconds, Cadence cadence, Sample sample)
     : client_(client, prefix),
       prefix_(std::move(prefix)),
       task_(std::move(task)),
       interval_(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
           std::chrono::duration<double>(interval_seconds))),
+      cadence_(cadence),
       sample_(std::move(sample)) {
   client_.report_first_failure_only();
   thread_ = std::thread([this] { loop(); });
@@ -51,15 +52,22 @@ void TaskReporter::loop() {
 
 ClientExit TaskReporter::post(const char* status, const Sample& last) {
   EventFields e = task_;
-  e.status = status;
   if (sample_) sample_(e);
   if (last) last(e);
+  // What the event says, but for its status and time: kOnChange posts when that differs from
+  // the last event the server took.
+  body_.clear();
+  append_event_json(body_, e);
+  std::string said(body_.data(), body_.size());
+  if (cadence_ == Cadence::kOnChange && !last && started_ && said == accepted_) return kSent;
+  if (!e.status) e.status = status;  // `last` may have made it an error
   e.timestamp = now_seconds();
   body_.clear();
   append_event_json(body_, e);
   const ClientExit rc = client_.send({body_.data(), body_.size()});
   if (rc == kSent) {
     started_ = true;
+    accepted_ = std::move(said);
   } else if (!noted_ && client_.failure_reported()) {
     noted_ = true;
     fmt::print(stderr, "{}: carrying on without the server; progress is retried quietly\n",
