@@ -72,7 +72,6 @@ void add_share_command(CLI::App& app) {
           "DURATION"));
   cmd->add_option("--base-url", o->base_url,
                   "The board's public address, the link's start (e.g. https://progress.example)")
-      ->envname("PROGRESSISTA_SHARE_BASE_URL")
       ->capture_default_str();
   cmd->add_flag("--token-only", o->token_only, "Print the token alone, not the URL");
   add_share_options(*cmd, o->settings);
