@@ -107,6 +107,14 @@ bench-socketio: build browser-deps
 bench-dashboard: build browser-deps
 	PROGRESSISTA_BIN=$(BUILD)/daemon/progressista node bench/dashboard/run.mjs
 
+# Notification latency, the POST that fails a task -> a webhook receiver on loopback:
+# NOTIFY_N= (500) transitions, memory outbox then file outbox. Figures: bench/README.md.
+NOTIFY_N ?= 500
+.PHONY: bench-notify
+bench-notify: build-bench
+	$(BUILD)/bench/notify_bench $(NOTIFY_N)
+	$(BUILD)/bench/notify_bench $(NOTIFY_N) --outbox
+
 # kill -9 at random under load for CHAOS_MINUTES (3): acknowledged vs stored, client gaps,
 # restarts, lock recoveries; exits non-zero when an acknowledged event was lost. bench/README.md.
 CHAOS_MINUTES ?= 3

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "notify/rules.hpp"
 #include "option_checks.hpp"
 #include "progressista/task_json.hpp"
 #include "progressista/error.hpp"
@@ -279,6 +280,14 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
                  "the first of these characters (empty: no such rule)")
       ->envname("PROGRESSISTA_PROJECT_ID_SEPARATORS")
       ->capture_default_str();
+  cmd.add_option("--notify-file", cfg.notify_file,
+                 "Notification rules (JSON): which task transitions go to which webhook, Slack, "
+                 "Mattermost or ntfy target (empty: no notifications; ingest and serve)")
+      ->envname("PROGRESSISTA_NOTIFY_FILE");
+  cmd.add_option("--notify-outbox", cfg.notify_outbox,
+                 "File the notifications waiting for delivery are kept in across restarts "
+                 "(default: --storage-path with .notify-outbox appended; neither: memory only)")
+      ->envname("PROGRESSISTA_NOTIFY_OUTBOX");
   cmd.add_option("--body-limit", cfg.body_limit,
                  "Largest request body accepted, in bytes (413 above)")
       ->envname("PROGRESSISTA_BODY_LIMIT")
@@ -350,6 +359,11 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
     load_share_secret(cfg.share);
     if (cfg.host.empty())
       throw CLI::ValidationError("--host (PROGRESSISTA_HOST)", "must not be empty");
+    if (!cfg.notify_file.empty()) {  // the rules are checked before anything starts
+      std::string error;
+      (void)notify::load_rules(cfg.notify_file, error);
+      if (!error.empty()) throw CLI::ValidationError("--notify-file (PROGRESSISTA_NOTIFY_FILE)", error);
+    }
     if (!parse_bytes(cfg.memory_text, cfg.memory))  // checked by kBytes already
       throw CLI::ValidationError("--memory (PROGRESSISTA_MEMORY)", "not a number of bytes");
     if (cfg.capacity != 0 || cfg.memory != 0) {
@@ -408,6 +422,8 @@ void append_config_json(fmt::memory_buffer& out, const ServerConfig& c) {
   num("stalled_factor", c.stalled_factor);
   num("stalled_min_seconds", c.stalled_min_seconds);
   str("project_id_separators", c.project_id_separators);
+  str("notify_file", c.notify_file);
+  str("notify_outbox", c.notify_outbox);
   num("body_limit", static_cast<double>(c.body_limit));
   num("header_timeout", c.header_timeout);
   num("idle_timeout", c.idle_timeout);

@@ -63,6 +63,10 @@ struct ServerConfig {
   double stalled_min_seconds = 60.0;
   std::string project_id_separators = "/:";
 
+  // Notifications (ingest and serve; daemon/notify/).
+  std::string notify_file;    // rules (JSON); empty: no notifications
+  std::string notify_outbox;  // empty: beside --storage-path, else in memory only
+
   // Limits.
   std::size_t body_limit = 1 << 20;
   double header_timeout = 10.0;  // a request must arrive in full within this

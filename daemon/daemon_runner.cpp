@@ -19,6 +19,7 @@
 #include "live/read_api.hpp"
 #include "live/summary.hpp"
 #include "log.hpp"
+#include "notify/notifier.hpp"
 #include "progressista/error.hpp"
 #include "progressista/store.hpp"
 #include "systemd.hpp"
@@ -251,6 +252,24 @@ int run_role(const ServerConfig& cfg, Role role) {
                     JanitorOptions{cfg.cleanup_interval, cfg.retention_seconds, cfg.stale_seconds,
                                    cfg.max_task_age, cfg.storage_path, 1.0});
     if (writes) janitor.start();
+    // Notifications: every writer runs a notifier; only the janitor-lease holder delivers.
+    std::unique_ptr<notify::Notifier> notifier;
+    if (!cfg.notify_file.empty() && !writes) {
+      log(Level::kWarn, "--notify-file is for ingest and serve (the janitor-lease holder "
+          "delivers); this broadcaster ignores it");
+    } else if (!cfg.notify_file.empty()) {
+      std::string error;
+      auto rules = notify::load_rules(cfg.notify_file, error);
+      if (!error.empty()) throw std::runtime_error(error);
+      notify::NotifierOptions no;
+      no.outbox_path = !cfg.notify_outbox.empty()   ? cfg.notify_outbox
+                       : !cfg.storage_path.empty() ? cfg.storage_path + ".notify-outbox"
+                                                   : std::string();
+      no.stall = cfg.board_rules().stall;
+      no.project_separators = cfg.project_id_separators;
+      notifier = std::make_unique<notify::Notifier>(*store, std::move(rules), std::move(no));
+      notifier->start();
+    }
     if (hub) hub->start();
     server.on_shutdown([&hub] {
       notify_stopping();
@@ -278,6 +297,7 @@ int run_role(const ServerConfig& cfg, Role role) {
     notify_ready(fmt::format("{} listening on {}:{}", role_name(role), cfg.host, server.port()));
     server.run();
     if (hub) hub->stop();
+    if (notifier) notifier->stop();
     janitor.stop();
     store->leave();
     log(Level::kInfo, "{} stopped", role_name(role));

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "notify/notify_status.hpp"
 #include "progressista/task_json.hpp"
 
 namespace progressista::daemon {
@@ -92,6 +93,7 @@ void health_response(const Store& store, Role self, HttpResponse& response) {
   peer(out, store, Role::kIngest, self);
   peer(out, store, Role::kBroadcast, self);
   out.append(persisted.data(), persisted.data() + persisted.size());
+  notify::append_health(out);  // this process's notifier, when it runs one
   out.push_back('}');
   response.status = 200;
   response.content_type = "application/json";
