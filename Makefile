@@ -127,5 +127,11 @@ bench-chaos: build-bench
 bench-soak: build-bench
 	PROGRESSISTA=$(BUILD)/daemon/progressista bench/soak/run.sh --minutes $(SOAK_MINUTES)
 
+# `progressista pipe` against `cat` in one run: SIZE_GIB= (4) GiB per run, ROUNDS= (3) each,
+# GB/s and the ratio, also --lines. Figures: bench/README.md.
+.PHONY: bench-pipe
+bench-pipe: build
+	PROGRESSISTA=$(BUILD)/daemon/progressista bench/pipe/run.sh
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -10,8 +10,10 @@
 #include "usage_errors.hpp"
 #include "cli/demo.hpp"
 #include "cli/inspect.hpp"
+#include "cli/pipe.hpp"
 #include "cli/post.hpp"
 #include "cli/share.hpp"
+#include "cli/run_command.hpp"
 #include "cli/watch.hpp"
 
 #ifndef PROGRESSISTA_VERSION
@@ -42,6 +44,8 @@ int run(int argc, char** argv) {
   progressista::daemon::add_demo_command(app);
   progressista::daemon::add_watch_command(app);
   progressista::daemon::add_share_command(app);
+  progressista::daemon::add_pipe_command(app);
+  progressista::daemon::add_run_command(app);
 
   if (const auto code = progressista::daemon::check_verb(app, argc, argv)) return *code;
   try {

@@ -316,6 +316,7 @@ void add_run_command(CLI::App& app) {
       ->type_name("SECONDS")
       ->check(number_in(0.01, 3600, "seconds"));
   add_client_options(*cmd, o->client);
+  // After `--`, so that the command's own options (`sh -c`) are never read as ours.
   cmd->add_option("command", o->command, "The command and its arguments, after --")
       ->required()
       ->type_name("COMMAND");
