@@ -40,8 +40,8 @@ int main(int argc, char** argv) {
   std::ofstream(rules) << fmt::format(
       R"({{"rules": [{{"url": "http://127.0.0.1:{}/hook", "transitions": ["failed"]}}]}})",
       receiver.port());
-  std::vector<std::string> args{"serve", "--segment", segment, "--notify-file", rules,
-                                "--log-level", "warn"};
+  // The log level stays info: DaemonProcess reads the port from the "listening on" line.
+  std::vector<std::string> args{"serve", "--segment", segment, "--notify-file", rules};
   if (durable) {
     args.push_back("--notify-outbox");
     args.push_back(outbox);

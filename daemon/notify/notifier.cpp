@@ -68,11 +68,9 @@ Notifier::~Notifier() {
 void Notifier::start() {
   if (thread_.joinable()) return;
   State& s = *state_;
-  if (const std::string problem = s.outbox.load(); !problem.empty())
-    log(Level::kWarn, "notify: {}", problem);
   if (s.outbox.durable()) {
-    log(Level::kInfo, "notify: {} rule(s); outbox {} ({} message(s) waiting)", s.rules.size(),
-        s.outbox.path(), s.outbox.size());
+    log(Level::kInfo, "notify: {} rule(s); outbox {} (read when this process takes the janitor "
+        "lease)", s.rules.size(), s.outbox.path());
   } else {
     log(Level::kInfo,
         "notify: {} rule(s); the outbox is in memory only (no --notify-outbox nor "
@@ -110,7 +108,10 @@ void Notifier::loop() {
     for (std::size_t i = 0; i < s.queues.size(); ++i) st.targets[i].dropped += s.queues[i].dropped();
     publish_status(std::move(st));
   };
+  // Only the holder writes the file: processes of one segment may share its path (two
+  // ingest daemons with one environment file), and the holder's copy is the current one.
   const auto save = [&] {
+    if (!s.active) return;
     try {
       s.outbox.save();
     } catch (const std::exception& e) {
@@ -142,9 +143,15 @@ void Notifier::loop() {
       s.detector.clear();
       store_.table().for_each([&](const TaskRecord& t) { s.detector.seed(t, now, s.opt.stall); });
       s.next_stall_scan = now + 1;
-      if (!s.active)
-        log(Level::kInfo, "notify: delivering (this process holds the janitor lease; {} tasks known)",
-            s.detector.size());
+      if (!s.active) {
+        // The file as the last holder left it (possibly another process, sharing the path).
+        if (const std::string problem = s.outbox.load(); !problem.empty())
+          log(Level::kWarn, "notify: {}", problem);
+        log(Level::kInfo,
+            "notify: delivering (this process holds the janitor lease; {} tasks known, {} "
+            "message(s) waiting)",
+            s.detector.size(), s.outbox.size());
+      }
       s.active = true;
     }
 

@@ -54,7 +54,9 @@ double backoff_seconds(std::uint32_t attempts) noexcept {
 }
 
 std::string Outbox::load() {
-  if (path_.empty()) return {};
+  if (path_.empty()) return {};  // memory only: what it holds stays
+  messages_.clear();
+  dirty_ = false;
   std::ifstream in(path_, std::ios::binary);
   if (!in) return {};  // nothing saved yet
   simdjson::ondemand::parser parser;

@@ -16,7 +16,7 @@ class Outbox {
   Outbox(std::string path, std::size_t max_messages)
       : path_(std::move(path)), max_(max_messages) {}
 
-  // Reads the file (missing: empty). Returns a problem to log, else empty; a damaged line
+  // Replaces what it holds with the file (missing: empty; in memory only: kept). Returns a problem to log, else empty; a damaged line
   // is skipped and counted in the problem, the rest kept.
   [[nodiscard]] std::string load();
   // Adds a message (its id assigned); when full, the oldest is dropped and returned through

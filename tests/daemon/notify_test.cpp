@@ -537,6 +537,32 @@ TEST_F(NotifyDaemon, TlsTargetVerifiedWithTheConfiguredCa) {
   std::filesystem::remove(key);
 }
 
+TEST_F(NotifyDaemon, OnlyTheLeaseHolderDeliversAndTheOtherTakesOver) {
+  WebhookReceiver receiver;
+  const std::string outbox = temp_path("shared-outbox.jsonl");  // one environment file for both
+  RulesFile rules(fmt::format(R"({{"rules": [{}]}})", webhook_rule(receiver, R"("failed")")));
+  auto first = serve(rules, {"--notify-outbox", outbox});
+  auto second = std::make_unique<DaemonProcess>(std::vector<std::string>{
+      "serve", "--segment", seg_.str(), "--notify-file", rules.path, "--cleanup-interval", "0.2",
+      "--notify-outbox", outbox});
+  ASSERT_TRUE(second->running()) << second->log();
+  ASSERT_TRUE(eventually([&] { return health(*second).find("\"notify\":{\"active\":false") != std::string::npos; }))
+      << health(*second);
+  for (int i = 0; i < 10; ++i) post(i % 2 ? *first : *second, fmt::format(R"({{"task_id":"p{}","status":"error"}})", i));
+  ASSERT_TRUE(eventually([&] { return receiver.count() >= 10; })) << first->log();
+  first.reset();  // SIGKILL: the lease runs out and the second takes it
+  ASSERT_TRUE(eventually([&] { return delivering(*second); }, std::chrono::seconds(20))) << second->log();
+  post(*second, R"({"task_id":"after","status":"error"})");
+  ASSERT_TRUE(eventually([&] { return receiver.count() >= 11; })) << second->log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  std::map<std::string, int> keys;
+  for (const auto& r : receiver.requests()) ++keys[r.header("idempotency-key")];
+  EXPECT_EQ(keys.size(), 11u);
+  for (const auto& [key, times] : keys) EXPECT_EQ(times, 1) << key;
+  second.reset();
+  std::filesystem::remove(outbox);
+}
+
 TEST_F(NotifyDaemon, BadRulesFileRefusesTheStartNamingLineAndColumn) {
   RulesFile rules("{\n  \"rules\": [\n    {\"url\": \"http://127.0.0.1:9/x\",\n"
                   "     \"transitions\": [\"failed\", \"finished\"]}]}\n");
