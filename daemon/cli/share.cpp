@@ -76,7 +76,7 @@ void add_share_command(CLI::App& app) {
   cmd->add_flag("--token-only", o->token_only, "Print the token alone, not the URL");
   add_share_options(*cmd, o->settings);
 
-  cmd->callback([o, cmd] {
+  cmd->callback([o] {
     if (o->project.empty() && o->prefix.empty())
       throw CLI::ValidationError("--project", "give --project, --prefix or both: a share link "
                                               "shows one scope, never the whole board");
@@ -105,7 +105,6 @@ void add_share_command(CLI::App& app) {
                        claims.scope.describe().c_str(), fmt::to_string(until).c_str(),
                        claims.key_id.c_str());
   });
-  (void)cmd;
 }
 
 }  // namespace progressista::daemon

@@ -3,6 +3,7 @@
 // secret, asked over every route and protocol with links in and out of scope.
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -631,6 +632,37 @@ TEST_F(ShareServer, UnknownBadgeIsAGrey404AndBadgesAreGuarded) {
   Json j(get(port(), "/badge/project/alpha.svg?format=shields&share=" + alpha_run_).body);
   EXPECT_EQ(j.str("message"), "30%");
   EXPECT_EQ(http(port(), "POST", "/badge/task/alpha-1.svg", "", bearer(kWriter)).status, 405);
+}
+
+TEST_F(ShareServer, ALinkIsNoApiTokenAndBadgePathsAreDecoded) {
+  start();
+  fill();
+  // In the Authorization header a link is just a wrong API token.
+  const HttpReply as_bearer = get(port(), "/tasks", bearer(alpha_));
+  EXPECT_EQ(as_bearer.status, 401);
+  EXPECT_THAT(as_bearer.body, HasSubstr("Invalid API token"));
+  EXPECT_EQ(get(port(), "/tasks?token=" + alpha_).status, 401);
+  // Percent-escapes in a badge's path are decoded once.
+  Json j(get(port(), "/badge/project/al%70ha.svg?format=shields", bearer(kWriter)).body);
+  EXPECT_EQ(j.str("label"), "alpha");
+  EXPECT_EQ(get(port(), "/badge/task/.svg", bearer(kWriter)).status, 404);
+  EXPECT_EQ(get(port(), "/badge/task/alpha-1.png", bearer(kWriter)).status, 404);
+}
+
+TEST_F(ShareServer, TheSecretMayComeFromAFile) {
+  const std::string path = fmt::format("/tmp/progressista-share-secret-{}", ::getpid());
+  {
+    std::ofstream out(path);
+    out << "  " << kSecret << "  \n";
+  }
+  start({{"PROGRESSISTA_SHARE_SECRET_FILE", path}}, false);
+  fill();
+  EXPECT_EQ(task_ids("/tasks?share=" + alpha_).size(), 3u);
+  ::unlink(path.c_str());
+  DaemonProcess unreadable({"serve", "--segment", seg_.str()},
+                           {{"PROGRESSISTA_SHARE_SECRET_FILE", path}});
+  EXPECT_GE(unreadable.wait_exit(), 100) << unreadable.log();
+  EXPECT_THAT(unreadable.log(), HasSubstr("PROGRESSISTA_SHARE_SECRET_FILE"));
 }
 
 // ---- the verb ----
