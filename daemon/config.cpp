@@ -288,6 +288,12 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
                  "File the notifications waiting for delivery are kept in across restarts "
                  "(default: --storage-path with .notify-outbox appended; neither: memory only)")
       ->envname("PROGRESSISTA_NOTIFY_OUTBOX");
+  cmd.add_flag("--parent-fails-with-child,!--no-parent-fails-with-child",
+               cfg.parent_fails_with_child,
+               "Nested progress: a parent with a failed child is failed (else it closes once no "
+               "child runs)")
+      ->envname("PROGRESSISTA_PARENT_FAILS_WITH_CHILD")
+      ->capture_default_str();
   cmd.add_option("--body-limit", cfg.body_limit,
                  "Largest request body accepted, in bytes (413 above)")
       ->envname("PROGRESSISTA_BODY_LIMIT")
@@ -424,6 +430,8 @@ void append_config_json(fmt::memory_buffer& out, const ServerConfig& c) {
   str("project_id_separators", c.project_id_separators);
   str("notify_file", c.notify_file);
   str("notify_outbox", c.notify_outbox);
+  fmt::format_to(std::back_inserter(out), "  \"parent_fails_with_child\": {},\n",
+                 c.parent_fails_with_child);
   num("body_limit", static_cast<double>(c.body_limit));
   num("header_timeout", c.header_timeout);
   num("idle_timeout", c.idle_timeout);

@@ -62,6 +62,8 @@ struct ServerConfig {
   double stalled_factor = 10.0;
   double stalled_min_seconds = 60.0;
   std::string project_id_separators = "/:";
+  // Nested progress: a parent with a failed child is failed (else it closes when none runs).
+  bool parent_fails_with_child = true;
 
   // Notifications (ingest and serve; daemon/notify/).
   std::string notify_file;    // rules (JSON); empty: no notifications

@@ -173,6 +173,8 @@ int run_role(const ServerConfig& cfg, Role role) {
           shape(m.max_tasks, m.budget_bytes), m.tasks);
     }
     const bool writes = role != Role::kBroadcast;  // the broadcaster only reads the table
+    // Nested progress's rule lives in the segment, so every writer derives parents alike.
+    if (writes) store->table().set_parent_fails_with_child(cfg.parent_fails_with_child);
     if (writes) restore(*store, cfg);
 
     ApiContext ctx{*store, cfg.tokens(), Cors(cfg.origins()), role,
@@ -238,6 +240,7 @@ int run_role(const ServerConfig& cfg, Role role) {
       }
       if (const std::uint64_t g = store->segment().generation(); g != generation) {
         generation = g;
+        if (writes) store->table().set_parent_fails_with_child(cfg.parent_fails_with_child);
         const MemoryUse m = store->table().memory();
         log(Level::kInfo, "segment '{}' was resized or re-created: re-attached ({}; {} tasks)",
             cfg.segment, shape(m.max_tasks, m.budget_bytes), m.tasks);

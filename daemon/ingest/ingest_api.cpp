@@ -115,11 +115,29 @@ void IngestRoutes::post_progress(const HttpRequest& request, HttpResponse& respo
   if (response.status == 401) response.set_header("WWW-Authenticate", "Bearer");
 }
 
+namespace {
+TaskRecord& lookup_scratch() {
+  thread_local TaskRecord rec;  // ~5 KB: not on a handler's stack
+  return rec;
+}
+}  // namespace
+
 void IngestRoutes::delete_task(const HttpRequest& request, std::string_view encoded_id,
                                HttpResponse& response) {
   std::string id;
   if (!authorized_task_id(ctx_, request, encoded_id, id, response)) return;
   const bool removed = ctx_.store.table().remove(id);
+  TaskRecord& rec = lookup_scratch();
+  if (!removed && ctx_.store.table().lookup(id, rec) && rec.kids > 0) {
+    // Nested progress: its sums live in it; its children would re-create it with part of them.
+    response.status = 409;
+    fmt::memory_buffer out;
+    append_detail(out, fmt::format("task '{}' has {} children; delete them first (a parent is "
+                                   "removed only once it has none)",
+                                   id, rec.kids));
+    response.body.assign(out.data(), out.size());
+    return;
+  }
   response.body = removed ? R"({"removed":true})" : R"({"removed":false})";
 }
 

@@ -98,6 +98,8 @@ RestoreResult restore_tasks(Store& store, const std::string& path, double now) {
     else
       ++result.restored;
   });
+  // Nested progress: the parents' sums come from the restored children, not from the file.
+  if (result.restored > 0) store.table().recount_families(now);
   if (!result.problem.empty()) {
     result.set_aside = fmt::format("{}.unreadable-{}", path, static_cast<long long>(now));
     if (::rename(path.c_str(), result.set_aside.c_str()) != 0) {

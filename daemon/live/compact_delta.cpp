@@ -22,7 +22,7 @@ struct Key {
   std::string_view compact;
   Form form;
 };
-constexpr std::array<Key, 22> kKeys = {{
+constexpr std::array<Key, 24> kKeys = {{
     {"task_id", "id", Form::kAsIs},       {"desc", "d", Form::kAsIs},
     {"n", "n", Form::kAsIs},              {"total", "N", Form::kAsIs},
     {"unit", "un", Form::kAsIs},          {"status", "s", Form::kAsIs},
@@ -34,6 +34,7 @@ constexpr std::array<Key, 22> kKeys = {{
     {"message", "msg", Form::kAsIs},      {"error", "err", Form::kAsIs},
     {"rate", "r", Form::kRounded},        {"eta", "e", Form::kRounded},
     {"cadence", "cd", Form::kAsIs},       {"acknowledged_at", "ak", Form::kTime},
+    {"parent", "pa", Form::kAsIs},        {"children", "ch", Form::kAsIs},
 }};
 
 struct Member {

@@ -12,7 +12,8 @@ export const SHORT_KEYS = [
   ['ts', 'timestamp'], ['m', 'meta'], ['ca', 'created_at'], ['ua', 'updated_at'],
   ['da', 'done_at'], ['sa', 'stale_at'], ['rv', 'recovered'], ['ra', 'recovered_at'],
   ['p', 'project'], ['ph', 'phase'], ['msg', 'message'], ['err', 'error'], ['r', 'rate'],
-  ['e', 'eta'], ['cd', 'cadence'], ['ak', 'acknowledged_at'],
+  ['e', 'eta'], ['cd', 'cadence'], ['ak', 'acknowledged_at'], ['pa', 'parent'],
+  ['ch', 'children'],
 ];
 const LONG_OF = new Map(SHORT_KEYS);
 const SHORT_OF = new Map(SHORT_KEYS.map(([s, l]) => [l, s]));

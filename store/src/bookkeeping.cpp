@@ -35,6 +35,8 @@ std::string_view counter_name(Counter c) noexcept {
     case Counter::kRejectedFraming: return "rejected_framing";
     case Counter::kTasksClosed: return "tasks_closed";
     case Counter::kTasksFailed: return "tasks_failed";
+    case Counter::kRejectedParentCycle: return "rejected_parent_cycle";
+    case Counter::kRejectedParentDepth: return "rejected_parent_depth";
     case Counter::kCount: break;
   }
   return "unknown";

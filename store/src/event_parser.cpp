@@ -59,6 +59,7 @@ struct Pending {
   std::size_t meta_offset = 0;  // into Impl::arena (it may grow while later events are read)
   std::size_t meta_size = 0;
   bool has_meta = false;
+  std::optional<std::string_view> meta_parent;  // meta.parent: the parent when `parent` is absent
 };
 
 }  // namespace
@@ -243,12 +244,29 @@ struct EventParser::Impl {
       first = false;
       append_json_string(scratch, key);
       scratch.push_back(':');
+      if (key == "parent") {
+        // RemoteTqdm can only send meta: meta.parent names the parent (and stays in meta).
+        od::json_type ct{};
+        if (auto e = child.type().get(ct)) return fail_syntax(e);
+        if (ct == od::json_type::string) {
+          std::string_view parent;
+          if (auto e = child.get_string().get(parent)) return fail_syntax(e);
+          append_json_string(scratch, parent);
+          if (parent.size() > limits::kTaskId) {
+            invalid(p, fmt::format("meta.parent is {} bytes; the limit is {}", parent.size(),
+                                   limits::kTaskId));
+            result = Step::kInvalid;
+          }
+          p.meta_parent = parent;
+          continue;
+        }
+      }
       const Step s = walk(child, &scratch, 1, nested_detail, "meta");
       if (s == Step::kSyntax) return s;
       if (s == Step::kInvalid) result = s;
     }
     scratch.push_back('}');
-    if (result == Step::kInvalid) return invalid(p, nested_detail);
+    if (result == Step::kInvalid) return p.valid ? invalid(p, nested_detail) : Step::kInvalid;
     if (scratch.size() > limits::kMeta) {
       return invalid(p, fmt::format("meta is {} bytes of JSON; the limit is {}", scratch.size(),
                                     limits::kMeta));
@@ -306,6 +324,8 @@ struct EventParser::Impl {
     if (key == "message")
       return string_field(p, v, t, "message", limits::kMessage, true, ev.message);
     if (key == "error") return string_field(p, v, t, "error", limits::kError, true, ev.error);
+    if (key == "parent")
+      return string_field(p, v, t, "parent", limits::kTaskId, false, ev.parent);
     // Unknown fields are ignored, as Progressista's model does, but still read in full.
     std::string ignored;
     const Step s = walk(v, nullptr, 0, ignored, "field");
@@ -353,6 +373,7 @@ struct EventParser::Impl {
   BodyItem item_of(Pending& p, std::size_t index) {
     if (!p.valid) return {index, nullptr, p.detail};
     if (p.has_meta) p.event.meta = std::string_view(arena.data() + p.meta_offset, p.meta_size);
+    if (!p.event.parent) p.event.parent = p.meta_parent;
     return {index, &p.event, {}};
   }
 

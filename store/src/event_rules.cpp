@@ -17,6 +17,28 @@ void set_string(TaskRecord& rec, Field f, auto& dst, const std::optional<std::st
   dst.assign(*v);
   rec.set(f);
 }
+
+// A new (n, t) sample for the smoothed rate; sets rec.n.
+void take_sample(TaskRecord& rec, double n, double t) noexcept {
+  if (rec.has(kHasRatePoint) && n >= rec.rate_n) {
+    const double dt = t - rec.rate_t;
+    // Samples in the same instant accumulate into the next one instead of dividing by 0.
+    if (dt > 0) {
+      const double inst = (n - rec.rate_n) / dt;
+      rec.rate = rec.has(kHasRate) ? kRateSmoothing * inst + (1 - kRateSmoothing) * rec.rate : inst;
+      rec.set(kHasRate);
+      rec.rate_n = n;
+      rec.rate_t = t;
+    }
+  } else {
+    // First sample, or n went backwards (a reset): start over.
+    rec.set(kHasRate, false);
+    rec.rate_n = n;
+    rec.rate_t = t;
+    rec.set(kHasRatePoint);
+  }
+  rec.n = n;
+}
 }  // namespace
 
 Verdict judge(const TaskRecord& current, const Event& event) noexcept {
@@ -60,6 +82,10 @@ void apply_event(TaskRecord& rec, const Event& e, double now) noexcept {
   set_string(rec, kHasMessage, rec.message, e.message);
   set_string(rec, kHasError, rec.error, e.error);
   set_string(rec, kHasMeta, rec.meta, e.meta);
+  if (e.parent) {
+    rec.parent.assign(*e.parent);
+    rec.set(kHasParent, !e.parent->empty());
+  }
 
   if (e.total) {
     rec.total = *e.total;
@@ -76,26 +102,7 @@ void apply_event(TaskRecord& rec, const Event& e, double now) noexcept {
   }
 
   const double t = e.timestamp.value_or(now);
-  if (n) {
-    if (rec.has(kHasRatePoint) && *n >= rec.rate_n) {
-      const double dt = t - rec.rate_t;
-      // Samples in the same instant accumulate into the next one instead of dividing by 0.
-      if (dt > 0) {
-        const double inst = (*n - rec.rate_n) / dt;
-        rec.rate = rec.has(kHasRate) ? kRateSmoothing * inst + (1 - kRateSmoothing) * rec.rate : inst;
-        rec.set(kHasRate);
-        rec.rate_n = *n;
-        rec.rate_t = t;
-      }
-    } else {
-      // First sample, or n went backwards (a reset): start over.
-      rec.set(kHasRate, false);
-      rec.rate_n = *n;
-      rec.rate_t = t;
-      rec.set(kHasRatePoint);
-    }
-    rec.n = *n;
-  }
+  if (n) take_sample(rec, *n, t);
 
   // The cadence: from the second event on, a step of 1/8 towards each interval outside the
   // band around it (a first
@@ -132,6 +139,40 @@ void apply_event(TaskRecord& rec, const Event& e, double now) noexcept {
   }
   // Any event after a restore means the task is live again (Progressista drops the flag).
   if (next != Status::kRecovered) rec.set(kHasRecovered, false);
+}
+
+void derive_family(TaskRecord& rec, double now, bool fails_with_child, bool live) noexcept {
+  if (rec.kids <= 0) return;
+  if (live) {
+    if (rec.n != rec.kid_n || !rec.has(kHasRatePoint)) take_sample(rec, rec.kid_n, now);
+    rec.updated_at = now;
+    rec.set(kHasAcknowledged, false);
+    rec.set(kHasRecovered, false);
+  }
+  rec.n = rec.kid_n;
+  rec.total = rec.kids_untotalled > 0 ? 0 : rec.kid_total;
+  rec.set(kHasTotal, rec.kids_untotalled <= 0);
+  Status next = rec.status;
+  if (rec.kids_failed > 0 && fails_with_child) {
+    next = Status::kError;
+  } else if (rec.kids_running() <= 0) {
+    next = Status::kClose;
+  } else if (live && (is_terminal(rec.status) || rec.status == Status::kStale ||
+                      rec.status == Status::kRecovered)) {
+    next = Status::kUpdate;
+  } else if (is_terminal(rec.status)) {
+    next = Status::kRecovered;  // recounting restored tasks: running again, not live yet
+  }
+  rec.status = next;
+  if (is_terminal(next)) {
+    if (!rec.has(kHasDoneAt)) {
+      rec.done_at = now;
+      rec.set(kHasDoneAt);
+    }
+  } else {
+    rec.set(kHasDoneAt, false);
+  }
+  if (next != Status::kStale) rec.set(kHasStaleAt, false);
 }
 
 }  // namespace progressista::detail

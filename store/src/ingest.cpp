@@ -50,7 +50,7 @@ struct Tally {
     rejected.push_back(Rejection{index, std::string(detail), status});
   }
 
-  void record(std::size_t index, Upsert u, const TaskTable& table) {
+  void record(std::size_t index, Upsert u, const TaskTable& table, const Event& event) {
     last = u;
     switch (u) {
       case Upsert::kCreated:
@@ -67,6 +67,19 @@ struct Tally {
         break;
       case Upsert::kMoved:
         reject(index, "the task table is being resized; send the event again", 503);
+        break;
+      case Upsert::kParentCycle:
+        reject(index,
+               fmt::format("parent '{}' would make a cycle: task '{}' is that task or one of its "
+                           "ancestors",
+                           event.parent.value_or(""), event.task_id),
+               422);
+        break;
+      case Upsert::kParentTooDeep:
+        reject(index,
+               fmt::format("parent '{}' would nest task '{}' more than {} levels deep",
+                           event.parent.value_or(""), event.task_id, limits::kMaxParentDepth),
+               422);
         break;
     }
   }
@@ -143,7 +156,7 @@ int Ingestor::apply(std::string_view body, std::size_t capacity, BodyFormat form
       tally.reject(item->index, kInvalidToken, 401);
     } else {
       // Follows a resize under us; table() is then the new segment's.
-      tally.record(item->index, store_.upsert(*item->event, now), store_.table());
+      tally.record(item->index, store_.upsert(*item->event, now), store_.table(), *item->event);
     }
   }
 

@@ -23,7 +23,9 @@ namespace progressista::detail {
 
 inline constexpr std::uint64_t kMagic = 0x3156534154535250ULL;  // "PRSTASV1" little-endian
 // 3: the record's head carries cadence and acknowledged_at (136 bytes, was 120).
-inline constexpr std::uint32_t kLayoutVersion = 3;
+// 4: nested progress: a record may end with its parent's name and its children's sums
+//    (record_codec.hpp, kHasParent, kHasFamily); the header holds the parent-status rule.
+inline constexpr std::uint32_t kLayoutVersion = 4;
 inline constexpr std::size_t kMaxProcesses = 64;
 
 inline constexpr std::uint32_t kNone = 0xffffffffu;  // no block / no slot
@@ -119,6 +121,10 @@ struct Header {
   alignas(64) RobustMutex block_lock;  // the block pool and every chain's shape
   std::atomic<std::uint32_t> free_block{kNone};  // free blocks, linked by Block::next
   std::atomic<std::uint32_t> free_blocks{0};
+
+  // 1: a parent with a failed child is failed (--parent-fails-with-child, the default);
+  // 0: it closes when no child runs. Set by ingest and serve at start.
+  std::atomic<std::uint32_t> parent_fails_with_child{1};
 
   alignas(64) std::atomic<std::uint32_t> state{0};   // SegmentState
   std::atomic<std::uint32_t> migrator_pid{0};        // who is resizing (kMigrating)

@@ -21,11 +21,17 @@ void for_each_string(Rec& rec, F&& f) {
   f(rec.meta);
 }
 
+bool carries_parent(const TaskRecord& rec) noexcept {
+  return rec.has(kHasParent) && rec.parent.size() > 0;
+}
+
 }  // namespace
 
 std::size_t encoded_size(const TaskRecord& rec) noexcept {
   std::size_t n = sizeof(RecordHead);
   for_each_string(rec, [&](const auto& s) { n += s.size(); });
+  if (carries_parent(rec)) n += rec.parent.size();
+  if (rec.has_family()) n += kFamilyBytes;
   return n;
 }
 
@@ -51,6 +57,21 @@ void encode(const TaskRecord& rec, char* out) noexcept {
     std::memcpy(p, s.data, n);
     p += n;
   });
+  h.fields &= ~(kHasParent | kHasFamily);
+  if (carries_parent(rec)) {
+    h.fields |= kHasParent;
+    h.reserved = static_cast<std::uint16_t>(rec.parent.size());
+    std::memcpy(p, rec.parent.data, rec.parent.size());
+    p += rec.parent.size();
+  }
+  if (rec.has_family()) {
+    h.fields |= kHasFamily;
+    const double sums[2] = {rec.kid_n, rec.kid_total};
+    const std::int32_t counts[4] = {rec.kids, rec.kids_closed, rec.kids_failed,
+                                    rec.kids_untotalled};
+    std::memcpy(p, sums, sizeof sums);
+    std::memcpy(p + sizeof sums, counts, sizeof counts);
+  }
   std::memcpy(out, &h, sizeof h);
 }
 
@@ -71,6 +92,28 @@ void decode(const char* in, std::size_t size, TaskRecord& rec) noexcept {
     s.len = static_cast<std::uint16_t>(n);
     at += n;
   });
+  rec.parent.len = 0;
+  if (rec.has(kHasParent)) {
+    std::uint16_t plen = 0;
+    std::memcpy(&plen, in + offsetof(RecordHead, reserved), sizeof plen);
+    const std::size_t n = std::min<std::size_t>({plen, limits::kTaskId, size - at});
+    std::memcpy(rec.parent.data, in + at, n);
+    rec.parent.len = static_cast<std::uint16_t>(n);
+    at += n;
+  }
+  rec.clear_family();
+  if (rec.has(kHasFamily) && size - at >= kFamilyBytes) {
+    double sums[2];
+    std::int32_t counts[4];
+    std::memcpy(sums, in + at, sizeof sums);
+    std::memcpy(counts, in + at + sizeof sums, sizeof counts);
+    rec.kid_n = sums[0];
+    rec.kid_total = sums[1];
+    rec.kids = counts[0];
+    rec.kids_closed = counts[1];
+    rec.kids_failed = counts[2];
+    rec.kids_untotalled = counts[3];
+  }
 }
 
 std::size_t stored_size(const char* enc, std::size_t limit) noexcept {
@@ -78,6 +121,9 @@ std::size_t stored_size(const char* enc, std::size_t limit) noexcept {
   std::memcpy(len, enc + offsetof(RecordHead, len), sizeof len);
   std::size_t n = sizeof(RecordHead);
   for (std::uint16_t l : len) n += l;
+  RecordHead head;
+  std::memcpy(static_cast<void*>(&head), enc, offsetof(RecordHead, len));
+  n += tail_size(head);
   return std::min(n, limit);
 }
 
@@ -95,6 +141,17 @@ bool same_strings(const char* enc, std::size_t size, const Event& e) noexcept {
         return false;
     }
     at += len[i];
+  }
+  if (e.parent) {
+    // The parent is stored after the strings (kHasParent, its length in `reserved`).
+    std::uint32_t fields = 0;
+    std::uint16_t plen = 0;
+    std::memcpy(&fields, enc + offsetof(RecordHead, fields), sizeof fields);
+    std::memcpy(&plen, enc + offsetof(RecordHead, reserved), sizeof plen);
+    if (!(fields & kHasParent)) plen = 0;
+    if (e.parent->size() != plen || at + plen > size ||
+        (plen != 0 && std::memcmp(e.parent->data(), enc + at, plen) != 0))
+      return false;
   }
   return true;
 }

@@ -3,6 +3,7 @@
 // (id ~30 B, desc ~20, unit, meta ~60) encodes in about 230 bytes, one block.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -26,10 +27,20 @@ struct RecordHead {
 };
 static_assert(sizeof(RecordHead) == 136);
 
+// Nested progress, after the eight strings and only when the head's fields say so: the
+// parent's bytes (kHasParent; its length in the head's `reserved`), then the children's sums
+// (kHasFamily: kid_n, kid_total, then four int32 counts).
+inline constexpr std::size_t kFamilyBytes = 2 * sizeof(double) + 4 * sizeof(std::int32_t);
+[[nodiscard]] inline std::size_t tail_size(const RecordHead& head) noexcept {
+  return ((head.fields & kHasParent) ? std::min<std::size_t>(head.reserved, limits::kTaskId) : 0) +
+         ((head.fields & kHasFamily) ? kFamilyBytes : 0);
+}
+
 // The largest encoding: every string at its byte limit.
 inline constexpr std::size_t kMaxRecordBytes =
     sizeof(RecordHead) + limits::kTaskId + limits::kDesc + limits::kUnit + limits::kProject +
-    limits::kPhase + limits::kMessage + limits::kError + limits::kMeta;
+    limits::kPhase + limits::kMessage + limits::kError + limits::kMeta + limits::kTaskId +
+    kFamilyBytes;
 
 // Bytes `rec` encodes to.
 [[nodiscard]] std::size_t encoded_size(const TaskRecord& rec) noexcept;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <string>
 #include <thread>
 
 #include "block_pool.hpp"
@@ -74,6 +75,7 @@ inline std::size_t read_consistent(const Slot& s, const BlockPool& pool, char* b
       need = detail::id_prefix_size(head);
     } else {
       for (std::uint16_t n : head.len) need += n;
+      need += detail::tail_size(head);
     }
     need = std::min(need, detail::kMaxRecordBytes);
     if (need > size) size = pool.read(s, k, buf, need);
@@ -91,5 +93,31 @@ inline Scratch& scratch() {
   thread_local Scratch s;
   return s;
 }
+
+// Nested progress's own records (a parent being adjusted, an ancestor looked up), apart from
+// scratch(): a removal's or an eviction's propagation runs while a writer's scratch is in use.
+struct FamilyScratch {
+  TaskRecord cur;
+  TaskRecord next;
+  TaskRecord probe;
+};
+inline FamilyScratch& family_scratch() {
+  thread_local FamilyScratch s;
+  return s;
+}
+
+// What a task gives its parent, kept across the change of its record.
+struct Lineage {
+  std::string parent;  // empty: no parent
+  Share share;
+  static Lineage of(const TaskRecord& t) {
+    Lineage l;
+    if (t.live && t.has(kHasParent) && t.parent.size() > 0) {
+      l.parent.assign(t.parent.view());
+      l.share = Share::of(t);
+    }
+    return l;
+  }
+};
 
 }  // namespace progressista::detail

@@ -68,6 +68,9 @@ void restore(dom::object task, std::string_view id, double now, TaskRecord& rec)
   if (text(task, "phase", rec.phase, false)) rec.set(kHasPhase);
   if (text(task, "message", rec.message, true)) rec.set(kHasMessage);
   if (text(task, "error", rec.error, true)) rec.set(kHasError);
+  // Nested progress: the parent is restored; the sums are recounted from the children
+  // (TaskTable::recount_families), never read back.
+  if (text(task, "parent", rec.parent, false) && rec.parent.size() > 0) rec.set(kHasParent);
   dom::object meta;
   if (task["meta"].get_object().get(meta) == simdjson::SUCCESS) {
     const std::string minified = simdjson::minify(meta);

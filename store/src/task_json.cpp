@@ -135,6 +135,15 @@ void append_task_json(fmt::memory_buffer& out, const TaskRecord& t, bool stalled
     key(out, "\"acknowledged_at\":");
     append_json_number(out, t.acknowledged_at);
   }
+  if (t.has(kHasParent) && t.parent.size() > 0) {
+    key(out, "\"parent\":");
+    append_json_string(out, t.parent.view());
+  }
+  if (t.kids > 0) {
+    fmt::format_to(std::back_inserter(out),
+                   ",\"children\":{{\"count\":{},\"closed\":{},\"failed\":{},\"running\":{}}}",
+                   t.kids, t.kids_closed, t.kids_failed, t.kids_running());
+  }
   if (stalled) out.append(std::string_view{",\"stalled\":true"});
   out.push_back('}');
 }

@@ -28,6 +28,7 @@ bool TaskFilter::matches(const TaskRecord& t) const {
   if (active && is_terminal(t.status)) return false;
   if (!project.empty() && (!t.has(kHasProject) || t.project.view() != project)) return false;
   if (stalled && is_stalled(t, now, rule) != *stalled) return false;
+  if (parent && t.parent_id() != *parent) return false;
   return t.task_id.view().starts_with(prefix);
 }
 
@@ -62,6 +63,7 @@ bool read_task_filter(std::string_view query, TaskFilter& filter, std::string& d
   }
   (void)query_param(query, "project", filter.project);
   (void)query_param(query, "prefix", filter.prefix);
+  if (query_param(query, "parent", text)) filter.parent = text;
   return true;
 }
 

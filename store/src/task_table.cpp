@@ -261,6 +261,7 @@ TaskTable::Step TaskTable::update(std::uint32_t slot, const Event& e, double now
   Scratch& sc = scratch();
   std::uint64_t seq = 0;
   bool ended = false;  // the event closed or failed the task
+  detail::Lineage before, after;
   {
     SlotLock l(slots_[slot], counters_);
     // Checked under the slot lock: a resize copies each slot under its lock, so a write that
@@ -281,10 +282,15 @@ TaskTable::Step TaskTable::update(std::uint32_t slot, const Event& e, double now
       if (detail::same_strings(cur, patch_size, e)) {
         patch_from = cur;
         std::memcpy(static_cast<void*>(&sc.next), cur, detail::kNumbersSize);
+        // A child or a parent needs its whole record (its parent's name, its derivation).
+        if (sc.next.has(kHasParent) || sc.next.has(kHasFamily)) patch_from = nullptr;
+        sc.next.parent.len = 0;  // the patch's record has no parent and no sums: not stale ones
+        sc.next.clear_family();
         std::uint16_t id_len = 0;
         std::memcpy(&id_len, cur + offsetof(RecordHead, len), sizeof id_len);
-        if (!sc.next.live || id_len != e.task_id.size() ||
-            std::memcmp(cur + sizeof(RecordHead), e.task_id.data(), id_len) != 0) {
+        if (patch_from != nullptr &&
+            (!sc.next.live || id_len != e.task_id.size() ||
+             std::memcmp(cur + sizeof(RecordHead), e.task_id.data(), id_len) != 0)) {
           return Step::kGone;
         }
       }
@@ -304,10 +310,20 @@ TaskTable::Step TaskTable::update(std::uint32_t slot, const Event& e, double now
       case detail::Verdict::kApply:
         break;
     }
+    if (e.parent && !e.parent->empty() && *e.parent != sc.next.parent_id()) {
+      const Upsert refused = check_lineage(e.task_id, *e.parent);
+      if (refused != Upsert::kUpdated) {
+        result = refused;
+        return Step::kDone;
+      }
+    }
     const bool was = is_terminal(sc.next.status);
+    before = detail::Lineage::of(sc.next);
     detail::apply_event(sc.next, e, now);
+    detail::derive_family(sc.next, now, parent_fails_with_child(), true);
     const bool is = is_terminal(sc.next.status);
     if (was != is && !structure_held) return Step::kNeedStructure;
+    after = detail::Lineage::of(sc.next);
     seq = feed_.reserve();
     sc.next.change_seq = seq;
     bool written = false;
@@ -332,6 +348,7 @@ TaskTable::Step TaskTable::update(std::uint32_t slot, const Event& e, double now
   feed_.commit(seq, slot);
   counters_.add(Counter::kEventsApplied);
   if (ended) counters_.add(ending_counter(sc.next.status));
+  moved_share(before.parent, before.share, after.parent, after.share, now, structure_held);
   result = Upsert::kUpdated;
   return Step::kDone;
 }
@@ -366,6 +383,10 @@ Upsert TaskTable::upsert(const Event& e, double now) {
   }
 
   // A new task.
+  if (e.parent && !e.parent->empty()) {
+    const Upsert refused = check_lineage(e.task_id, *e.parent);
+    if (refused != Upsert::kUpdated) return refused;
+  }
   const std::uint32_t slot = take_slot_locked();
   if (slot == kNone) {
     counters_.add(Counter::kRejectedTableFull);
@@ -391,6 +412,10 @@ Upsert TaskTable::upsert(const Event& e, double now) {
   counters_.add(Counter::kTasksCreated);
   counters_.add(Counter::kEventsApplied);
   if (is_terminal(sc.next.status)) counters_.add(ending_counter(sc.next.status));
+  if (sc.next.has(kHasParent)) {
+    const detail::Lineage after = detail::Lineage::of(sc.next);
+    moved_share({}, Share{}, after.parent, after.share, now, true);
+  }
   return Upsert::kCreated;
 }
 
@@ -442,6 +467,8 @@ bool TaskTable::remove_if(std::string_view task_id, const RecordPredicate& only_
   if (!find_locked(hash, task_id, f)) return false;
   if (!free_slot_locked(f.slot, f.pos, only_if ? &only_if : nullptr)) return false;
   counters_.add(Counter::kTasksRemoved);
+  const detail::Lineage gone = detail::Lineage::of(scratch().cur);  // the removed record
+  moved_share(gone.parent, gone.share, {}, Share{}, now_seconds(), true);
   return true;
 }
 
@@ -455,6 +482,7 @@ bool TaskTable::modify(std::string_view task_id, const RecordChange& change) {
   if (!find_locked(hash_task_id(task_id), task_id, f)) return false;
   Scratch& sc = scratch();
   std::uint64_t seq = 0;
+  detail::Lineage before, after;
   {
     SlotLock l(slots_[f.slot], counters_);
     if (!current(f.slot, sc.cur) || sc.cur.task_id.view() != task_id) return false;
@@ -462,6 +490,11 @@ bool TaskTable::modify(std::string_view task_id, const RecordChange& change) {
     if (!change(sc.next)) return false;
     sc.next.live = 1;
     sc.next.task_id.copy_from(sc.cur.task_id);
+    // The family fields are the table's: a change cannot move a task or its sums.
+    sc.next.parent.copy_from(sc.cur.parent);
+    sc.next.set(kHasParent, sc.cur.has(kHasParent));
+    before = detail::Lineage::of(sc.cur);
+    after = detail::Lineage::of(sc.next);
     seq = feed_.reserve();
     sc.next.change_seq = seq;
     if (!publish(f.slot, sc.next)) {
@@ -471,6 +504,7 @@ bool TaskTable::modify(std::string_view task_id, const RecordChange& change) {
     track_finished(f.slot, is_terminal(sc.next.status));
   }
   feed_.commit(seq, f.slot);
+  moved_share(before.parent, before.share, after.parent, after.share, now_seconds(), true);
   return true;
 }
 

@@ -223,6 +223,7 @@ bool TaskTable::free_slot_locked(std::uint32_t slot, std::uint32_t pos,
   {
     SlotLock l(slots_[slot], counters_);
     if (!current(slot, rec)) return false;
+    if (rec.kids > 0) return false;  // a parent's sums would be lost: never removed
     if (only_if && !(*only_if)(rec)) return false;
     seq = feed_.reserve(ChangeFeed::entries_for_removal(rec.task_id.size()));
     clear(slot);
@@ -235,9 +236,13 @@ bool TaskTable::free_slot_locked(std::uint32_t slot, std::uint32_t pos,
   return true;
 }
 
+// Finished parents an eviction passes over (moving them to the back) before it gives up.
+constexpr int kMaxParentsSkipped = 8;
+
 bool TaskTable::evict_locked(std::uint32_t keep) {
   // The least recently finished task, O(1): the head of the eviction list (or the next one
   // when the head is the task asking for room).
+  int parents_skipped = 0;
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::uint32_t victim = h_->lru_head;
     if (victim == keep && victim != kNone) victim = slots_[victim].lru_next;
@@ -247,12 +252,23 @@ bool TaskTable::evict_locked(std::uint32_t keep) {
     if (n >= sizeof(RecordHead)) {
       RecordHead head;
       std::memcpy(&head, buf, sizeof head);
+      TaskRecord& probe = detail::family_scratch().probe;
+      if ((head.fields & kHasFamily) && read(victim, probe) && probe.kids > 0) {
+        // A finished parent still has children: to the back of the list, a few times at most.
+        if (++parents_skipped > kMaxParentsSkipped || h_->lru_head == h_->lru_tail) return false;
+        lru_unlink(victim);
+        lru_link(victim);
+        --attempt;
+        continue;
+      }
       const std::string_view id(buf + sizeof head,
                                 std::min<std::size_t>(head.len[0], n - sizeof head));
       Found f{};
       if (find_locked(slots_[victim].key_hash, id, f) && f.slot == victim &&
           free_slot_locked(victim, f.pos)) {
         counters_.add(Counter::kEvictions);
+        const detail::Lineage gone = detail::Lineage::of(scratch().cur);  // the evicted record
+        moved_share(gone.parent, gone.share, {}, Share{}, now_seconds(), true);
         return true;
       }
     }

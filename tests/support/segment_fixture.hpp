@@ -93,6 +93,10 @@ class EventBuilder {
     e_.phase = v;
     return *this;
   }
+  EventBuilder& parent(std::string_view v) {
+    e_.parent = v;
+    return *this;
+  }
   operator const Event&() const { return e_; }  // NOLINT(google-explicit-constructor)
   [[nodiscard]] const Event& get() const { return e_; }
 

@@ -40,6 +40,8 @@ enum class Counter : std::uint32_t {
   kRejectedFraming,          // Transfer-Encoding/Content-Length refused (400, 501)
   kTasksClosed,              // events that turned a task `close` (GET /summary's completions)
   kTasksFailed,              // events that turned a task `error` (its failures)
+  kRejectedParentCycle,      // a parent whose chain leads back to the task (422)
+  kRejectedParentDepth,      // a parent chain deeper than limits::kMaxParentDepth (422)
   kCount,
 };
 static_assert(static_cast<std::size_t>(Counter::kCount) <= kCounterSlots);

@@ -18,6 +18,8 @@ struct Event {
   std::optional<std::string_view> message;
   std::optional<std::string_view> error;
   std::optional<std::string_view> meta;  // minified JSON object text, `_token` removed
+  // The task this one counts towards: the `parent` field, else meta.parent; "" detaches.
+  std::optional<std::string_view> parent;
   std::optional<double> n;
   std::optional<double> total;
   std::optional<double> progress;  // 0..100; stands in for n/total when those are absent

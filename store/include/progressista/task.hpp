@@ -22,6 +22,9 @@ inline constexpr std::size_t kPhase = 128;    // rejected
 inline constexpr std::size_t kMessage = 512;  // truncated at a UTF-8 boundary
 inline constexpr std::size_t kError = 512;    // truncated at a UTF-8 boundary
 inline constexpr std::size_t kMeta = 2048;    // minified JSON text; rejected
+// A task's ancestors (parent, its parent, ...): a longer chain, or one that leads back to the
+// task, is refused (422). README.md, "Nested progress".
+inline constexpr int kMaxParentDepth = 16;
 }  // namespace limits
 
 // The longest prefix of valid UTF-8 `s` of at most `limit` bytes that ends on a character
@@ -78,6 +81,8 @@ enum Field : std::uint32_t {
   kHasRatePoint = 1u << 13,  // rate_n/rate_t hold the last sample used for the rate
   kHasCadence = 1u << 14,    // cadence holds an estimate (the task had two events or more)
   kHasAcknowledged = 1u << 15,  // an operator acknowledged the failure (acknowledged_at)
+  kHasParent = 1u << 16,        // parent names the task this one counts towards
+  kHasFamily = 1u << 17,        // stored: the record's encoding carries the children's sums
 };
 
 // Times are Unix epoch seconds (doubles), as Progressista serves them.
@@ -113,6 +118,17 @@ struct TaskRecord {
   FixedString<limits::kMessage> message;
   FixedString<limits::kError> error;
   FixedString<limits::kMeta> meta;
+  FixedString<limits::kTaskId> parent;  // with kHasParent
+
+  // Nested progress: the sums of the children's shares (Share below), kept incrementally by
+  // TaskTable. While kids > 0, n, total and status are derived from them (derive_family).
+  // Stored only when one is not zero (kHasFamily), so a task without children costs nothing.
+  double kid_n = 0;
+  double kid_total = 0;     // of the children whose total is known
+  std::int32_t kids = 0;
+  std::int32_t kids_closed = 0;
+  std::int32_t kids_failed = 0;
+  std::int32_t kids_untotalled = 0;  // children whose total is unknown
 
   [[nodiscard]] bool has(Field f) const noexcept { return (fields & f) != 0; }
   void set(Field f, bool on = true) noexcept { fields = on ? (fields | f) : (fields & ~f); }
@@ -128,6 +144,29 @@ struct TaskRecord {
     message.copy_from(o.message);
     error.copy_from(o.error);
     meta.copy_from(o.meta);
+    parent.copy_from(o.parent);
+    kid_n = o.kid_n;
+    kid_total = o.kid_total;
+    kids = o.kids;
+    kids_closed = o.kids_closed;
+    kids_failed = o.kids_failed;
+    kids_untotalled = o.kids_untotalled;
+  }
+  [[nodiscard]] bool has_family() const noexcept {
+    return kids != 0 || kids_closed != 0 || kids_failed != 0 || kids_untotalled != 0 ||
+           kid_n != 0 || kid_total != 0;
+  }
+  void clear_family() noexcept {
+    kid_n = kid_total = 0;
+    kids = kids_closed = kids_failed = kids_untotalled = 0;
+  }
+
+  // The parent this task counts towards; empty when none.
+  [[nodiscard]] std::string_view parent_id() const noexcept {
+    return has(kHasParent) ? parent.view() : std::string_view{};
+  }
+  [[nodiscard]] std::int32_t kids_running() const noexcept {
+    return kids - kids_closed - kids_failed;
   }
 
   // Estimated seconds to completion, or a negative value when it cannot be estimated.
@@ -138,6 +177,44 @@ struct TaskRecord {
 };
 
 static_assert(std::is_trivially_copyable_v<TaskRecord>);
+
+// What one task adds to its parent's sums: itself as a child (its n, its total or "unknown",
+// its status bucket). Differences of shares move a parent's sums; sums commute, so two
+// children's writers may apply theirs to a parent in either order.
+struct Share {
+  double n = 0;
+  double total = 0;
+  std::int32_t kids = 0;
+  std::int32_t closed = 0;
+  std::int32_t failed = 0;
+  std::int32_t untotalled = 0;
+
+  [[nodiscard]] static Share of(const TaskRecord& t) noexcept {
+    Share s;
+    s.n = t.n;
+    s.total = t.has(kHasTotal) ? t.total : 0;
+    s.kids = 1;
+    s.closed = t.status == Status::kClose ? 1 : 0;
+    s.failed = t.status == Status::kError ? 1 : 0;
+    s.untotalled = t.has(kHasTotal) ? 0 : 1;
+    return s;
+  }
+  [[nodiscard]] Share minus(const Share& o) const noexcept {
+    return Share{n - o.n, total - o.total, kids - o.kids, closed - o.closed, failed - o.failed,
+                 untotalled - o.untotalled};
+  }
+  [[nodiscard]] bool zero() const noexcept {
+    return n == 0 && total == 0 && kids == 0 && closed == 0 && failed == 0 && untotalled == 0;
+  }
+  void add_to(TaskRecord& parent) const noexcept {
+    parent.kid_n += n;
+    parent.kid_total += total;
+    parent.kids += kids;
+    parent.kids_closed += closed;
+    parent.kids_failed += failed;
+    parent.kids_untotalled += untotalled;
+  }
+};
 
 // When a running task counts as stalled: no event for max(factor × its cadence, min_seconds)
 // (min_seconds alone before it has a cadence). A flag beside the status, never a status: the

@@ -18,7 +18,8 @@ void append_json_string(fmt::memory_buffer& out, std::string_view s);
 void append_json_number(fmt::memory_buffer& out, double v);
 
 // Appends one task in Progressista's served shape, plus rate/eta, cadence and
-// acknowledged_at when known, and "stalled":true when `stalled` (a reader's judgement at the
+// acknowledged_at when known, `parent` and `children` ({"count","closed","failed","running"},
+// while it has any) for nested progress, and "stalled":true when `stalled` (a reader's judgement at the
 // moment it reads: the live frames never carry it).
 void append_task_json(fmt::memory_buffer& out, const TaskRecord& task, bool stalled = false);
 

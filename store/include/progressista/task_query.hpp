@@ -1,4 +1,4 @@
-// GET /tasks's query (?status= ?project= ?prefix= ?active= ?stalled=) and its answer, shared by the
+// GET /tasks's query (?status= ?project= ?prefix= ?active= ?stalled= ?parent=) and its answer, shared by the
 // broadcaster's read API and the nginx module's `progressista_tasks`.
 #pragma once
 
@@ -20,6 +20,9 @@ struct TaskFilter {
   std::optional<Status> status;
   std::string project;  // empty: any
   std::string prefix;   // empty: any
+  // Nested progress: the children of this task; "" (?parent= with no value): top-level tasks
+  // only; absent: any.
+  std::optional<std::string> parent;
   bool active = false;  // only tasks that are not closed or failed
   std::optional<bool> stalled;  // only tasks that are (true) or are not (false) stalled
   StallRule rule;               // what stalled means

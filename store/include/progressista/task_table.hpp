@@ -33,6 +33,8 @@ enum class Upsert : std::uint8_t {
   kIgnoredClosed,      // the task is closed or failed and the event is not a `start`
   kTableFull,          // the memory budget is reached and no finished task can be evicted
   kMoved,              // the segment was resized or re-created: re-attach (Store::follow) and retry
+  kParentCycle,        // its parent's chain of parents leads back to the task (422)
+  kParentTooDeep,      // its parent has limits::kMaxParentDepth ancestors already (422)
 };
 
 // What the table holds against its budget, for the 507 message, /health, /metrics, inspect.
@@ -53,6 +55,12 @@ class TaskTable {
   TaskTable(const TaskTable&) = delete;
   TaskTable& operator=(const TaskTable&) = delete;
 
+  // Nested progress (README.md, "Nested progress"): a task naming a parent adds its Share to
+  // the parent's sums, and every change of the task moves them by the difference, then the
+  // parent's own change moves its parent's, up the chain: O(depth) per event, one slot lock
+  // at a time, never a scan of the children. A parent nobody posted is created on its first
+  // child's event. A task with children is never removed (remove_if, eviction skip it).
+  //
   // Applies one event with Progressista's partial-update rules (see event_rules.hpp).
   // `now` is the server's wall clock in Unix seconds. Counts the outcome. Updating an
   // existing task never takes a table-wide lock unless the task starts or stops being
@@ -74,6 +82,14 @@ class TaskTable {
   // current record under the task's lock and returns false to leave it untouched. The
   // task_id and liveness cannot be changed. False when there is no such task or no change.
   bool modify(std::string_view task_id, const RecordChange& change);
+
+  // Whether a failed child fails its parent (the default) or the parent closes when no
+  // child runs; kept in the segment, so every writer derives parents alike.
+  void set_parent_fails_with_child(bool on) noexcept;
+  [[nodiscard]] bool parent_fails_with_child() const noexcept;
+  // Rebuilds every parent's sums from its children's records, after put() restored tasks
+  // (put() copies records as they are and moves no sums). O(tasks x depth).
+  void recount_families(double now);
 
   // Reader side: never blocks writers, never returns a torn record.
   [[nodiscard]] bool lookup(std::string_view task_id, TaskRecord& out) const;
@@ -147,6 +163,23 @@ class TaskTable {
   bool free_slot_locked(std::uint32_t slot, std::uint32_t pos, const RecordPredicate* only_if = nullptr);
   [[nodiscard]] bool evict_locked(std::uint32_t keep);
   [[nodiscard]] bool active() const noexcept;
+  // Nested progress: see upsert.
+  [[nodiscard]] Upsert check_lineage(std::string_view task_id, std::string_view parent) const;
+  void propagate(std::string_view parent, const Share& change, double now, bool structure_held,
+                 bool create, bool live = true);
+  [[nodiscard]] bool adjust(std::string_view id, const Share& change, double now,
+                            bool structure_held, bool create, bool live, Share& up,
+                            std::string& up_parent);
+  Step adjust_slot(std::uint32_t slot, std::string_view id, const Share& change, double now,
+                   bool structure_held, bool live, Share& up, std::string& up_parent);
+  // After a task's change: it gave `before` to `before_parent` and gives `after` to
+  // `after_parent` (an empty parent: none; a removed task gives nothing after).
+  void moved_share(std::string_view before_parent, const Share& before,
+                   std::string_view after_parent, const Share& after, double now,
+                   bool structure_held, bool live = true);
+  // Sets task `id`'s parent ("" for none), optionally zeroing its sums, and moves its share
+  // from the old parent to the new one when `move` (recount_families' two passes).
+  void relink(std::string_view id, std::string_view parent, bool clear_sums, bool move, double now);
 
   detail::Header* h_;
   detail::Slot* slots_;
