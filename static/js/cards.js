@@ -19,7 +19,7 @@ function makeCard(id) {
     desc: q('.desc'), tid: q('.tid'), badge: q('.badge'), discard: q('.discard'),
     metaBtn: q('.meta-btn'), project: q('.project'), phase: q('.phase'), bar: q('.bar'),
     fill: q('.fill'), tqdm: q('.tqdm'), pct: q('.pct'), when: q('.when'), note: q('.note'),
-    failRow: q('.fail-row'), ackNote: q('.ack-note'), ack: q('.ack'),
+    failRow: q('.fail-row'), ackNote: q('.ack-note'), ack: q('.ack'), kids: q('.kids'),
     last: Object.create(null),   // last values written, so unchanged ones cost nothing
   };
 }
@@ -68,6 +68,14 @@ export function drawCard(card, t, now, ctx = null) {
   setAttr(card, 'discardLabel', card.discard, 'aria-label', `Discard task ${t.task_id}`);
   setText(card, 'project', card.project, projectOf(t, ctx?.projectRule) || '');  // RemoteTqdm users send meta.project
   setText(card, 'phase', card.phase, t.phase || '');
+  // Nested progress: a parent's toggle for its children (hidden under it by default).
+  const kids = t.children?.count || 0;
+  setOnce(card.last, 'hasKids', kids > 0, (v) => { card.kids.hidden = !v; });
+  if (kids > 0) {
+    const open = Boolean(ctx?.isExpanded?.(t.task_id));
+    setText(card, 'kids', card.kids, `${open ? '▾' : '▸'} ${kids} ${kids === 1 ? 'child' : 'children'}`);
+    setAttr(card, 'kidsOpen', card.kids, 'aria-expanded', open ? 'true' : 'false');
+  }
 
   const determinate = hasTotal(t);
   const frac = determinate ? Math.min(1, Math.max(0, (t.n || 0) / t.total)) : 0;

@@ -205,6 +205,9 @@ board.addEventListener('click', (ev) => {
     if (card) acknowledgeTask(card.dataset.id, target.dataset.on === '1', target);
   } else if (target.classList.contains('meta-btn')) {
     if (card) metaDialog.open(card.dataset.id);
+  } else if (target.classList.contains('kids')) {
+    if (card) store.toggleChildren(card.dataset.id);
+    schedule();
   } else if (target.classList.contains('bucket-toggle')) {
     listByKey.get(target.dataset.bucket).toggleCollapsed();
     schedule();

@@ -142,8 +142,15 @@ export function createTableView({ store, lists, schedule, onActionFailed }) {
   // catches up when it leaves.
   tableEl.addEventListener('pointerleave', () => { if (model.outOfDate) resort(); });
 
-  // ---- acknowledge (a pinned failure) ----
+  // ---- acknowledge (a pinned failure); a parent's description toggles its children ----
   rowsEl.addEventListener('click', async (ev) => {
+    const kids = ev.target.closest('.tt-kids');
+    if (kids) {
+      store.toggleChildren(kids.closest('.tt-row').dataset.id);
+      structural = true;   // rows come or go: taken again from the views
+      schedule();
+      return;
+    }
     const btn = ev.target.closest('.tt-ack');
     if (!btn) return;
     const id = btn.closest('.tt-row').dataset.id;
@@ -259,7 +266,21 @@ export function createTableView({ store, lists, schedule, onActionFailed }) {
     const id = t.task_id ?? e.id;
     text(row, 'id', c.id, id);
     attr(row, 'idTitle', c.id, 'title', id);
-    text(row, 'desc', c.desc, t.desc || '');
+    // Nested progress: a parent's description leads with its children's toggle.
+    const kids = t.children?.count || 0;
+    const open = kids > 0 && store.isExpanded(id);
+    setOnce(row.last, 'desc', `${kids}|${open}|${t.desc || ''}`, () => {
+      c.desc.textContent = t.desc || '';
+      if (kids > 0) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'kids tt-kids';
+        b.setAttribute('aria-expanded', String(open));
+        b.textContent = `${open ? '▾' : '▸'} ${kids}`;
+        b.title = `${open ? 'Hide' : 'Show'} its ${kids} ${kids === 1 ? 'child' : 'children'}`;
+        c.desc.prepend(b, ' ');
+      }
+    });
     attr(row, 'descTitle', c.desc, 'title', t.desc || null);
     text(row, 'project', c.project, e.project || '');
     text(row, 'phase', c.phase, t.phase || '');

@@ -125,6 +125,10 @@ export class TaskStore {
   #stalledRule = DEFAULT_STALLED_RULE;
   #projectRule = null;           // GET /summary project_rule; null: no id-prefix projects
   #snapshots = 0;                // snapshots applied
+  // Nested progress: parents whose children are shown. A child of a parent on the board is
+  // hidden under it until the parent is expanded (a search shows every match).
+  #expanded = new Set();
+  #familyChanged = false;        // a parent came or went: who is hidden must be judged again
 
   // A later change of the same task replaces the earlier one.
   #pendingReset = null;
@@ -169,6 +173,29 @@ export class TaskStore {
   count(key) { return this.#buckets.get(key).ids.size; }
   view(key) { return this.#buckets.get(key).view; }
   isChanged(id) { return this.#changed.has(id); }
+
+  // ---- nested progress ----
+
+  isExpanded(id) { return this.#expanded.has(id); }
+  // Shows or hides a parent's children; returns whether they are shown now.
+  toggleChildren(id) {
+    const on = !this.#expanded.has(id);
+    if (on) this.#expanded.add(id); else this.#expanded.delete(id);
+    this.#changed.add(id);
+    this.#resortAll();
+    return on;
+  }
+  // True for a task under a parent on the board that is not expanded (at any level up).
+  isHiddenChild(task) {
+    let parent = task?.parent;
+    for (let depth = 0; parent && depth < 16; depth++) {
+      const up = this.#tasks.get(parent);
+      if (!up) return false;
+      if (!this.#expanded.has(parent)) return true;
+      parent = up.task.parent;
+    }
+    return false;
+  }
 
   // Tasks that match the search, over all buckets.
   matchCount() {
@@ -246,6 +273,10 @@ export class TaskStore {
     this.#pendingUpserts.clear();
     for (const id of this.#pendingRemoved) this.#remove(id);
     this.#pendingRemoved.clear();
+    if (this.#familyChanged) {
+      this.#familyChanged = false;
+      this.#resortAll();
+    }
   }
 
   #upsert(id, t) {
@@ -253,7 +284,9 @@ export class TaskStore {
     const key = placeOf(t, this.#now, this.#stalledRule);
     let e = this.#tasks.get(id);
     if (e) {
-      if (sameTask(e.task, t)) { e.task = t; return; }
+      if (sameTask(e.task, t) && e.task.parent === t.parent &&
+          e.task.children?.count === t.children?.count) { e.task = t; return; }
+      if (Boolean(e.task.children) !== Boolean(t.children) || e.task.parent !== t.parent) this.#familyChanged = true;
       if (e.bucket !== key) {
         this.#markStale(this.#buckets.get(e.bucket)).ids.delete(id);
         this.#buckets.get(key).ids.add(id);
@@ -263,6 +296,7 @@ export class TaskStore {
       e.text = null;
     } else {
       e = { id, task: t, bucket: key, activity: 0, project: '', text: null };
+      if (t.children) this.#familyChanged = true;
       this.#tasks.set(id, e);
       this.#buckets.get(key).ids.add(id);
     }
@@ -276,6 +310,7 @@ export class TaskStore {
     const e = this.#tasks.get(id);
     if (!e) return;
     this.#tasks.delete(id);
+    if (e.task.children) this.#familyChanged = true;
     this.#markStale(this.#buckets.get(e.bucket)).ids.delete(id);
     this.#changed.delete(id);
   }
@@ -404,7 +439,8 @@ export class TaskStore {
     let entry = null;   // the entry being matched: its text is made once and kept
     const rule = this.#projectRule;
     const textOf = () => (entry.text ??= searchText(entry.task, rule));
-    const matches = matcher ? (e) => { entry = e; return matcher(e.task, textOf); } : () => true;
+    const matches = matcher ? (e) => { entry = e; return matcher(e.task, textOf); }
+      : (e) => !e.task.parent || !this.isHiddenChild(e.task);
     const tasks = this.#tasks;
     if (b.full) {
       b.full = false;

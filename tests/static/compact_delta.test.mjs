@@ -37,15 +37,17 @@ test('every short key of the spec, and times relative to the frame, to the milli
   const dec = createCompactDecoder();
   const { x } = dec.snapshot(snapshotFrame({
     1: { id: 'x', d: 'D', n: 1, N: 2, un: 'u', s: 'recovered', ts: 1, m: {}, ca: -2, ua: 3, da: 4, sa: 5, rv: true,
-      ra: 6, p: 'P', ph: 'PH', msg: 'M', err: 'E', r: 7, e: 8, cd: 2.5, ak: 10 },
+      ra: 6, p: 'P', ph: 'PH', msg: 'M', err: 'E', r: 7, e: 8, cd: 2.5, ak: 10, pa: 'up',
+      ch: { count: 2, closed: 1, failed: 0, running: 1 } },
   }, 1767225600123));
   assert.deepEqual(x, {
     task_id: 'x', desc: 'D', n: 1, total: 2, unit: 'u', status: 'recovered', timestamp: 1767225600.124, meta: {},
     created_at: 1767225600.121, updated_at: 1767225600.126, done_at: 1767225600.127, stale_at: 1767225600.128,
     recovered: true, recovered_at: 1767225600.129, project: 'P', phase: 'PH', message: 'M', error: 'E', rate: 7, eta: 8,
-    cadence: 2.5, acknowledged_at: 1767225600.133,
+    cadence: 2.5, acknowledged_at: 1767225600.133, parent: 'up',
+    children: { count: 2, closed: 1, failed: 0, running: 1 },
   });
-  assert.equal(SHORT_KEYS.length, 22);
+  assert.equal(SHORT_KEYS.length, 24);
   for (const [s, l] of SHORT_KEYS) { assert.equal(longKey(s), l); assert.equal(shortKey(l), s); }
 });
 

@@ -324,3 +324,27 @@ test('observe: watchers hear each incoming change as it is queued, before the st
   store.queueRemoval(['a']);
   assert.deepEqual(heard, [['snapshot', ['a']], ['delta', ['a'], 1], ['removal', ['a']]]);
 });
+
+test('nested progress: a parent on the board folds its children until it is expanded; a search shows them', () => {
+  const store = new TaskStore();
+  const ids = () => store.view('active').map((e) => e.id).sort();
+  store.queueSnapshot({
+    job: { task_id: 'job', status: 'update', n: 3, total: 4, updated_at: 5, children: { count: 2, closed: 0, failed: 0, running: 2 } },
+    a: { task_id: 'a', status: 'update', n: 1, total: 2, updated_at: 4, parent: 'job' },
+    b: { task_id: 'b', status: 'update', n: 2, total: 2, updated_at: 3, parent: 'job' },
+    orphan: { task_id: 'orphan', status: 'update', updated_at: 2, parent: 'not-on-the-board' },
+  });
+  store.applyPending();
+  store.refreshView('active');
+  assert.deepEqual(ids(), ['job', 'orphan'], 'children folded; a child whose parent is absent shows');
+  assert.equal(store.toggleChildren('job'), true);
+  assert.equal(store.isExpanded('job'), true);
+  store.refreshView('active');
+  assert.deepEqual(ids(), ['a', 'b', 'job', 'orphan']);
+  store.toggleChildren('job');
+  store.refreshView('active');
+  assert.deepEqual(ids(), ['job', 'orphan']);
+  store.setQuery('b');
+  store.refreshView('active');
+  assert.ok(ids().includes('b'), 'a search finds a folded child');
+});
