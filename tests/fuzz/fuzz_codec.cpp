@@ -29,11 +29,13 @@ void check_event(const Event& e, fmt::memory_buffer& out, PaddedBody& body) {
   if (e.error && e.error->size() > limits::kError) fail("error limit");
   if (e.unit && e.unit->size() > limits::kUnit) fail("unit limit");
   if (e.meta && (e.meta->size() > limits::kMeta || e.meta->front() != '{')) fail("meta shape");
+  if (e.parent && e.parent->size() > limits::kTaskId) fail("parent limit");
   TaskRecord rec;
   rec.task_id.assign(e.task_id);
   if (e.desc) rec.desc.assign(*e.desc), rec.set(kHasDesc);
   if (e.meta) rec.meta.assign(*e.meta), rec.set(kHasMeta);
   if (e.n) rec.n = *e.n;
+  if (e.parent) rec.parent.assign(*e.parent), rec.set(kHasParent);
   out.clear();
   append_task_json(out, rec);
   body.assign(std::string_view(out.data(), out.size()));
