@@ -188,7 +188,8 @@ void TaskTable::relink(std::string_view id, std::string_view parent, bool clear_
       fs.next.kid_n = fs.next.kid_total = 0;
       fs.next.kids = fs.next.kids_closed = fs.next.kids_failed = fs.next.kids_untotalled = 0;
     }
-    fs.next.parent.assign(parent);
+    fs.next.parent.len = 0;
+    if (!parent.empty()) fs.next.parent.assign(parent);  // never memcpy from an empty view's null
     fs.next.set(kHasParent, !parent.empty());
     before = detail::Lineage::of(fs.cur);
     after = detail::Lineage::of(fs.next);
