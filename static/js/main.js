@@ -5,7 +5,7 @@
 // applied once per animation frame here -> only the buckets (bucket_list.js) and cards
 // (cards.js) that changed are touched.
 
-import { api } from './api.js';
+import { api, getShare } from './api.js';
 import { createMetaDialog, showAlert } from './alerts.js';
 import { BucketList, observeSizes } from './bucket_list.js';
 import { drawTimes } from './cards.js';
@@ -19,6 +19,10 @@ import { BUCKETS, TaskStore } from './task_store.js';
 import { acknowledge, readStalledRule, setupNotifier } from './failures.js';
 import { createRollups, pollSummary, rollup, tallyTasks } from './projects.js';
 import { drawHistory } from './charts.js';
+
+// A share link is read-only (the server answers 403 to its writes): its board shows no
+// Discard, Clear or Acknowledge buttons (style.css, body[data-read-only]).
+if (getShare()) document.body.dataset.readOnly = '';
 
 // Render statistics, read by the browser test (window.progressista.stats).
 const stats = { frames: 0, totalMs: 0, maxMs: 0, lastMs: 0 };

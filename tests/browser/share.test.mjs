@@ -45,6 +45,10 @@ test('a board opened with ?share= shows only its project, live, and never asks f
     await waitLive(page);
     await waitEqual(() => shownIds(page), ['alpha-1', 'alpha-2'], 'only the link\'s project');
     assert.equal(await page.locator('#token-form').isHidden(), true, 'no token asked for');
+    // Read-only: no control that writes (the server would answer 403).
+    for (const sel of ['#clear-close', '#clear-stale', '.card .discard', '.card .ack']) {
+      assert.equal(await page.locator(sel).first().isVisible(), false, `${sel} hidden`);
+    }
 
     // Live: a change in the scope shows, one outside never does.
     await post(server, [
