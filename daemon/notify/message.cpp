@@ -4,6 +4,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <simdjson.h>
 
 #include "live/board_rules.hpp"
 #include "progressista/task_json.hpp"
@@ -70,9 +71,18 @@ std::string signature(std::string_view secret, std::string_view body) {
   return "sha256=" + hex(md, len);
 }
 
-std::string_view task_project(const TaskRecord& t, std::string_view separators) {
-  if (t.has(kHasProject)) return t.project.view();
-  return project_from_id(t.task_id.view(), separators);
+std::string task_project(const TaskRecord& t, std::string_view separators) {
+  if (t.has(kHasProject)) return std::string(t.project.view());
+  if (t.has(kHasMeta) && t.meta.view().find("project") != std::string_view::npos) {
+    thread_local simdjson::dom::parser parser;
+    simdjson::dom::object object;
+    std::string_view project;
+    if (parser.parse(t.meta.view().data(), t.meta.view().size()).get(object) ==
+            simdjson::SUCCESS &&
+        object["project"].get(project) == simdjson::SUCCESS)
+      return std::string(project);
+  }
+  return std::string(project_from_id(t.task_id.view(), separators));
 }
 
 std::string describe(const Fired& f, std::string_view project) {

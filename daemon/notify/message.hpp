@@ -35,8 +35,10 @@ struct Message {
 [[nodiscard]] std::string describe(const Fired& f, std::string_view project);
 [[nodiscard]] std::string_view content_type(TargetKind k) noexcept;
 
-// A task's project: its `project` field, else what the id rule gives (board_rules.hpp).
-[[nodiscard]] std::string_view task_project(const TaskRecord& t, std::string_view separators);
+// A task's project, by the board's rule (GET /summary's): its `project` field, else
+// `meta.project` (what RemoteTqdm sends), else what the id rule gives (board_rules.hpp).
+// Called per transition, not per event.
+[[nodiscard]] std::string task_project(const TaskRecord& t, std::string_view separators);
 
 // The message for one transition or a digest of several, at `now`. Generic webhook body:
 //   {"rule", "transition", "time", "idempotency_key", "task"}               (one)

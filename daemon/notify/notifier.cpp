@@ -177,7 +177,7 @@ void Notifier::loop() {
           [&](const TaskRecord& t) { s.detector.check_stalled(t, now, s.opt.stall, s.fired); });
     }
     for (const Fired& f : s.fired) {
-      const std::string_view project = task_project(f.task, s.opt.project_separators);
+      const std::string project = task_project(f.task, s.opt.project_separators);
       for (std::size_t i = 0; i < s.rules.size(); ++i)
         if (s.rules[i].matches(f.task.task_id.view(), project, f.transition)) s.queues[i].add(f, now);
     }

@@ -236,6 +236,20 @@ std::string hmac_hex(const std::string& key, const std::string& body) {
   return hex;
 }
 
+// Rules match a task's project by the board's rule: field, else meta.project (RemoteTqdm), else id.
+TEST(NotifyMessage, ProjectIsTheBoardsFieldThenMetaThenId) {
+  TaskRecord t = task("etl/shard-1", Status::kError, 1);
+  EXPECT_EQ(task_project(t, "/:"), "etl");
+  t.meta.assign(R"({"host":"n1","project":"training"})");
+  t.set(kHasMeta);
+  EXPECT_EQ(task_project(t, "/:"), "training");
+  t.project.assign("field");
+  t.set(kHasProject);
+  EXPECT_EQ(task_project(t, "/:"), "field");
+  TaskRecord bare = task("plain", Status::kError, 1);
+  EXPECT_EQ(task_project(bare, "/:"), "");
+}
+
 TEST(NotifyMessage, FormatsKeysAndSignature) {
   Rule rule;
   rule.name = "r";
