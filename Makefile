@@ -11,7 +11,8 @@ SEGMENT     ?= progressista
 APT_PACKAGES := g++ make cmake pkgconf clang libclang-rt-14-dev \
   libboost1.81-dev libsimdjson-dev libfmt-dev libcli11-dev libsystemd-dev \
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev openssl \
-  nginx nginx-dev systemd systemd-container dpkg-dev file chromium nodejs tmux
+  nginx nginx-dev systemd systemd-container dpkg-dev file chromium nodejs tmux \
+  redis-server libhiredis-dev
 # The browser test also needs npm. It is not in the list above: the machines' Node.js (20, from
 # NodeSource) bundles npm and conflicts with Debian's `npm` package, so browser-deps installs
 # Debian's npm only where no `npm` command exists (a Debian-only Node.js).
