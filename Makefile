@@ -128,6 +128,17 @@ bench-chaos: build-bench
 bench-soak: build-bench
 	PROGRESSISTA=$(BUILD)/daemon/progressista bench/soak/run.sh --minutes $(SOAK_MINUTES)
 
+# Redis Streams federation (issue 16): events/s through one node without and with --redis,
+# POST on one node -> frame on another, 2 and 3 nodes posting at once, Redis's CPU per event;
+# its own redis-server and nodes on loopback. DURATION=, NODES=, ... as in
+# bench/federation/run.sh. Figures: bench/README.md.
+.PHONY: bench-federation
+bench-federation: build
+	cmake -S bench/federation -B $(BUILD)/bench-federation -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD)/bench-federation -j $(JOBS)
+	PROGRESSISTA=$(BUILD)/daemon/progressista \
+	  FEDERATION_BENCH=$(BUILD)/bench-federation/federation_bench bench/federation/run.sh
+
 # `progressista pipe` against `cat` in one run: SIZE_GIB= (4) GiB per run, ROUNDS= (3) each,
 # GB/s and the ratio, also --lines. Figures: bench/README.md.
 .PHONY: bench-pipe
