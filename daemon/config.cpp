@@ -353,6 +353,7 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
       ->envname("PROGRESSISTA_ACCESS_LOG")
       ->capture_default_str();
   add_share_options(cmd, cfg.share);
+  federation::add_federation_options(cmd, cfg.federation);
   cmd.footer(
       "API tokens come from the environment only: PROGRESSISTA_API_TOKEN (one token) or "
       "PROGRESSISTA_API_TOKENS (comma-separated; wins when set). With tokens set, writes need "
@@ -363,6 +364,7 @@ void add_server_options(CLI::App& cmd, ServerConfig& cfg) {
     cfg.api_tokens = getenv_or_empty("PROGRESSISTA_API_TOKENS");
     check_token_variables();
     load_share_secret(cfg.share);
+    federation::check_federation_settings(cfg.federation);
     if (cfg.host.empty())
       throw CLI::ValidationError("--host (PROGRESSISTA_HOST)", "must not be empty");
     if (!cfg.notify_file.empty()) {  // the rules are checked before anything starts
@@ -448,6 +450,7 @@ void append_config_json(fmt::memory_buffer& out, const ServerConfig& c) {
   // Never the share secret: whether there is one.
   fmt::format_to(std::back_inserter(out), "  \"share_links\": {},\n", !c.share.secret.empty());
   str("share_key_id", c.share.key_id);
+  federation::append_federation_config(out, c.federation);
   // Never the tokens themselves: how many there are, masked.
   const TokenSet tokens = c.tokens();
   out.append(std::string_view{"  \"api_tokens\": ["});

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "federation/federation_options.hpp"
 #include "live/board_rules.hpp"
 #include "progressista/tokens.hpp"
 
@@ -94,6 +95,7 @@ struct ServerConfig {
   std::string api_tokens;  // PROGRESSISTA_API_TOKENS
 
   ShareSettings share;  // share links (empty secret: none accepted)
+  federation::FederationSettings federation;  // --redis and its settings (daemon/federation/)
 
   [[nodiscard]] std::vector<std::string> origins() const;
   [[nodiscard]] TokenSet tokens() const { return TokenSet::from_settings(api_token, api_tokens); }

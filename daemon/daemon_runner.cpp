@@ -10,6 +10,7 @@
 #include "http/routes.hpp"
 #include "http/static_files.hpp"
 #include "ingest/ingest_api.hpp"
+#include "federation/federated_writes.hpp"
 #include "ingest/janitor.hpp"
 #include "ingest/persistence.hpp"
 #include "live/badge.hpp"
@@ -196,6 +197,26 @@ int run_role(const ServerConfig& cfg, Role role) {
       hub = std::make_unique<Broadcaster>(*store, bo, stats);
       summary = std::make_unique<Summary>(*store, bo.tick, cfg.board_rules());
     }
+    // Federation (--redis): every write goes through the log; stopped before the server ends.
+    std::unique_ptr<federation::Federation> fed;
+    if (cfg.federation.enabled() && !writes) {
+      log(Level::kWarn, "--redis is for ingest and serve (the writers); a broadcaster reads its "
+          "host's segment, which the federated writer on this host keeps in step");
+    } else if (cfg.federation.enabled()) {
+      federation::FederationOptions fo;
+      fo.url = *cfg.federation.url;
+      fo.prefix = cfg.federation.prefix;
+      fo.node_id = cfg.federation.node_id;
+      fo.maxlen = cfg.federation.maxlen;
+      fo.snapshot_interval = cfg.federation.snapshot_interval;
+      fo.snapshot_events = cfg.federation.snapshot_events;
+      fo.outbox_bytes = cfg.federation.outbox_bytes;
+      fo.cleanup_interval = cfg.cleanup_interval;
+      fo.retention = cfg.retention_seconds;
+      fo.stale = cfg.stale_seconds;
+      fo.max_age = cfg.max_task_age;
+      fed = std::make_unique<federation::Federation>(ctx, std::move(fo));
+    }
     const std::filesystem::path static_dir = cfg.static_folder();
     HttpServerOptions http;
     http.host = cfg.host;
@@ -213,6 +234,7 @@ int run_role(const ServerConfig& cfg, Role role) {
           // `serve` is the write API and the live side on one port; the write API comes first
           // because it claims DELETE on the task routes the read API serves with GET.
           std::vector<std::unique_ptr<Routes>> groups;
+          if (fed) groups.push_back(std::make_unique<federation::FederatedWrites>(ctx, *fed));
           if (writes) groups.push_back(std::make_unique<IngestRoutes>(ctx));
           if (hub) {
             groups.push_back(std::make_unique<ReadRoutes>(ctx, cfg.board_rules().stall));
@@ -251,10 +273,22 @@ int run_role(const ServerConfig& cfg, Role role) {
     if (summary) server.every(std::chrono::milliseconds(1000), [&summary] { summary->sample(); });
     if (const auto ping = watchdog_ping_interval()) server.every(*ping, [] { notify_watchdog(); });
 
+    // Under federation the lease holder in Redis decides sweeps for every node; this janitor
+    // then only saves.
     Janitor janitor(*store,
                     JanitorOptions{cfg.cleanup_interval, cfg.retention_seconds, cfg.stale_seconds,
-                                   cfg.max_task_age, cfg.storage_path, 1.0});
+                                   cfg.max_task_age, cfg.storage_path, 1.0, fed == nullptr});
     if (writes) janitor.start();
+    if (fed) {
+      fed->name_node(cfg.federation.node(server.port()));
+      try {
+        fed->start();
+      } catch (const federation::RedisRefused& e) {
+        throw std::runtime_error(fmt::format(
+            "--redis (PROGRESSISTA_REDIS_URL): {}; check the password and database in the URL",
+            e.what()));
+      }
+    }
     // Notifications: every writer runs a notifier; only the janitor-lease holder delivers.
     std::unique_ptr<notify::Notifier> notifier;
     if (!cfg.notify_file.empty() && !writes) {
@@ -270,6 +304,7 @@ int run_role(const ServerConfig& cfg, Role role) {
                                                    : std::string();
       no.stall = cfg.board_rules().stall;
       no.project_separators = cfg.project_id_separators;
+      if (fed) no.federation_lease = [f = fed.get()] { return f->janitor(); };
       notifier = std::make_unique<notify::Notifier>(*store, std::move(rules), std::move(no));
       notifier->start();
     }
@@ -299,6 +334,7 @@ int run_role(const ServerConfig& cfg, Role role) {
     }
     notify_ready(fmt::format("{} listening on {}:{}", role_name(role), cfg.host, server.port()));
     server.run();
+    if (fed) fed->stop();  // answers what it still holds while the server's contexts exist
     if (hub) hub->stop();
     if (notifier) notifier->stop();
     janitor.stop();

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "federation/federation_status.hpp"
 #include "notify/notify_status.hpp"
 #include "progressista/task_json.hpp"
 
@@ -94,6 +95,7 @@ void health_response(const Store& store, Role self, HttpResponse& response) {
   peer(out, store, Role::kBroadcast, self);
   out.append(persisted.data(), persisted.data() + persisted.size());
   notify::append_health(out);  // this process's notifier, when it runs one
+  federation::append_health(out);  // this process's federation (--redis), when it runs one
   out.push_back('}');
   response.status = 200;
   response.content_type = "application/json";

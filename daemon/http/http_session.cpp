@@ -259,6 +259,24 @@ class Session {
     co_await discard_input(stream_, buffer_, kDrainLimit, kDrainTime);
   }
 
+  // A deferred answer (http_types.hpp): the coroutine sleeps on a timer the completing thread
+  // cancels through this connection's executor. The completer runs before the server's I/O
+  // contexts are destroyed (the federation stops first and answers what it still holds).
+  asio::awaitable<void> await_deferred(HttpResponse& response) {
+    const std::shared_ptr<Deferred> deferred = std::move(response.deferred);
+    auto timer = std::make_shared<asio::steady_timer>(stream_.get_executor(),
+                                                      asio::steady_timer::time_point::max());
+    deferred->when_complete([timer] {
+      // An expiry in the past also ends a wait that has not begun yet.
+      asio::post(timer->get_executor(),
+                 [timer] { timer->expires_at(asio::steady_timer::time_point::min()); });
+    });
+    (void)co_await timer->async_wait(kUseTuple);
+    HttpResponse answer = deferred->take();
+    answer.headers.insert(answer.headers.begin(), response.headers.begin(), response.headers.end());
+    response = std::move(answer);
+  }
+
   // Hands the request to a stream taker (which keeps the connection) or to the handler, and
   // writes the handler's answer. False when the connection is over.
   asio::awaitable<bool> dispatch(RequestParser& parser) {
@@ -282,6 +300,7 @@ class Session {
         co_await taker->exchange(request, response);
       } else {
         w_.handler->handle(request, response);
+        if (response.deferred) co_await await_deferred(response);
       }
     } catch (const std::exception& e) {
       log(Level::kError, "{} {} {}: internal error: {}", remote_, request.method,

@@ -2,6 +2,9 @@
 // http_server.cpp pays Beast's compile cost.
 #pragma once
 
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,6 +41,8 @@ struct HttpRequest {
   }
 };
 
+class Deferred;
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
@@ -47,6 +52,49 @@ struct HttpResponse {
   void set_header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));
   }
+
+  // Set by a handler whose answer comes later from another thread (a federated write is
+  // answered once this node has applied it from the log): the session waits for it, keeps the
+  // headers set here (CORS) and sends the deferred answer's status, body and headers.
+  std::shared_ptr<Deferred> deferred;
+};
+
+// An answer completed once, from any thread.
+class Deferred {
+ public:
+  void complete(HttpResponse answer) {
+    std::function<void()> wake;
+    {
+      std::lock_guard lock(mu_);
+      if (done_) return;
+      done_ = true;
+      answer_ = std::move(answer);
+      wake = std::move(wake_);
+    }
+    if (wake) wake();
+  }
+  // The session's side: `wake` runs once the answer is in (at once when it already is), on
+  // the completing thread.
+  void when_complete(std::function<void()> wake) {
+    {
+      std::lock_guard lock(mu_);
+      if (!done_) {
+        wake_ = std::move(wake);
+        return;
+      }
+    }
+    wake();
+  }
+  [[nodiscard]] HttpResponse take() {
+    std::lock_guard lock(mu_);
+    return std::move(answer_);
+  }
+
+ private:
+  std::mutex mu_;
+  bool done_ = false;
+  HttpResponse answer_;
+  std::function<void()> wake_;
 };
 
 class StreamTaker;  // stream.hpp

@@ -24,7 +24,36 @@ bool authorized_task_id(ApiContext& ctx, const HttpRequest& request, std::string
   return false;
 }
 
+// The write path's suffixes under /tasks/{id}: the only POSTs there, so a task whose id ends
+// in "/acknowledge" stays reachable by DELETE and GET.
+constexpr std::string_view kTaskPrefix = "/tasks/";
+constexpr std::string_view kAckSuffixes[] = {"/acknowledge", "/unacknowledge"};
+
 }  // namespace
+
+double IngestRoutes::now() const {
+  return fixed_now_ > 0 ? fixed_now_ : now_seconds();
+}
+
+bool IngestRoutes::handle_at(const HttpRequest& request, HttpResponse& response, double now) {
+  fixed_now_ = now;
+  const bool handled = handle(request, response);
+  fixed_now_ = 0;
+  return handled;
+}
+
+bool IngestRoutes::writes(const HttpRequest& request) {
+  const std::string_view path = request.path;
+  if (path == "/progress") return request.method == "POST";
+  if (path == "/tasks") return request.method == "DELETE";
+  if (!path.starts_with(kTaskPrefix) || path.size() <= kTaskPrefix.size()) return false;
+  if (request.method == "DELETE") return true;
+  if (request.method != "POST") return false;
+  const std::string_view rest = path.substr(kTaskPrefix.size());
+  for (const std::string_view suffix : kAckSuffixes)
+    if (rest.size() > suffix.size() && rest.ends_with(suffix)) return true;
+  return false;
+}
 
 bool IngestRoutes::handle(const HttpRequest& request, HttpResponse& response) {
   const std::string_view path = request.path;
@@ -40,18 +69,16 @@ bool IngestRoutes::handle(const HttpRequest& request, HttpResponse& response) {
     delete_tasks(request, response);
     return true;
   }
-  constexpr std::string_view kTaskPrefix = "/tasks/";
   if (path.starts_with(kTaskPrefix) && path.size() > kTaskPrefix.size() &&
       request.method == "DELETE") {
     delete_task(request, path.substr(kTaskPrefix.size()), response);
     return true;
   }
-  // POST /tasks/{id}/acknowledge and /unacknowledge: the only POSTs under /tasks/, so a task
-  // whose id ends in "/acknowledge" stays reachable by DELETE and GET.
+  // POST /tasks/{id}/acknowledge and /unacknowledge.
   if (path.starts_with(kTaskPrefix) && request.method == "POST") {
     const std::string_view rest = path.substr(kTaskPrefix.size());
     for (const bool on : {true, false}) {
-      const std::string_view suffix = on ? "/acknowledge" : "/unacknowledge";
+      const std::string_view suffix = kAckSuffixes[on ? 0 : 1];
       if (rest.size() > suffix.size() && rest.ends_with(suffix)) {
         acknowledge(request, rest.substr(0, rest.size() - suffix.size()), on, response);
         return true;
@@ -65,7 +92,7 @@ void IngestRoutes::acknowledge(const HttpRequest& request, std::string_view enco
                                HttpResponse& response) {
   std::string id;
   if (!authorized_task_id(ctx_, request, encoded_id, id, response)) return;
-  const double now = now_seconds();
+  const double now = this->now();
   bool found = false;
   Status status = Status::kStart;
   double at = 0;
@@ -110,7 +137,7 @@ void IngestRoutes::acknowledge(const HttpRequest& request, std::string_view enco
 void IngestRoutes::post_progress(const HttpRequest& request, HttpResponse& response) {
   const PostRequest post{request.header("content-type"), access_of(ctx_.tokens, request)};
   const std::string& body = *request.body;
-  response.status = ingestor_.post(post, body, body.capacity(), now_seconds(), out_);
+  response.status = ingestor_.post(post, body, body.capacity(), now(), out_);
   response.body.assign(out_.data(), out_.size());
   if (response.status == 401) response.set_header("WWW-Authenticate", "Bearer");
 }
@@ -159,7 +186,7 @@ void IngestRoutes::delete_tasks(const HttpRequest& request, HttpResponse& respon
            fmt::format("older_than must be a number of seconds, got '{}'", older_text), response);
     return;
   }
-  const double cutoff = now_seconds() - older_than;
+  const double cutoff = now() - older_than;
   const auto matches = [&](const TaskRecord& t) {
     return (!status || t.status == *status) && (older_than <= 0 || t.updated_at <= cutoff);
   };

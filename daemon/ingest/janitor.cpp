@@ -30,22 +30,45 @@ void Janitor::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-Janitor::Sweep Janitor::sweep(double now) {
-  Sweep done;
-  const auto idle = [now](const TaskRecord& t) { return now - t.updated_at; };
+namespace {
+
+// The three decisions of a sweep at `now`, each re-checked under the task's lock.
+struct SweepRules {
+  const JanitorOptions& opt;
+  double now;
+  [[nodiscard]] double idle(const TaskRecord& t) const { return now - t.updated_at; }
   // Progressista 0.2.1: retention removes closed tasks only; failed (`error`) ones stay until
   // --max-task-age, or until the memory budget evicts them.
-  const auto expired_closed = [&](const TaskRecord& t) {
-    return opt_.retention_seconds > 0 && t.status == Status::kClose &&
-           idle(t) > opt_.retention_seconds;
-  };
-  const auto too_old = [&](const TaskRecord& t) {
-    return opt_.max_task_age > 0 && idle(t) > opt_.max_task_age;
-  };
-  const auto goes_stale = [&](const TaskRecord& t) {
-    return opt_.stale_seconds > 0 && !is_terminal(t.status) && t.status != Status::kStale &&
-           idle(t) > opt_.stale_seconds;
-  };
+  [[nodiscard]] bool expired_closed(const TaskRecord& t) const {
+    return opt.retention_seconds > 0 && t.status == Status::kClose &&
+           idle(t) > opt.retention_seconds;
+  }
+  [[nodiscard]] bool too_old(const TaskRecord& t) const {
+    return opt.max_task_age > 0 && idle(t) > opt.max_task_age;
+  }
+  [[nodiscard]] bool goes_stale(const TaskRecord& t) const {
+    return opt.stale_seconds > 0 && !is_terminal(t.status) && t.status != Status::kStale &&
+           idle(t) > opt.stale_seconds;
+  }
+};
+
+}  // namespace
+
+bool Janitor::due(double now) const {
+  const SweepRules rules{opt_, now};
+  bool any = false;
+  store_.table().for_each([&](const TaskRecord& t) {
+    any = any || rules.too_old(t) || rules.expired_closed(t) || rules.goes_stale(t);
+  });
+  return any;
+}
+
+Janitor::Sweep Janitor::sweep(double now) {
+  Sweep done;
+  const SweepRules rules{opt_, now};
+  const auto too_old = [&](const TaskRecord& t) { return rules.too_old(t); };
+  const auto expired_closed = [&](const TaskRecord& t) { return rules.expired_closed(t); };
+  const auto goes_stale = [&](const TaskRecord& t) { return rules.goes_stale(t); };
   std::vector<std::string> closed, old, stale;
   store_.table().for_each([&](const TaskRecord& t) {
     if (too_old(t))
@@ -135,7 +158,7 @@ void Janitor::loop() {
     }
     if (!holder) continue;
     try {
-      if (steady_clock::now() >= next_sweep) {
+      if (opt_.sweeps && steady_clock::now() >= next_sweep) {
         next_sweep = steady_clock::now() + duration_cast<steady_clock::duration>(interval);
         const Sweep s = sweep(now_seconds());
         if (s.removed_closed + s.removed_old + s.marked_stale > 0) {

@@ -20,6 +20,9 @@ struct JanitorOptions {
   double max_task_age = 0;         // any task idle longer is removed (0: never)
   std::string storage_path;        // empty: no persistence
   double save_debounce = 1.0;      // at most one save per this many seconds
+  // False under federation (--redis): the holder of the lease in Redis decides sweeps for
+  // every node and writes them to the log; this janitor then only saves.
+  bool sweeps = true;
 };
 
 class Janitor {
@@ -40,6 +43,8 @@ class Janitor {
   };
   // One pass over the table at `now` (Unix seconds); callers must hold the lease.
   Sweep sweep(double now);
+  // Whether sweep(now) would change anything (a read-only pass over the table).
+  [[nodiscard]] bool due(double now) const;
   // Saves when something changed since the last save; throws like save_tasks.
   bool save_if_changed();
 

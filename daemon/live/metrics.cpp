@@ -6,6 +6,7 @@
 
 #include "http/health.hpp"
 #include "live/socketio/socketio_stats.hpp"
+#include "federation/federation_status.hpp"
 #include "notify/notify_status.hpp"
 
 namespace progressista::daemon {
@@ -235,6 +236,7 @@ void metrics_response(const Store& store, const BroadcastStats* stats, HttpRespo
     socketio::socketio_families(p);
   }
   notify::append_metrics(out);  // this process's notifier, when it runs one
+  federation::append_metrics(out);  // this process's federation (--redis), when it runs one
   response.status = 200;
   response.content_type = std::string(kPrometheusContentType);
   response.body.assign(out.data(), out.size());

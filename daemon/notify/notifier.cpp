@@ -126,7 +126,8 @@ void Notifier::loop() {
     cv_.wait_for(lock, s.opt.poll);
     if (stop_) break;
     lock.unlock();
-    const bool holder = store_.janitor().holder() == static_cast<std::uint32_t>(self);
+    const bool holder = store_.janitor().holder() == static_cast<std::uint32_t>(self) &&
+                        (!s.opt.federation_lease || s.opt.federation_lease());
     if (!holder) {
       if (s.active) log(Level::kInfo, "notify: the janitor lease went elsewhere; not delivering");
       s.active = false;

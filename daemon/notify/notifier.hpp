@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +27,9 @@ struct NotifierOptions {
   std::chrono::milliseconds poll{20};     // between two reads of the change feed
   double give_up_seconds = 86400;         // a message failing this long is dropped
   std::chrono::milliseconds timeout{10000};  // one delivery attempt
+  // Under federation (--redis) every node applies every transition: only the node that also
+  // holds the federation's lease in Redis delivers. Null: the segment's lease alone decides.
+  std::function<bool()> federation_lease;
 };
 
 class Notifier {

@@ -54,6 +54,10 @@ enum class Gauge : std::uint32_t {
   kPersistenceLastSaveNs,     // wall clock of the last snapshot written; 0: none yet
   kPersistenceFailingSinceNs, // first failure since the last good save; 0: not failing
   kPersistenceErrno,          // errno of the last failure
+  // Federation (--redis): the id of the last log entry applied to this segment, its
+  // millisecond and sequence parts (0-0: none; a new segment starts from the snapshot).
+  kFederationAppliedMs,
+  kFederationAppliedSeq,
   kCount,
 };
 static_assert(static_cast<std::size_t>(Counter::kCount) + static_cast<std::size_t>(Gauge::kCount) <=
