@@ -213,20 +213,22 @@ int run(const Options& opt) {
                agreement.first.empty() ? "" : fmt::format(" (first: {})", agreement.first));
 
   // --- POST on one node -> frame on another ---
-  LatencyHistogram same, other;
+  LatencyHistogram same, other, other_sent;
   std::uint64_t seen = 0, early = 0, malformed = 0;
   for (const WatchStats& w : watchers.stats()) {
     fmt::print(
         "federation_bench: watcher :{}: {} frames, {} events seen ({} before their POST's "
         "answer, {} of failed POSTs, {} malformed frames){}; from this node p50 {:.1f} ms, p99 "
         "{:.1f} ms ({} samples); from another p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms ({} "
-        "samples)\n",
+        "samples); from another, from the POST's sending: p50 {:.1f} ms, p99 {:.1f} ms\n",
         w.port, w.frames, w.seen, w.early, w.unacked, w.malformed,
         w.error.empty() ? "" : fmt::format(", {}", w.error), ms(w.same.quantile(0.5)),
         ms(w.same.quantile(0.99)), w.same.count(), ms(w.other.quantile(0.5)),
-        ms(w.other.quantile(0.99)), ms(static_cast<double>(w.other.max())), w.other.count());
+        ms(w.other.quantile(0.99)), ms(static_cast<double>(w.other.max())), w.other.count(),
+        ms(w.other_sent.quantile(0.5)), ms(w.other_sent.quantile(0.99)));
     same.merge(w.same);
     other.merge(w.other);
+    other_sent.merge(w.other_sent);
     seen += w.seen;
     early += w.early;
     malformed += w.malformed;
@@ -264,12 +266,14 @@ int run(const Options& opt) {
       "rt_p50_ms={:.2f} rt_p99_ms={:.2f} final={} converge_s={:.2f} differ={}/{} seen={} "
       "early={} malformed={} delivered_pct={:.1f} same_p50_ms={:.1f} same_p99_ms={:.1f} "
       "other_p50_ms={:.1f} other_p99_ms={:.1f} other_max_ms={:.1f} other_samples={} "
+      "other_sent_p50_ms={:.1f} other_sent_p99_ms={:.1f} "
       "span_s={:.2f}{}\n",
       opt.label, plan.ports.size(), plan.batch, plan.rate, acked, events_per_s, failures,
       ms(round_trip.quantile(0.5)), ms(round_trip.quantile(0.99)), all_final ? "yes" : "no",
       converge_s, agreement.differing, agreement.compared, seen, early, malformed, delivered,
       ms(same.quantile(0.5)), ms(same.quantile(0.99)), ms(other.quantile(0.5)),
-      ms(other.quantile(0.99)), ms(static_cast<double>(other.max())), other.count(), span,
+      ms(other.quantile(0.99)), ms(static_cast<double>(other.max())), other.count(),
+      ms(other_sent.quantile(0.5)), ms(other_sent.quantile(0.99)), span,
       cpu_fields);
   (void)std::fflush(stdout);
   return all_final && failures == 0 && malformed == 0 ? 0 : 3;

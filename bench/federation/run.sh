@@ -139,10 +139,10 @@ start_nodes() {
   for i in "${!NODE_PORTS[@]}"; do
     for _ in $(seq 100); do
       health=$(curl -s --max-time 2 "http://127.0.0.1:${NODE_PORTS[$i]}/health" || true)
-      [[ $health == *'"state":"ok"'* ]] && break
+      [[ $health == *'"federation":{"state":"ok"'* ]] && break
       sleep 0.1
     done
-    [[ $health == *'"state":"ok"'* ]] ||
+    [[ $health == *'"federation":{"state":"ok"'* ]] ||
       die "node $((i + 1)) (:${NODE_PORTS[$i]}) not federated within 10 s: $health"
   done
 }
@@ -200,7 +200,7 @@ phase() {
     mem1=$(rcli info memory | sed -nE 's/^used_memory:([0-9]+).*/\1/p')
     xlen=$(rcli xlen "bench-$$-$name:events")
     echo "redis: $xlen entries in bench-$$-$name:events, used_memory $mem0 -> $mem1 bytes" \
-      "($(awk -v a="$mem0" -v b="$mem1" -v n="$xlen" 'BEGIN { printf "%.0f", n > 0 ? (b - a) / n : 0 }') bytes per entry)"
+      "($(awk -v a="$mem0" -v b="$mem1" -v n="$xlen" 'BEGIN { printf "%.0f", (n > 0 ? (b - a) / n : 0) }') bytes per entry)"
     for i in "${!NODE_PORTS[@]}"; do
       echo "node$((i + 1)) /health federation: $(curl -s --max-time 2 "http://127.0.0.1:${NODE_PORTS[$i]}/health" |
         grep -oE '"federation":\{[^}]*\}' || echo '(none)')"
@@ -236,10 +236,10 @@ done
 echo
 echo "bench-federation: $(nproc) cores shared by redis-server, the nodes and the load;" \
   "${DURATION}s per phase; CPU from the first POST until every node held every final n"
-row() { printf '| %-13s | %5s | %7s | %5s | %10s | %13s | %6s | %13s | %13s | %8s | %8s | %11s |\n' "$@"; }
-row phase nodes posting ev/POST "events/s" "POST p50/p99" final "lat same p50/99" "lat other p50/99" \
-  "nodes µs/ev" "redis µs/ev" "ev/s/redis core"
-row ------------- ----: ------: ----: ---------: ------------: -----: ------------: ------------: -------: -------: ----------:
+row() { printf '| %-13s | %5s | %7s | %7s | %9s | %6s | %12s | %8s | %15s | %16s | %16s | %11s | %11s | %15s |\n' "$@"; }
+row phase nodes posting ev/POST events/s failed "POST p50/p99" final "lat same p50/99" "lat other p50/99" \
+  "other from sent" "nodes µs/ev" "redis µs/ev" "ev/s/redis core"
+row ------------- ----: ------: ------: --------: -----: -----------: -------: --------------: ---------------: ---------------: ----------: ----------: --------------:
 for name in "${ROWS[@]}"; do
   r=${RESULT[$name]}
   read -r count posting federated _ <<<"${EXTRA[$name]}"
@@ -249,25 +249,31 @@ for name in "${ROWS[@]}"; do
   done
   redis_us=$(field cpu_redis_us "$r")
   per_core="-"
-  [ -n "$redis_us" ] && per_core=$(awk -v u="$redis_us" 'BEGIN { printf "%.0f", u > 0 ? 1e6 / u : 0 }')
-  lat_same="-" lat_other="-"
+  [ -n "$redis_us" ] && per_core=$(awk -v u="$redis_us" 'BEGIN { printf "%.0f", (u > 0 ? 1e6 / u : 0) }')
+  lat_same="-" lat_other="-" lat_sent="-"
   if [ "$(field rate "$r")" != 0 ]; then
     lat_same="$(field same_p50_ms "$r")/$(field same_p99_ms "$r")"
-    ((count > 1)) && lat_other="$(field other_p50_ms "$r")/$(field other_p99_ms "$r")"
+    if ((count > 1)); then
+      lat_other="$(field other_p50_ms "$r")/$(field other_p99_ms "$r")"
+      lat_sent="$(field other_sent_p50_ms "$r")/$(field other_sent_p99_ms "$r")"
+    fi
   fi
   final=$(field final "$r")
   [ "$final" = yes ] && final="$(field converge_s "$r")s"
   differ=$(field differ "$r")
   [[ ${differ%%/*} == 0 ]] || final="$final, ${differ%%/*} differ"
-  row "$name" "$count" "$posting" "$(field batch "$r")" "$(field events_per_s "$r")" \
-    "$(field rt_p50_ms "$r")/$(field rt_p99_ms "$r")" "$final" "$lat_same" "$lat_other" \
+  row "$name" "$count" "$posting" "$(field batch "$r")" "$(field events_per_s "$r")" "$(field failures "$r")" \
+    "$(field rt_p50_ms "$r")/$(field rt_p99_ms "$r")" "$final" "$lat_same" "$lat_other" "$lat_sent" \
     "$node_us" "${redis_us:--}" "$per_core"
 done
 echo
-echo "(events/s: events acknowledged by the posting nodes per second of posting, all of them." \
+echo "(events/s: events acknowledged by the posting nodes per second of posting, all of them;" \
+  "failed: POSTs answered otherwise (or not at all)." \
   "final: every node held every task's last acknowledged n that many seconds after the last" \
   "answer (no: not within SETTLE); \"differ\": tasks whose JSON differs between the nodes." \
   "lat same / other: ms from a POST's answer to the frame carrying it on the node that took the" \
-  "POST / on another node, delta protocol, p50/p99. nodes µs/ev: CPU of all the phase's nodes" \
+  "POST / on another node, delta protocol, p50/p99 (seen before the answer: 0 ms); other from" \
+  "sent: the same from the POST's first byte, its round trip included. nodes µs/ev: CPU of all" \
+  "the phase's nodes" \
   "per acknowledged event; redis µs/ev: redis-server's; ev/s/redis core: events one core of" \
   "Redis carries at that cost.)"

@@ -95,7 +95,12 @@ struct Watchers::Client : std::enable_shared_from_this<Client> {
       ++stats.early;
     else if (received > acked)
       us = static_cast<std::uint64_t>((received - acked) / 1000);
-    (lane->port == stats.port ? stats.same : stats.other).record(us);
+    const bool here = lane->port == stats.port;
+    (here ? stats.same : stats.other).record(us);
+    const std::int64_t sent = lane->acks->sent_at(t.n - 1);
+    if (sent > 0 && received > sent)
+      (here ? stats.same_sent : stats.other_sent)
+          .record(static_cast<std::uint64_t>((received - sent) / 1000));
   }
 
   void fail(std::string why) {

@@ -27,6 +27,8 @@ struct WatchStats {
   std::uint64_t unacked = 0;  // seen, but its POST failed
   LatencyHistogram same;      // events POSTed to this node
   LatencyHistogram other;     // events POSTed to another node
+  // The same from the POST's sending (its round trip included, nothing counted as 0 ms).
+  LatencyHistogram same_sent, other_sent;
 };
 
 // Delta clients on their own thread; connect() blocks until each has its first frame (or 10 s).
