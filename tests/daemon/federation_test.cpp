@@ -446,29 +446,39 @@ TEST_F(Federation, ANodeBehindTheTrimmedLogLoadsTheSnapshot) {
   ASSERT_EQ(post(a(), R"({"task_id":"before","n":1,"total":2})"), 200);
   expect_converged(all(), 1);
   EXPECT_EQ(c().stop(), 0) << c().log();
+  ASSERT_EQ(post(b(), R"({"task_id":"early","status":"start","n":7,"total":9})"), 200);
   constexpr int kEvents = 1000;
   for (int i = 0; i < kEvents; ++i) {
-    ASSERT_EQ(post(a(), fmt::format(R"({{"task_id":"m{}","n":{},"total":{}}})", i % 100, i, kEvents)), 200)
-        << "event " << i;
+    const auto r = http(a().port(), "POST", "/progress",
+                        fmt::format(R"({{"task_id":"m{}","n":{},"total":{}}})", i % 100, i, kEvents));
+    ASSERT_EQ(r.status, 200) << "event " << i << ": " << r.body << " Retry-After "
+                             << r.header("retry-after") << "\n" << federation(a()).body << "\n"
+                             << a().log();
   }
   const long long length = redis_->integer("XLEN progressista:events");
   EXPECT_GE(length, 0) << redis_->command("XLEN progressista:events");
   EXPECT_LT(length, kEvents) << "MAXLEN ~ 50 trimmed nothing";
-  // Written by whichever of A and B holds the lease now; two more than after the last post,
-  // so that one of them began after it.
+  // A snapshot that covers every event: written by whichever of A and B holds the lease now,
+  // after both applied them all. The holder writes one only when entries came since its last,
+  // so one more entry (the marker) makes sure another comes.
+  expect_converged({&a(), &b()}, 102);
   auto snapshots = [&] {
     return metric(a(), "progressista_federation_snapshots_written_total") +
            metric(b(), "progressista_federation_snapshots_written_total");
   };
-  const double after_posts = snapshots();
-  EXPECT_TRUE(eventually([&] { return snapshots() >= after_posts + 2; }, kConverge))
-      << "snapshots written: " << after_posts << "\n" << a().log();
+  const double before_marker = snapshots();
+  ASSERT_EQ(post(a(), R"({"task_id":"marker","n":1})"), 200);
+  EXPECT_TRUE(eventually([&] { return snapshots() > before_marker; }, kConverge))
+      << "snapshots written: " << before_marker << "\n" << a().log() << "\n" << b().log();
   ASSERT_NO_FATAL_FAILURE(launch(c()));
   EXPECT_TRUE(eventually([&] { return federation(c()).snapshot_loads >= 1; }, kConverge))
       << federation(c()).body;
   EXPECT_GE(metric(c(), "progressista_federation_snapshot_loads_total"), 1);
-  expect_converged(all(), 101);
-  EXPECT_EQ(number_in(tasks_of(c()).at("m99"), "n"), kEvents - 1);
+  expect_converged(all(), 103);
+  const TaskMap on_c = tasks_of(c());
+  ASSERT_EQ(on_c.count("early"), 1u) << "its only event was trimmed: the snapshot holds it";
+  EXPECT_EQ(number_in(on_c.at("early"), "n"), 7);
+  EXPECT_EQ(number_in(on_c.at("m99"), "n"), kEvents - 1);
 }
 
 TEST_F(Federation, ARefusedPasswordStopsTheStartWithoutPrintingIt) {
