@@ -165,6 +165,7 @@ void Federation::stop() {
 
 bool Federation::submit(LogEntry entry, std::shared_ptr<Deferred> deferred, HttpResponse& refusal) {
   std::lock_guard lock(mu_);
+  entry.origin = opt_.node_id;  // before its size is taken: the writer subtracts the same
   const std::size_t bytes = entry.bytes();
   if (stop_ || outbox_bytes_ + queue_bytes_ + bytes > opt_.outbox_bytes) {
     ++rejected_full_;
@@ -176,7 +177,6 @@ bool Federation::submit(LogEntry entry, std::shared_ptr<Deferred> deferred, Http
     refusal.set_header("Retry-After", "5");
     return false;
   }
-  entry.origin = opt_.node_id;
   entry.request = ++next_request_;
   queue_bytes_ += bytes;
   queue_.push_back(Pending{std::move(entry), std::move(deferred)});
@@ -442,21 +442,42 @@ void Federation::housekeeping() {
 
 void Federation::sync_position() {
   applied_ = segment_applied();
-  StreamId trimmed;  // the newest entry the stream has dropped (0-0: none)
+  // What the stream still holds: its first entry, and the newest entry deleted (XDEL; trimming
+  // by MAXLEN does not record it in Redis 7.0, so the first entry is the test that counts).
+  StreamId first, deleted;
   const Reply info = rlink_->command({"XINFO", "STREAM", key("events")});
   for (std::size_t i = 0; i + 1 < elements(info.get()); i += 2) {
-    if (text_of(element(info.get(), i)) == "max-deleted-entry-id")
-      (void)StreamId::parse(text_of(element(info.get(), i + 1)), trimmed);
+    const std::string_view name = text_of(element(info.get(), i));
+    const redisReply* value = element(info.get(), i + 1);
+    if (name == "max-deleted-entry-id") (void)StreamId::parse(text_of(value), deleted);
+    if (name == "first-entry") (void)StreamId::parse(text_of(element(value, 0)), first);
   }
-  const bool lost = !trimmed.zero() && applied_ < trimmed;
+  // Entries after our position may be gone when the stream now starts beyond it (when its
+  // first entry is exactly our next one nothing is lost, and the snapshot only saves replay).
+  const bool lost = (!first.zero() && applied_ < first && !applied_.zero()) ||
+                    (!deleted.zero() && applied_ < deleted);
+  const StreamId trimmed = std::max(deleted, first);
   if (!applied_.zero() && !lost) return;  // the log still holds what follows our position
   const Reply snap = rlink_->command({"GET", key("snapshot")});
   if (snap.is_nil() || snap.is_error()) {
     if (lost)
-      log(Level::kError, "federation: the log was trimmed past this segment's position ({} < {}) "
-          "and there is no snapshot: entries up to {} are lost here", applied_.str(), trimmed.str(),
-          trimmed.str());
+      log(Level::kWarn, "federation: the log starts after this segment's position ({} < {}: "
+          "trimmed, or Redis restarted empty) and there is no snapshot; following what it holds",
+          applied_.str(), trimmed.str());
     return;  // a new segment follows the whole log
+  }
+  StreamId covers;
+  {
+    const std::string_view v = snap.text();
+    const std::size_t sp = v.find(' '), eol = v.find('\n');
+    if (sp != std::string_view::npos && eol != std::string_view::npos && sp < eol)
+      (void)StreamId::parse(v.substr(sp + 1, eol - sp - 1), covers);
+  }
+  if (!applied_.zero() && !(applied_ < covers)) {
+    log(Level::kWarn, "federation: the log may have been trimmed past this segment's position "
+        "({}) and the snapshot is no newer ({}); following the log from here", applied_.str(),
+        covers.str());
+    return;  // a snapshot older than our own state would take us back
   }
   LoadedSnapshot loaded;
   std::string error;
@@ -475,9 +496,9 @@ void Federation::sync_position() {
       "log up to {}", loaded.tasks, loaded.removed,
       loaded.failed ? fmt::format(", {} did not fit", loaded.failed) : std::string(),
       loaded.covers.str());
-  if (loaded.covers < trimmed)
-    log(Level::kError, "federation: the snapshot ({}) is older than the log's start ({}): entries "
-        "between them are lost here", loaded.covers.str(), trimmed.str());
+  if (loaded.covers < trimmed && !first.zero() && loaded.covers < first)
+    log(Level::kWarn, "federation: the snapshot ({}) is older than the log's first entry ({}): "
+        "entries between them may be lost here", loaded.covers.str(), first.str());
 }
 
 void Federation::apply_entries(const redisReply* stream) {
