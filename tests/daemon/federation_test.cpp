@@ -492,6 +492,7 @@ TEST_F(Federation, ARefusedPasswordStopsTheStartWithoutPrintingIt) {
     EXPECT_GT(code, 0) << "exit " << code << " (-1: still running)\n" << refused.log();
     EXPECT_LT(code, 128) << "killed by a signal\n" << refused.log();
     EXPECT_THAT(refused.log(), HasSubstr("PROGRESSISTA_REDIS_URL"));
+    EXPECT_THAT(refused.log(), HasSubstr("--redis"));
     EXPECT_THAT(refused.log(), Not(HasSubstr(wrong)));
   }
   ASSERT_NO_FATAL_FAILURE(add_node("A"));
