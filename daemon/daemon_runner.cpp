@@ -200,8 +200,9 @@ int run_role(const ServerConfig& cfg, Role role) {
     // Federation (--redis): every write goes through the log; stopped before the server ends.
     std::unique_ptr<federation::Federation> fed;
     if (cfg.federation.enabled() && !writes) {
-      log(Level::kWarn, "--redis is for ingest and serve (the writers); a broadcaster reads its "
-          "host's segment, which the federated writer on this host keeps in step");
+      // Not a warning: ingest and broadcast units share one environment file.
+      log(Level::kInfo, "--redis (PROGRESSISTA_REDIS_URL) is for ingest and serve; this "
+          "broadcaster reads its host's segment, which the federated writer keeps in step");
     } else if (cfg.federation.enabled()) {
       federation::FederationOptions fo;
       fo.url = *cfg.federation.url;
