@@ -87,6 +87,8 @@ class Federation {
   // Writer: connects (false when Redis is away), forwards the outbox, appends a batch.
   bool connect_writer(bool at_start);
   bool forward_outbox();
+  // Pipelines one XADD of `entry` (MAXLEN ~) on the writer's connection; its reply comes later.
+  void queue_append(const LogEntry& entry);
   void append_batch(std::deque<Pending>& batch);
   // Applies writes here at once while Redis is away and keeps them for later.
   void degrade(std::deque<Pending>& batch, std::string_view why);
