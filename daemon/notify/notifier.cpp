@@ -120,15 +120,17 @@ void Notifier::loop() {
     }
   };
   publish();
+  const auto holds_lease = [&] {
+    return store_.janitor().holder() == static_cast<std::uint32_t>(self) &&
+           (!s.opt.federation_lease || s.opt.federation_lease());
+  };
 
   std::unique_lock lock(mu_);
   while (!stop_) {
     cv_.wait_for(lock, s.opt.poll);
     if (stop_) break;
     lock.unlock();
-    const bool holder = store_.janitor().holder() == static_cast<std::uint32_t>(self) &&
-                        (!s.opt.federation_lease || s.opt.federation_lease());
-    if (!holder) {
+    if (!holds_lease()) {
       if (s.active) log(Level::kInfo, "notify: the janitor lease went elsewhere; not delivering");
       s.active = false;
       publish();
@@ -205,6 +207,9 @@ void Notifier::loop() {
         std::lock_guard check(mu_);
         if (stop_) break;
       }
+      // A holder that stalled past its lease has a successor, which read the outbox file:
+      // stop before sending what the successor sends too.
+      if (!holds_lease()) break;
       now = now_seconds();
       Message* m = s.outbox.due(now);
       if (m == nullptr) break;

@@ -555,15 +555,26 @@ TEST_F(NotifyDaemon, OnlyTheLeaseHolderDeliversAndTheOtherTakesOver) {
   WebhookReceiver receiver;
   const std::string outbox = temp_path("shared-outbox.jsonl");  // one environment file for both
   RulesFile rules(fmt::format(R"({{"rules": [{}]}})", webhook_rule(receiver, R"("failed")")));
-  auto first = serve(rules, {"--notify-outbox", outbox});
-  auto second = std::make_unique<DaemonProcess>(std::vector<std::string>{
-      "serve", "--segment", seg_.str(), "--notify-file", rules.path, "--cleanup-interval", "0.2",
-      "--notify-outbox", outbox});
+  // A lease of 2 s (twice the cleanup interval): a holder that merely stalls on a loaded machine
+  // keeps it; a killed one is replaced at the second's next renewal, within a second.
+  const std::vector<std::string> args{"serve", "--segment", seg_.str(), "--notify-file", rules.path,
+                                      "--cleanup-interval", "1", "--notify-outbox", outbox};
+  auto first = std::make_unique<DaemonProcess>(args);
+  ASSERT_TRUE(first->running()) << first->log();
+  ASSERT_TRUE(eventually([&] { return delivering(*first); }, std::chrono::seconds(20))) << first->log();
+  auto second = std::make_unique<DaemonProcess>(args);
   ASSERT_TRUE(second->running()) << second->log();
   ASSERT_TRUE(eventually([&] { return health(*second).find("\"notify\":{\"active\":false") != std::string::npos; }))
       << health(*second);
   for (int i = 0; i < 10; ++i) post(i % 2 ? *first : *second, fmt::format(R"({{"task_id":"p{}","status":"error"}})", i));
   ASSERT_TRUE(eventually([&] { return receiver.count() >= 10; })) << first->log();
+  // Delivery is at least once: a holder killed between the receiver's 2xx and the outbox's
+  // save sends that message again from its successor (same Idempotency-Key). This test is about
+  // the lease, so the kill waits until the first has recorded every delivery.
+  ASSERT_TRUE(eventually([&] {
+    const std::string h = health(*first);
+    return h.find("\"outbox_size\":0,") != std::string::npos && h.find("\"sent\":10,") != std::string::npos;
+  })) << health(*first);
   first.reset();  // SIGKILL: the lease runs out and the second takes it
   ASSERT_TRUE(eventually([&] { return delivering(*second); }, std::chrono::seconds(20))) << second->log();
   post(*second, R"({"task_id":"after","status":"error"})");
