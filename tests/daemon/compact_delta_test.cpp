@@ -495,7 +495,7 @@ TEST_F(CompactStream, BothSubprotocolsOfferedGetTheCompactOne) {
   start();
   WsTestClient ws(port(), "/ws", "progressista.delta.v1, progressista.delta.v2");
   ASSERT_TRUE(ws.open()) << ws.error();
-  EXPECT_EQ(ws.response()[boost::beast::http::field::sec_websocket_protocol],
+  EXPECT_EQ(ws.header("Sec-WebSocket-Protocol").value_or(""),
             "progressista.delta.v2");
   const auto first = ws.read(10s);
   ASSERT_TRUE(first);
