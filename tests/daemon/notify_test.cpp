@@ -346,11 +346,18 @@ std::string received(const WebhookReceiver& r) {
 
 class NotifyDaemon : public ::testing::Test {
  protected:
-  std::unique_ptr<DaemonProcess> serve(const RulesFile& rules, std::vector<std::string> extra = {}) {
+  // The janitor lease lasts twice the cleanup interval.
+  std::vector<std::string> serve_args(const RulesFile& rules, std::vector<std::string> extra = {},
+                                      std::string cleanup_interval = "0.2") {
     std::vector<std::string> args{"serve", "--segment", seg_.str(), "--notify-file", rules.path,
-                                  "--cleanup-interval", "0.2"};
+                                  "--cleanup-interval", std::move(cleanup_interval)};
     args.insert(args.end(), extra.begin(), extra.end());
-    auto d = std::make_unique<DaemonProcess>(args);
+    return args;
+  }
+  // A daemon that holds the lease and delivers.
+  std::unique_ptr<DaemonProcess> serve(const RulesFile& rules, std::vector<std::string> extra = {},
+                                       std::string cleanup_interval = "0.2") {
+    auto d = std::make_unique<DaemonProcess>(serve_args(rules, std::move(extra), std::move(cleanup_interval)));
     EXPECT_TRUE(d->running()) << d->log();
     EXPECT_TRUE(eventually([&] { return delivering(*d); }, std::chrono::seconds(20))) << d->log();
     return d;
@@ -557,12 +564,8 @@ TEST_F(NotifyDaemon, OnlyTheLeaseHolderDeliversAndTheOtherTakesOver) {
   RulesFile rules(fmt::format(R"({{"rules": [{}]}})", webhook_rule(receiver, R"("failed")")));
   // A lease of 2 s (twice the cleanup interval): a holder that merely stalls on a loaded machine
   // keeps it; a killed one is replaced at the second's next renewal, within a second.
-  const std::vector<std::string> args{"serve", "--segment", seg_.str(), "--notify-file", rules.path,
-                                      "--cleanup-interval", "1", "--notify-outbox", outbox};
-  auto first = std::make_unique<DaemonProcess>(args);
-  ASSERT_TRUE(first->running()) << first->log();
-  ASSERT_TRUE(eventually([&] { return delivering(*first); }, std::chrono::seconds(20))) << first->log();
-  auto second = std::make_unique<DaemonProcess>(args);
+  auto first = serve(rules, {"--notify-outbox", outbox}, "1");
+  auto second = std::make_unique<DaemonProcess>(serve_args(rules, {"--notify-outbox", outbox}, "1"));
   ASSERT_TRUE(second->running()) << second->log();
   ASSERT_TRUE(eventually([&] { return health(*second).find("\"notify\":{\"active\":false") != std::string::npos; }))
       << health(*second);
